@@ -1,0 +1,72 @@
+"""Command line of dui-agent: `run` and `check` (DESIGN.md §3).
+
+Exit codes: 0 ok, 1 a probe failed (check), 2 usage or config error — one line,
+no traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import click
+
+from agent import __version__
+from agent.config import AgentConfig, ConfigError, load
+from wire import logs
+
+CONFIG = click.option(
+    "--config", "-c", "config_path", required=True, metavar="FILE",
+    type=click.Path(dir_okay=False), help="Agent config file (YAML).",
+)
+
+
+def _load(path: str) -> AgentConfig:
+    try:
+        return load(path)
+    except ConfigError as exc:
+        click.echo(f"dui-agent: config error: {exc}", err=True)
+        sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dui-agent")
+def cli() -> None:
+    """Measure the DUI from this workstation and deliver every result to the collector."""
+
+
+@cli.command()
+@CONFIG
+def run(config_path: str) -> None:
+    """Run the agent service until SIGTERM or SIGINT (the spool stays intact)."""
+    from agent.run import run as run_agent
+
+    config = _load(config_path)
+    logs.setup(config.log.level)
+    try:
+        asyncio.run(run_agent(config))
+    except KeyboardInterrupt:
+        pass
+
+
+@cli.command()
+@CONFIG
+@click.option("--json", "as_json", is_flag=True, help='Print {"results": [...]} in the wire schema.')
+def check(config_path: str, as_json: bool) -> None:
+    """Run every probe once and print the results; exit 1 when one failed."""
+    from agent.check import check as run_check
+    from agent.check import table
+
+    config = _load(config_path)
+    logs.setup("warning")
+    results, skipped = asyncio.run(run_check(config))
+    if as_json:
+        click.echo(json.dumps({"results": results}, ensure_ascii=False, indent=1))
+    else:
+        click.echo(table(results, skipped))
+    sys.exit(0 if all(r["success"] for r in results) else 1)
+
+
+def main() -> None:
+    cli()

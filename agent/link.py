@@ -1,0 +1,222 @@
+"""The agent's MQTT link: publishes the spool, applies acks, re-sends what is not acked.
+
+The broker's session is an optimisation; the guarantee is the spool plus re-sending
+from the oldest unacked result when no ack came within `ack_timeout` (doubling up
+to 10 min), on every reconnect, and when the collector announces itself online.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import platform
+import random
+import ssl
+import time
+from typing import Any
+
+import aiomqtt
+
+from agent import __version__
+from agent.config import AgentConfig
+from agent.spool import Spool
+from wire.logs import fields
+from wire.schema import (
+    ACK_TIMEOUT_MAX_SECONDS,
+    AGENT_BATCH_BYTES,
+    COLLECTOR_STATUS_TOPIC,
+    MAX_BATCH_RESULTS,
+    agent_topics,
+    decode_ack,
+    encode,
+)
+
+log = logging.getLogger("dui.agent.link")
+
+STATUS_EVERY = 60.0
+PUBLISH_TIMEOUT = 30.0
+
+
+def _read_secret(path: str | None) -> str | None:
+    if path is None:
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return handle.read().strip()
+
+
+class Link:
+    def __init__(self, config: AgentConfig, spool: Spool) -> None:
+        self.config = config
+        self.spool = spool
+        self.topics = agent_topics(config.org, config.site, config.agent)
+        self.clock_offset: float | None = None
+        self.connected = False
+        self._base_wait = float(config.mqtt.ack_timeout)
+        self._ack_wait = self._base_wait
+        self._acked = spool.first_seq() - 1  # everything below the spool is settled
+        self._sent = self._acked
+        self._outstanding_since: float | None = None
+        self._resend_until = 0  # while _sent < this, pace at resend_rate
+        self._wakeup = asyncio.Event()
+        self.resends = 0
+
+    # -- called by the scheduler ------------------------------------------------------
+    def notify(self) -> None:
+        self._wakeup.set()
+
+    # -- connection -----------------------------------------------------------------
+    def _client(self) -> aiomqtt.Client:
+        mqtt = self.config.mqtt
+        tls_context = None
+        if mqtt.tls:
+            tls_context = ssl.create_default_context(cafile=mqtt.ca_file)
+            if mqtt.cert_file:
+                tls_context.load_cert_chain(mqtt.cert_file, mqtt.key_file)
+        return aiomqtt.Client(
+            mqtt.host,
+            mqtt.port,
+            username=mqtt.username or self.config.client_id,
+            password=_read_secret(mqtt.password_file),
+            identifier=self.config.client_id,
+            protocol=aiomqtt.ProtocolVersion.V311,
+            clean_session=False,
+            keepalive=int(mqtt.keepalive),
+            will=aiomqtt.Will(self.topics["status"], encode({"v": 1, "state": "offline"}), 1, True),
+            transport="websockets" if mqtt.websockets else "tcp",
+            websocket_path=mqtt.path if mqtt.websockets else None,
+            tls_context=tls_context,
+            timeout=PUBLISH_TIMEOUT,
+        )
+
+    async def run(self) -> None:
+        """Stay connected until cancelled; on cancel, say offline if connected."""
+        backoff = 1.0
+        while True:
+            try:
+                async with self._client() as client:
+                    backoff = 1.0
+                    try:
+                        await self._session(client)
+                    finally:
+                        self.connected = False
+                        if asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                            with contextlib.suppress(Exception):
+                                await asyncio.wait_for(self._publish_status(client, "offline"), 2)
+            except* aiomqtt.MqttError as group:
+                log.warning(
+                    "mqtt connection lost",
+                    extra=fields(broker=f"{self.config.mqtt.host}:{self.config.mqtt.port}",
+                                 reason=str(group.exceptions[0]), retry_in=round(backoff, 1)),
+                )
+            await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+            backoff = min(backoff * 2, 60.0)
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        await client.subscribe(self.topics["ack"], qos=1)
+        await client.subscribe(COLLECTOR_STATUS_TOPIC, qos=1)
+        self.connected = True
+        log.info("mqtt connected", extra=fields(broker=f"{self.config.mqtt.host}:"
+                                                  f"{self.config.mqtt.port}"))
+        await self._publish_status(client, "online")
+        self._rewind("reconnect")
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._receive(client))
+            tasks.create_task(self._send(client))
+            tasks.create_task(self._status_loop(client))
+
+    async def _publish_status(self, client: aiomqtt.Client, state: str) -> None:
+        status: dict[str, Any] = {"v": 1, "state": state}
+        if state == "online":
+            status.update(
+                version=__version__,
+                os=f"{platform.system()} {platform.release()}",
+                spool_results=self.spool.count(),
+                dropped_results=self.spool.dropped,
+            )
+        await client.publish(self.topics["status"], encode(status), qos=1, retain=True)
+
+    async def _status_loop(self, client: aiomqtt.Client) -> None:
+        while True:
+            await asyncio.sleep(STATUS_EVERY)
+            await self._publish_status(client, "online")
+
+    # -- acks ------------------------------------------------------------------------
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            payload = bytes(message.payload) if message.payload is not None else b""
+            if message.topic.value == COLLECTOR_STATUS_TOPIC:
+                if payload.strip().strip(b'"') == b"online":
+                    self._rewind("collector online")
+                continue
+            try:
+                ack = decode_ack(payload)
+            except ValueError as exc:
+                log.warning("bad ack ignored", extra=fields(reason=str(exc)[:200]))
+                continue
+            if ack.epoch != self.spool.epoch:
+                log.debug("ack for another epoch ignored", extra=fields(epoch=ack.epoch))
+                continue
+            self.clock_offset = ack.ts - time.time()
+            self._apply_ack(ack.seq)
+
+    def _apply_ack(self, seq: int) -> None:
+        if seq <= self._acked:
+            return
+        self.spool.ack(seq)
+        self._acked = seq
+        self._sent = max(self._sent, seq)
+        self._ack_wait = self._base_wait
+        self._outstanding_since = time.monotonic() if self._sent > self._acked else None
+
+    # -- sending -------------------------------------------------------------------------
+    def _rewind(self, why: str) -> None:
+        """Send again from the oldest result still in the spool."""
+        first = self.spool.first_seq()
+        self._acked = max(self._acked, first - 1)
+        if self._sent > first - 1:
+            log.info("re-sending unacked results",
+                     extra=fields(reason=why, from_seq=first, to_seq=self._sent))
+            self.resends += 1
+        self._resend_until = max(self._resend_until, self._sent)
+        self._sent = first - 1
+        self._outstanding_since = None
+        self._wakeup.set()
+
+    def _batch_payload(self, rows: list[tuple[int, bytes]]) -> bytes:
+        head = encode({
+            "v": 1,
+            "org": self.config.org,
+            "site": self.config.site,
+            "agent": self.config.agent,
+            "epoch": self.spool.epoch,
+            "first_seq": self.spool.first_seq(),
+            "clock_offset_seconds": self.clock_offset,
+        })
+        return head[:-1] + b',"results":[' + b",".join(body for _, body in rows) + b"]}"
+
+    async def _send(self, client: aiomqtt.Client) -> None:
+        rate = self.config.mqtt.resend_rate
+        while True:
+            now = time.monotonic()
+            if self._outstanding_since is not None and now - self._outstanding_since > self._ack_wait:
+                log.warning("no ack within ack_timeout",
+                            extra=fields(ack_timeout=self._ack_wait, acked=self._acked))
+                self._rewind("ack timeout")
+                self._ack_wait = min(self._ack_wait * 2, ACK_TIMEOUT_MAX_SECONDS)
+            rows = self.spool.read_after(self._sent, MAX_BATCH_RESULTS, AGENT_BATCH_BYTES - 512)
+            if rows:
+                await client.publish(self.topics["results"], self._batch_payload(rows), qos=1)
+                resending = rows[0][0] <= self._resend_until
+                self._sent = rows[-1][0]
+                if self._outstanding_since is None:
+                    self._outstanding_since = time.monotonic()
+                if resending:
+                    await asyncio.sleep(len(rows) / rate)
+                continue
+            self._wakeup.clear()
+            wait = 1.0
+            if self._outstanding_since is not None:
+                wait = max(0.05, self._outstanding_since + self._ack_wait - time.monotonic())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), min(wait, 5.0))

@@ -1,0 +1,64 @@
+"""`dui-agent run`: probes → spool → MQTT link, until SIGTERM/SIGINT.
+
+Composition follows the async-with order, so shutdown is the reverse: probes stop,
+the link says offline, the probe process ends, the spool closes intact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from typing import Any
+
+from agent.config import AgentConfig, default_spool_path
+from agent.link import Link
+from agent.scheduler import build_jobs, run_forever
+from agent.spool import Spool
+from agent.worker import make_runner
+from wire.logs import fields
+
+log = logging.getLogger("dui.agent")
+
+
+def _install_stop(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    if sys.platform == "win32":
+        signal.signal(signal.SIGINT, lambda *_: loop.call_soon_threadsafe(stop.set))
+        return
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def run(config: AgentConfig) -> None:
+    stop = asyncio.Event()
+    _install_stop(stop)
+    jobs, skipped = build_jobs(config)
+    if skipped:
+        log.warning("probes not available in this version, skipped",
+                    extra=fields(probes=",".join(skipped)))
+    spool_path = config.spool.path or str(default_spool_path())
+    async with Spool(spool_path, config.spool.max_bytes, config.spool.max_age) as spool:
+        link = Link(config, spool)
+
+        async def sink(result: dict[str, Any]) -> None:
+            spool.append(result)
+            link.notify()
+
+        log.info("agent started", extra=fields(
+            agent=config.client_id, epoch=spool.epoch, spool=spool_path, jobs=len(jobs),
+            spooled=spool.count()))
+        async with make_runner(config.probe_worker) as runner, asyncio.TaskGroup() as tasks:
+            link_task = tasks.create_task(link.run())
+            probe_tasks = [tasks.create_task(run_forever(job, runner, sink)) for job in jobs]
+            await stop.wait()
+            log.info("stopping")
+            for task in probe_tasks:
+                task.cancel()
+            await asyncio.gather(*probe_tasks, return_exceptions=True)
+            link_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await link_task
+        log.info("agent stopped", extra=fields(spooled=spool.count()))

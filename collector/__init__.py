@@ -1,0 +1,1 @@
+"""dui-collector (see DESIGN.md); its issue has not landed yet."""

@@ -1,0 +1,1 @@
+"""dui-dashboards (see DESIGN.md); its issue has not landed yet."""
