@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import msgspec
+import msgspec.inspect
 import yaml
 
 from wire.schema import ID_PATTERN, Role
@@ -376,7 +377,30 @@ def _where(message: str) -> str:
     text, path = match.groups() if match else (message, "")
     for old, new in _PLAIN_WORDS:
         text = text.replace(old, new)
+    if text.startswith("Invalid enum value") and path:
+        choices = _choices(AgentConfig, path)
+        if choices:
+            text += f" (choose from {', '.join(map(repr, choices))})"
     return f"{path}: {text}" if path else text
+
+
+def _choices(root: type, path: str) -> tuple[Any, ...]:
+    """Allowed values of the Literal field at a dotted path such as `targets[0].role`."""
+    info: Any = msgspec.inspect.type_info(root)
+    for part in re.sub(r"\[\d+\]", "", path).split("."):
+        while isinstance(info, msgspec.inspect.UnionType):
+            info = next(t for t in info.types if not isinstance(t, msgspec.inspect.NoneType))
+        if isinstance(info, msgspec.inspect.ListType):
+            info = info.item_type
+        if not isinstance(info, msgspec.inspect.StructType):
+            return ()
+        field = next((f for f in info.fields if f.name == part), None)
+        if field is None:
+            return ()
+        info = field.type
+        if isinstance(info, msgspec.inspect.ListType):
+            info = info.item_type
+    return tuple(info.values) if isinstance(info, msgspec.inspect.LiteralType) else ()
 
 
 def parse(data: Any, base: Path | None = None) -> AgentConfig:

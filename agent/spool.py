@@ -29,7 +29,6 @@ class Spool:
         self.max_bytes = max_bytes
         self.max_age = max_age
         self._db: sqlite3.Connection | None = None
-        self._last_age_check = 0.0
 
     # -- lifecycle -------------------------------------------------------------------
     def open(self) -> Spool:
@@ -115,17 +114,16 @@ class Spool:
 
     def _enforce_bounds(self) -> None:
         dropped = 0
-        now = time.time()
-        if now - self._last_age_check > 60:
-            self._last_age_check = now
-            row = self.db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM results WHERE ts < ?",
-                (now - self.max_age,),
-            ).fetchone()
-            if row[0]:
-                self.db.execute("DELETE FROM results WHERE ts < ?", (now - self.max_age,))
-                dropped += row[0]
-                self.bytes -= row[1]
+        # Results are in time order, so looking at the oldest few keeps this cheap.
+        cutoff = time.time() - self.max_age
+        head = "SELECT seq FROM results ORDER BY seq LIMIT 100"
+        row = self.db.execute(
+            f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM results WHERE seq IN ({head})"
+            " AND ts < ?", (cutoff,)).fetchone()
+        if row[0]:
+            self.db.execute(f"DELETE FROM results WHERE seq IN ({head}) AND ts < ?", (cutoff,))
+            dropped += row[0]
+            self.bytes -= row[1]
         while self.bytes > self.max_bytes:
             rows = self.db.execute(
                 "SELECT seq, size FROM results ORDER BY seq LIMIT 100"

@@ -164,7 +164,7 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
     https = url.scheme == "https"
     host = url.hostname or ""
     port = url.port or (443 if https else 80)
-    key = params.get("key", params["url"])
+    key = f"{params.get('key', '')}|{url.scheme}://{host}:{port}"
     reuse = params.get("connection", "new") == "reuse"
     phases: dict[str, float] = {}
     fields: dict[str, Any] = {"reused_connection": False, "phases": phases}

@@ -1,0 +1,178 @@
+"""Fixtures with real parts: Mosquitto, the stand-in collector, the agent as a process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers.acker import Acker
+from tests.helpers.broker import Mosquitto
+
+ROOT = Path(__file__).resolve().parent.parent
+DELAYWIRE = ROOT.parent / "shared" / "tools" / "delaywire.py"
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    broker_dir = tmp_path / "broker"
+    broker_dir.mkdir()
+    broker = Mosquitto(broker_dir)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+async def acker(mosquitto: Mosquitto):
+    async with Acker(mosquitto.port) as stand_in:
+        yield stand_in
+
+
+class AgentProcess:
+    """`dui-agent run` as a real process, with its config written from a dict."""
+
+    def __init__(self, workdir: Path, config: dict) -> None:
+        self.workdir = workdir
+        self.config_path = workdir / "agent.yaml"
+        self.config_path.write_text(yaml.safe_dump(config))
+        self.spool_path = Path(config["spool"]["path"])
+        self.log_path = workdir / "agent.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open by the child
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "agent", "run", "--config", str(self.config_path)],
+            cwd=ROOT, stdout=log, stderr=log,
+        )
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait(5)
+        self.proc = None
+        return code
+
+    async def astop(self, sig: int = signal.SIGTERM) -> int:
+        """stop() off the event loop, so the test's MQTT clients keep running."""
+        return await asyncio.to_thread(self.stop, sig)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def agent_config(tmp_path: Path, broker_url: str, targets: list[dict], **extra) -> dict:
+    config = {
+        "org": "og-test",
+        "site": "site-a",
+        "agent": "poste-1",
+        "mqtt": {"url": broker_url, "ack_timeout": "2s"},
+        "spool": {"path": str(tmp_path / "spool.db")},
+        "targets": targets,
+        "log": {"level": "debug"},
+    }
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key].update(value)
+        else:
+            config[key] = value
+    return config
+
+
+@pytest.fixture
+def agent_process(tmp_path: Path) -> Iterator:
+    started: list[AgentProcess] = []
+
+    def make(config: dict) -> AgentProcess:
+        workdir = tmp_path / f"agent{len(started)}"
+        workdir.mkdir()
+        process = AgentProcess(workdir, config)
+        started.append(process)
+        return process
+
+    yield make
+    for process in started:
+        if process.proc is not None:
+            process.stop(signal.SIGKILL)
+
+
+def netns_unavailable() -> str | None:
+    if sys.platform != "linux" or os.geteuid() != 0:
+        return "needs root on Linux to build network namespaces"
+    if not os.path.exists("/dev/net/tun"):
+        return "no /dev/net/tun"
+    if not shutil.which("ip"):
+        return "no ip command (iproute2)"
+    if not DELAYWIRE.exists():
+        return f"{DELAYWIRE} not found"
+    return None
+
+
+class Wire:
+    """A delaywire link: client namespace `{name}-a` (198.18.0.1) and server `{name}-b`."""
+
+    client_addr = "198.18.0.1"
+    server_addr = "198.18.0.2"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.client_ns = f"{name}-a"
+        self.server_ns = f"{name}-b"
+
+    def up(self, *args: str) -> None:
+        subprocess.run([sys.executable, str(DELAYWIRE), "up", "--name", self.name, *args],
+                       check=True, timeout=60, capture_output=True)
+
+    def down(self) -> None:
+        subprocess.run([sys.executable, str(DELAYWIRE), "down", "--name", self.name],
+                       timeout=60, capture_output=True)
+
+    def in_client(self, *cmd: str) -> list[str]:
+        return ["ip", "netns", "exec", self.client_ns, *cmd]
+
+    def in_server(self, *cmd: str) -> list[str]:
+        return ["ip", "netns", "exec", self.server_ns, *cmd]
+
+
+@pytest.fixture
+def delaywire() -> Iterator:
+    reason = netns_unavailable()
+    if reason:
+        pytest.skip(reason)
+    wires: list[Wire] = []
+
+    def make(*args: str) -> Wire:
+        wire = Wire(f"dw{os.getpid() % 10000}{len(wires)}")
+        wire.down()  # leftovers of an interrupted run
+        wire.up(*args)
+        wires.append(wire)
+        return wire
+
+    yield make
+    for wire in wires:
+        wire.down()
+
+
+def wait_until(predicate, timeout: float, what: str = "condition", step: float = 0.05) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

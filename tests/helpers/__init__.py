@@ -1,0 +1,1 @@
+"""Real parts for the tests: Mosquitto, a stand-in collector that acks, loopback servers."""
