@@ -38,8 +38,10 @@ def _detail(r: dict[str, Any]) -> str:
         rtt = r.get("rtt_seconds") or {}
         text = f"{r.get('method')} {r.get('received', 0)}/{r.get('sent', 0)}"
         if rtt:
-            text += (f", rtt {_ms(rtt['min'])} / {_ms(rtt['avg'])} / {_ms(rtt['max'])}"
-                     f", jitter {_ms(r.get('jitter_seconds'))}")
+            text += (
+                f", rtt {_ms(rtt['min'])} / {_ms(rtt['avg'])} / {_ms(rtt['max'])}"
+                f", jitter {_ms(r.get('jitter_seconds'))}"
+            )
         return text + f", loss {r.get('loss_ratio', 0):.0%}"
     return ""
 
@@ -48,11 +50,21 @@ def table(results: list[dict[str, Any]], skipped: list[str]) -> str:
     rows = [("TARGET", "PROBE", "ROLE", "RESULT", "TIME", "DETAIL")]
     for r in results:
         outcome = "ok" if r["success"] else f"FAIL {r.get('error') or ''}".strip()
-        rows.append((r["target"], r["probe"], r["role"], outcome, _ms(r.get("duration_seconds")),
-                     _detail(r)))
+        rows.append(
+            (
+                r["target"],
+                r["probe"],
+                r["role"],
+                outcome,
+                _ms(r.get("duration_seconds")),
+                _detail(r),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[5]
-             for row in rows]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[5]
+        for row in rows
+    ]
     failed = sum(not r["success"] for r in results)
     lines.append("")
     lines.append(f"{len(results)} probes, {len(results) - failed} ok, {failed} failed")

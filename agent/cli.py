@@ -7,6 +7,7 @@ no traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 
@@ -17,8 +18,13 @@ from agent.config import AgentConfig, ConfigError, load
 from wire import logs
 
 CONFIG = click.option(
-    "--config", "-c", "config_path", required=True, metavar="FILE",
-    type=click.Path(dir_okay=False), help="Agent config file (YAML).",
+    "--config",
+    "-c",
+    "config_path",
+    required=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Agent config file (YAML).",
 )
 
 
@@ -44,15 +50,15 @@ def run(config_path: str) -> None:
 
     config = _load(config_path)
     logs.setup(config.log.level)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_agent(config))
-    except KeyboardInterrupt:
-        pass
 
 
 @cli.command()
 @CONFIG
-@click.option("--json", "as_json", is_flag=True, help='Print {"results": [...]} in the wire schema.')
+@click.option(
+    "--json", "as_json", is_flag=True, help='Print {"results": [...]} in the wire schema.'
+)
 def check(config_path: str, as_json: bool) -> None:
     """Run every probe once and print the results; exit 1 when one failed."""
     from agent.check import check as run_check

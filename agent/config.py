@@ -74,8 +74,10 @@ class MqttConfig(_Strict):
             raise ValueError(f"url {self.url!r} has no host")
         if parts.username or parts.password:
             raise ValueError("url must not carry credentials: use username and password_file")
-        if parts.scheme in ("mqtt", "ws") and not self.allow_insecure and not is_loopback(
-            parts.hostname
+        if (
+            parts.scheme in ("mqtt", "ws")
+            and not self.allow_insecure
+            and not is_loopback(parts.hostname)
         ):
             raise ValueError(
                 f"url {self.url!r}: plain {parts.scheme}:// to a non-loopback host sends "
@@ -289,9 +291,7 @@ class AgentConfig(_Strict):
         if self.proxy not in ("system", "none"):
             parts = urlsplit(self.proxy)
             if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError(
-                    f"proxy {self.proxy!r}: write system, none or http://host:port"
-                )
+                raise ValueError(f"proxy {self.proxy!r}: write system, none or http://host:port")
 
     @property
     def client_id(self) -> str:
@@ -334,7 +334,9 @@ def _check_regex(pattern: str | None) -> None:
     try:
         re.compile(pattern)
     except re.error as exc:
-        raise ValueError(f"expect_regex {pattern!r} is not a valid regular expression: {exc}")
+        raise ValueError(
+            f"expect_regex {pattern!r} is not a valid regular expression: {exc}"
+        ) from None
 
 
 # Keys that name a file the agent must be able to read at start.

@@ -106,8 +106,11 @@ class Link:
             except* aiomqtt.MqttError as group:
                 log.warning(
                     "mqtt connection lost",
-                    extra=fields(broker=f"{self.config.mqtt.host}:{self.config.mqtt.port}",
-                                 reason=str(group.exceptions[0]), retry_in=round(backoff, 1)),
+                    extra=fields(
+                        broker=f"{self.config.mqtt.host}:{self.config.mqtt.port}",
+                        reason=str(group.exceptions[0]),
+                        retry_in=round(backoff, 1),
+                    ),
                 )
             await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
             backoff = min(backoff * 2, 60.0)
@@ -116,8 +119,10 @@ class Link:
         await client.subscribe(self.topics["ack"], qos=1)
         await client.subscribe(COLLECTOR_STATUS_TOPIC, qos=1)
         self.connected = True
-        log.info("mqtt connected", extra=fields(broker=f"{self.config.mqtt.host}:"
-                                                  f"{self.config.mqtt.port}"))
+        log.info(
+            "mqtt connected",
+            extra=fields(broker=f"{self.config.mqtt.host}:{self.config.mqtt.port}"),
+        )
         await self._publish_status(client, "online")
         self._rewind("reconnect")
         async with asyncio.TaskGroup() as tasks:
@@ -175,8 +180,10 @@ class Link:
         first = self.spool.first_seq()
         self._acked = max(self._acked, first - 1)
         if self._sent > first - 1:
-            log.info("re-sending unacked results",
-                     extra=fields(reason=why, from_seq=first, to_seq=self._sent))
+            log.info(
+                "re-sending unacked results",
+                extra=fields(reason=why, from_seq=first, to_seq=self._sent),
+            )
             self.resends += 1
         self._resend_until = max(self._resend_until, self._sent)
         self._sent = first - 1
@@ -184,24 +191,31 @@ class Link:
         self._wakeup.set()
 
     def _batch_payload(self, rows: list[tuple[int, bytes]]) -> bytes:
-        head = encode({
-            "v": 1,
-            "org": self.config.org,
-            "site": self.config.site,
-            "agent": self.config.agent,
-            "epoch": self.spool.epoch,
-            "first_seq": self.spool.first_seq(),
-            "clock_offset_seconds": self.clock_offset,
-        })
+        head = encode(
+            {
+                "v": 1,
+                "org": self.config.org,
+                "site": self.config.site,
+                "agent": self.config.agent,
+                "epoch": self.spool.epoch,
+                "first_seq": self.spool.first_seq(),
+                "clock_offset_seconds": self.clock_offset,
+            }
+        )
         return head[:-1] + b',"results":[' + b",".join(body for _, body in rows) + b"]}"
 
     async def _send(self, client: aiomqtt.Client) -> None:
         rate = self.config.mqtt.resend_rate
         while True:
             now = time.monotonic()
-            if self._outstanding_since is not None and now - self._outstanding_since > self._ack_wait:
-                log.warning("no ack within ack_timeout",
-                            extra=fields(ack_timeout=self._ack_wait, acked=self._acked))
+            if (
+                self._outstanding_since is not None
+                and now - self._outstanding_since > self._ack_wait
+            ):
+                log.warning(
+                    "no ack within ack_timeout",
+                    extra=fields(ack_timeout=self._ack_wait, acked=self._acked),
+                )
                 self._rewind("ack timeout")
                 self._ack_wait = min(self._ack_wait * 2, ACK_TIMEOUT_MAX_SECONDS)
             rows = self.spool.read_after(self._sent, MAX_BATCH_RESULTS, AGENT_BATCH_BYTES - 512)

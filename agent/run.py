@@ -37,8 +37,9 @@ async def run(config: AgentConfig) -> None:
     _install_stop(stop)
     jobs, skipped = build_jobs(config)
     if skipped:
-        log.warning("probes not available in this version, skipped",
-                    extra=fields(probes=",".join(skipped)))
+        log.warning(
+            "probes not available in this version, skipped", extra=fields(probes=",".join(skipped))
+        )
     spool_path = config.spool.path or str(default_spool_path())
     async with Spool(spool_path, config.spool.max_bytes, config.spool.max_age) as spool:
         link = Link(config, spool)
@@ -47,9 +48,16 @@ async def run(config: AgentConfig) -> None:
             spool.append(result)
             link.notify()
 
-        log.info("agent started", extra=fields(
-            agent=config.client_id, epoch=spool.epoch, spool=spool_path, jobs=len(jobs),
-            spooled=spool.count()))
+        log.info(
+            "agent started",
+            extra=fields(
+                agent=config.client_id,
+                epoch=spool.epoch,
+                spool=spool_path,
+                jobs=len(jobs),
+                spooled=spool.count(),
+            ),
+        )
         async with make_runner(config.probe_worker) as runner, asyncio.TaskGroup() as tasks:
             link_task = tasks.create_task(link.run())
             probe_tasks = [tasks.create_task(run_forever(job, runner, sink)) for job in jobs]

@@ -74,8 +74,14 @@ def build_jobs(config: AgentConfig) -> tuple[list[Job], list[str]]:
                 skipped.append(f"{target.name}.{kind}")
                 continue
             jobs.append(
-                Job(kind, target.name, target.role, _params(kind, target, probe),
-                    float(probe.interval), float(probe.timeout))
+                Job(
+                    kind,
+                    target.name,
+                    target.role,
+                    _params(kind, target, probe),
+                    float(probe.interval),
+                    float(probe.timeout),
+                )
             )
     return jobs, skipped
 
@@ -86,8 +92,10 @@ async def run_once(job: Job, runner: ProbeRunner) -> dict[str, Any]:
     answer = await runner.run(job.kind, job.params, job.deadline)
     detail = answer.pop("detail", None)
     if detail:
-        log.error("probe failed internally", extra=fields(target=job.target, probe=job.kind,
-                                                         detail=detail))
+        log.error(
+            "probe failed internally",
+            extra=fields(target=job.target, probe=job.kind, detail=detail),
+        )
     answer.setdefault("ts", started)
     answer.setdefault("duration_seconds", time.time() - started)
     answer.setdefault("error", None)

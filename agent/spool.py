@@ -45,8 +45,12 @@ class Spool:
         with self._tx():
             if self._meta("epoch") is None:
                 epoch = secrets.token_hex(8)
-                for key, value in (("schema", SCHEMA_VERSION), ("epoch", epoch), ("next_seq", 1),
-                                   ("dropped", 0)):
+                for key, value in (
+                    ("schema", SCHEMA_VERSION),
+                    ("epoch", epoch),
+                    ("next_seq", 1),
+                    ("dropped", 0),
+                ):
                     self._set(key, value)
                 log.info("new spool", extra=fields(path=str(self.path), epoch=epoch))
         self.epoch = str(self._meta("epoch"))
@@ -119,7 +123,9 @@ class Spool:
         head = "SELECT seq FROM results ORDER BY seq LIMIT 100"
         row = self.db.execute(
             f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM results WHERE seq IN ({head})"
-            " AND ts < ?", (cutoff,)).fetchone()
+            " AND ts < ?",
+            (cutoff,),
+        ).fetchone()
         if row[0]:
             self.db.execute(f"DELETE FROM results WHERE seq IN ({head}) AND ts < ?", (cutoff,))
             dropped += row[0]
@@ -141,8 +147,10 @@ class Spool:
         if dropped:
             self.dropped += dropped
             self._set("dropped", self.dropped)
-            log.warning("spool full, oldest results dropped",
-                        extra=fields(dropped=dropped, dropped_total=self.dropped))
+            log.warning(
+                "spool full, oldest results dropped",
+                extra=fields(dropped=dropped, dropped_total=self.dropped),
+            )
 
     def ack(self, seq: int) -> int:
         """Delete every result up to `seq`; returns how many went."""

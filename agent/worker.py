@@ -112,7 +112,9 @@ class ProcessRunner:
         proc.start()
         child.close()
         self._proc, self._conn = proc, parent
-        threading.Thread(target=self._read, args=(parent,), name="probe-reader", daemon=True).start()
+        threading.Thread(
+            target=self._read, args=(parent,), name="probe-reader", daemon=True
+        ).start()
         log.info("probe process started", extra=fields(pid=proc.pid))
 
     def _stop(self) -> None:

@@ -4,5 +4,7 @@ import sys
 
 
 def main() -> None:
-    print("dui-dashboards: not yet available in this version (see README.md, Status)", file=sys.stderr)
+    print(
+        "dui-dashboards: not yet available in this version (see README.md, Status)", file=sys.stderr
+    )
     sys.exit(2)

@@ -55,7 +55,9 @@ class AgentProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open by the child
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "agent", "run", "--config", str(self.config_path)],
-            cwd=ROOT, stdout=log, stderr=log,
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
         )
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
@@ -136,12 +138,19 @@ class Wire:
         self.server_ns = f"{name}-b"
 
     def up(self, *args: str) -> None:
-        subprocess.run([sys.executable, str(DELAYWIRE), "up", "--name", self.name, *args],
-                       check=True, timeout=60, capture_output=True)
+        subprocess.run(
+            [sys.executable, str(DELAYWIRE), "up", "--name", self.name, *args],
+            check=True,
+            timeout=60,
+            capture_output=True,
+        )
 
     def down(self) -> None:
-        subprocess.run([sys.executable, str(DELAYWIRE), "down", "--name", self.name],
-                       timeout=60, capture_output=True)
+        subprocess.run(
+            [sys.executable, str(DELAYWIRE), "down", "--name", self.name],
+            timeout=60,
+            capture_output=True,
+        )
 
     def in_client(self, *cmd: str) -> list[str]:
         return ["ip", "netns", "exec", self.client_ns, *cmd]

@@ -90,8 +90,10 @@ def test_missing_required_key(tmp_path: Path) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    message = error_of(tmp_path, {**BASE, "mqtt": {"url": "mqtts://broker.example:8883",
-                                                   "password_file": "nope.txt"}})
+    message = error_of(
+        tmp_path,
+        {**BASE, "mqtt": {"url": "mqtts://broker.example:8883", "password_file": "nope.txt"}},
+    )
     assert "mqtt.password_file: file 'nope.txt' not found" in message
 
 
@@ -109,8 +111,9 @@ def test_wrong_type(tmp_path: Path) -> None:
 
 
 def test_bad_enum(tmp_path: Path) -> None:
-    message = error_of(tmp_path, {**BASE, "targets": [{"name": "t", "role": "vendor",
-                                                       "dns": {"host": "x"}}]})
+    message = error_of(
+        tmp_path, {**BASE, "targets": [{"name": "t", "role": "vendor", "dns": {"host": "x"}}]}
+    )
     assert "targets[0].role:" in message and "'dui'" in message
 
 
@@ -142,13 +145,17 @@ def test_gateway_auto_only_for_gateway_role(tmp_path: Path) -> None:
 def test_scenario_credentials_need_https_and_one_host(tmp_path: Path) -> None:
     steps = [{"name": "login", "post": "http://dui.example/login", "form": {"u": "{username}"}}]
     assert "only sent over https" in error_of(tmp_path, with_target(scenario={"steps": steps}))
-    steps = [{"name": "a", "get": "https://dui.example/"}, {"name": "b", "get": "https://evil.example/"}]
+    steps = [
+        {"name": "a", "get": "https://dui.example/"},
+        {"name": "b", "get": "https://evil.example/"},
+    ]
     assert "several hosts" in error_of(tmp_path, with_target(scenario={"steps": steps}))
 
 
 def test_bandwidth_window(tmp_path: Path) -> None:
-    message = error_of(tmp_path, with_target(bandwidth={"url": "https://c/speedtest",
-                                                        "window": "8pm-7am"}))
+    message = error_of(
+        tmp_path, with_target(bandwidth={"url": "https://c/speedtest", "window": "8pm-7am"})
+    )
     assert "window '8pm-7am': write HH:MM-HH:MM" in message
 
 
@@ -172,8 +179,13 @@ def test_missing_config_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize("command", ["run", "check"])
 def test_cli_exit_2_one_line_no_traceback(tmp_path: Path, command: str) -> None:
     path = write(tmp_path, with_target(http={"url": "https://x/", "timeout": "soon"}))
-    proc = subprocess.run([sys.executable, "-m", "agent", command, "--config", str(path)],
-                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent", command, "--config", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()

@@ -34,8 +34,11 @@ def spool_state(path: Path) -> tuple[int, int | None, str | None]:
 
 
 def http_target(url: str, interval: str = "200ms") -> dict:
-    return {"name": "dui-login", "role": "dui",
-            "http": {"url": url, "interval": interval, "timeout": "2s", "expect_regex": "Connexion"}}
+    return {
+        "name": "dui-login",
+        "role": "dui",
+        "http": {"url": url, "interval": interval, "timeout": "2s", "expect_regex": "Connexion"},
+    }
 
 
 @pytest.fixture
@@ -48,16 +51,29 @@ async def test_results_arrive_in_wire_schema(tmp_path, mosquitto, acker, agent_p
     with silent_server() as port:
         targets = [
             {**http_target(web, "300ms"), "dns": {"interval": "300ms"}},
-            {"name": "dui-host", "role": "dui",
-             "latency": {"host": "127.0.0.1", "port": port, "interval": "300ms", "samples": 3,
-                         "spacing": "10ms"}},
+            {
+                "name": "dui-host",
+                "role": "dui",
+                "latency": {
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "interval": "300ms",
+                    "samples": 3,
+                    "spacing": "10ms",
+                },
+            },
         ]
         agent = agent_process(agent_config(tmp_path, mosquitto.url, targets))
         agent.start()
-        await acker.wait(lambda: {b.results[0].probe for b in acker.batches if b.results} >=
-                         {"http", "dns", "latency"} or
-                         len({r.probe for b in acker.batches for r in b.results}) == 3,
-                         30, "results of every probe")
+        await acker.wait(
+            lambda: (
+                {b.results[0].probe for b in acker.batches if b.results}
+                >= {"http", "dns", "latency"}
+                or len({r.probe for b in acker.batches for r in b.results}) == 3
+            ),
+            30,
+            "results of every probe",
+        )
         await agent.astop()
     assert acker.errors == []
     batch = acker.batches[0]
@@ -133,8 +149,9 @@ async def test_broker_restart_loses_nothing(tmp_path, mosquitto, acker, agent_pr
 
 async def test_withheld_acks_make_the_agent_resend(tmp_path, mosquitto, acker, agent_process, web):
     acker.hold = True
-    config = agent_config(tmp_path, mosquitto.url, [http_target(web, "1s")],
-                          mqtt={"ack_timeout": "1s"})
+    config = agent_config(
+        tmp_path, mosquitto.url, [http_target(web, "1s")], mqtt={"ack_timeout": "1s"}
+    )
     agent = agent_process(config)
     agent.start()
     await acker.wait(lambda: acker.batches, 30, "a first batch")
@@ -150,8 +167,9 @@ async def test_withheld_acks_make_the_agent_resend(tmp_path, mosquitto, acker, a
 
 async def test_collector_online_triggers_resend(tmp_path, mosquitto, acker, agent_process, web):
     acker.hold = True
-    config = agent_config(tmp_path, mosquitto.url, [http_target(web, "1s")],
-                          mqtt={"ack_timeout": "10m"})
+    config = agent_config(
+        tmp_path, mosquitto.url, [http_target(web, "1s")], mqtt={"ack_timeout": "10m"}
+    )
     agent = agent_process(config)
     agent.start()
     await acker.wait(lambda: acker.batches, 30, "a first batch")
@@ -166,8 +184,9 @@ async def test_collector_online_triggers_resend(tmp_path, mosquitto, acker, agen
 
 async def test_killed_agent_resends_in_same_epoch(tmp_path, mosquitto, acker, agent_process, web):
     acker.hold = True
-    config = agent_config(tmp_path, mosquitto.url, [http_target(web, "100ms")],
-                          mqtt={"ack_timeout": "10m"})
+    config = agent_config(
+        tmp_path, mosquitto.url, [http_target(web, "100ms")], mqtt={"ack_timeout": "10m"}
+    )
     agent = agent_process(config)
     agent.start()
     await acker.wait(lambda: len(acker.received) >= 5, 30, "5 results")
@@ -187,8 +206,9 @@ async def test_killed_agent_resends_in_same_epoch(tmp_path, mosquitto, acker, ag
     assert seqs == set(range(1, max(seqs) + 1)), "numbering continues after the restart"
 
 
-async def test_deleted_spool_starts_new_epoch_at_seq_1(tmp_path, mosquitto, acker, agent_process,
-                                                       web):
+async def test_deleted_spool_starts_new_epoch_at_seq_1(
+    tmp_path, mosquitto, acker, agent_process, web
+):
     config = agent_config(tmp_path, mosquitto.url, [http_target(web, "200ms")])
     agent = agent_process(config)
     agent.start()
@@ -207,8 +227,13 @@ async def test_deleted_spool_starts_new_epoch_at_seq_1(tmp_path, mosquitto, acke
 async def test_dropped_results_move_first_seq(tmp_path, mosquitto, acker, agent_process, web):
     """A spool too small for the backlog drops the oldest; batches say where it starts."""
     acker.hold = True
-    config = agent_config(tmp_path, mosquitto.url, [http_target(web, "100ms")],
-                          spool={"max_bytes": 3000}, mqtt={"ack_timeout": "10m"})
+    config = agent_config(
+        tmp_path,
+        mosquitto.url,
+        [http_target(web, "100ms")],
+        spool={"max_bytes": 3000},
+        mqtt={"ack_timeout": "10m"},
+    )
     agent = agent_process(config)
     agent.start()
     await acker.wait(lambda: any(b.first_seq > 1 for b in acker.batches), 30, "first_seq > 1")
@@ -221,5 +246,7 @@ async def test_dropped_results_move_first_seq(tmp_path, mosquitto, acker, agent_
 
 def test_result_struct_rejects_garbage() -> None:
     with pytest.raises(msgspec.ValidationError):
-        msgspec.convert({"seq": 0, "ts": 1.0, "probe": "http", "target": "t", "role": "dui",
-                         "success": True}, Result)
+        msgspec.convert(
+            {"seq": 0, "ts": 1.0, "probe": "http", "target": "t", "role": "dui", "success": True},
+            Result,
+        )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
-import json
 
 import pytest
 
@@ -48,8 +48,10 @@ def test_full_accept_queue_is_loss_and_timeout() -> None:
             s.setblocking(False)
             s.connect_ex(("127.0.0.1", port))
             fillers.append(s)
-        r = measure("latency", {"host": "127.0.0.1", "port": port, "samples": 2,
-                                "spacing": 0.0, "timeout": 0.3})
+        r = measure(
+            "latency",
+            {"host": "127.0.0.1", "port": port, "samples": 2, "spacing": 0.0, "timeout": 0.3},
+        )
     finally:
         for s in fillers:
             s.close()
@@ -78,10 +80,12 @@ def test_icmp_refused_without_permission_and_auto_falls_back_to_tcp() -> None:
     if icmp_permitted():
         pytest.skip("ICMP sockets are permitted here; covered by the namespace test")
     with silent_server() as port:
-        icmp = measure("latency", {"host": "127.0.0.1", "port": port, "samples": 1,
-                                   "method": "icmp"})
-        auto = measure("latency", {"host": "127.0.0.1", "port": port, "samples": 1,
-                                   "method": "auto"})
+        icmp = measure(
+            "latency", {"host": "127.0.0.1", "port": port, "samples": 1, "method": "icmp"}
+        )
+        auto = measure(
+            "latency", {"host": "127.0.0.1", "port": port, "samples": 1, "method": "auto"}
+        )
     assert (icmp["success"], icmp["error"]) == (False, "icmp")
     assert (auto["success"], auto["method"]) == (True, "tcp")
 
@@ -105,8 +109,13 @@ def test_icmp_where_permitted() -> None:
     try:
         setup = "ip link set lo up && sysctl -qw net.ipv4.ping_group_range='0 2147483647'"
         subprocess.run(["ip", "netns", "exec", ns, "sh", "-c", setup], check=True)
-        out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", ICMP_SCRIPT],
-                             check=True, capture_output=True, text=True, timeout=60).stdout
+        out = subprocess.run(
+            ["ip", "netns", "exec", ns, sys.executable, "-c", ICMP_SCRIPT],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
     finally:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
     icmp, auto = json.loads(out)

@@ -10,8 +10,15 @@ from agent.spool import Spool
 
 
 def result(ts: float | None = None, pad: int = 0) -> dict:
-    return {"ts": ts or time.time(), "probe": "dns", "target": "t", "role": "dui",
-            "success": True, "error": None, "pad": "x" * pad}
+    return {
+        "ts": ts or time.time(),
+        "probe": "dns",
+        "target": "t",
+        "role": "dui",
+        "success": True,
+        "error": None,
+        "pad": "x" * pad,
+    }
 
 
 def test_seq_and_epoch_survive_reopen(tmp_path: Path) -> None:

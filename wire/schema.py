@@ -22,7 +22,19 @@ Ratio = Annotated[float, msgspec.Meta(ge=0, le=1)]
 ROLES = ("dui", "gateway", "internet", "speedtest", "workstation")
 Role = Literal["dui", "gateway", "internet", "speedtest", "workstation"]
 # Short machine-readable reasons of a failed result.
-ERRORS = ("timeout", "dns", "connect", "tls", "status", "body", "proxy", "icmp", "config", "internal")
+ERRORS = (
+    "timeout",
+    "dns",
+    "connect",
+    "tls",
+    "status",
+    "body",
+    "proxy",
+    "icmp",
+    "gateway",
+    "config",
+    "internal",
+)
 
 MAX_MESSAGE_BYTES = 1024 * 1024
 MAX_BATCH_RESULTS = 500

@@ -8,6 +8,7 @@ difference between consecutive round trips.
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import struct
@@ -77,9 +78,9 @@ def _icmp_once(sock: socket.socket, family: int, addr: tuple, seq: int, timeout:
         t1 = time.perf_counter_ns()
         # Datagram ICMP sockets deliver the ICMP message without the IP header; the
         # kernel filters on our identifier. Match our sequence and payload.
-        if len(data) >= 8 + len(payload) and struct.unpack("!H", data[6:8])[0] == seq:
-            if data[8 : 8 + len(payload)] == payload:
-                return (t1 - t0) * NS, None
+        same_seq = len(data) >= 8 + len(payload) and struct.unpack("!H", data[6:8])[0] == seq
+        if same_seq and data[8 : 8 + len(payload)] == payload:
+            return (t1 - t0) * NS, None
 
 
 def summarize(rtts: list[float], sent: int) -> dict[str, Any]:
@@ -92,7 +93,7 @@ def summarize(rtts: list[float], sent: int) -> dict[str, Any]:
     }
     if rtts:
         fields["rtt_seconds"] = {"min": min(rtts), "avg": sum(rtts) / received, "max": max(rtts)}
-        diffs = [abs(b - a) for a, b in zip(rtts, rtts[1:], strict=False)]
+        diffs = [abs(b - a) for a, b in itertools.pairwise(rtts)]
         fields["jitter_seconds"] = sum(diffs) / len(diffs) if diffs else 0.0
     return fields
 

@@ -21,7 +21,9 @@ class Acker:
         self.port = port
         self.hold = False  # withhold acks while True
         self.batches: list[Batch] = []
-        self.received: dict[tuple[str, int], list[dict]] = defaultdict(list)  # (epoch, seq) → copies
+        self.received: dict[tuple[str, int], list[dict]] = defaultdict(
+            list
+        )  # (epoch, seq) → copies
         self.settled: dict[str, set[int]] = defaultdict(set)
         self.acked: dict[str, int] = defaultdict(int)  # highest ack sent per epoch
         self.errors: list[str] = []
@@ -41,11 +43,13 @@ class Acker:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(self._task), 5)
 
+    def client(self) -> aiomqtt.Client:
+        return aiomqtt.Client("127.0.0.1", self.port, identifier="test-acker", clean_session=False)
+
     async def _run(self) -> None:
         while not self._stopping:
             try:
-                async with aiomqtt.Client("127.0.0.1", self.port, identifier="test-acker",
-                                          clean_session=False) as client:
+                async with self.client() as client:
                     await client.subscribe(RESULTS_SUBSCRIPTION, qos=1)
                     self._client = client
                     async for message in client.messages:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -48,7 +49,12 @@ class Mosquitto:
             f"log_dest file {self.log}",
             "log_type error",
             "log_type warning",
+            "log_type notice",
         ]
+        if os.geteuid() == 0:
+            # Mosquitto run as root drops to user `mosquitto`, which cannot read the
+            # test's private temporary directory; stay root for the test broker.
+            lines.append("user root")
         if tls:
             lines += [f"cafile {tls['ca']}", f"certfile {tls['cert']}", f"keyfile {tls['key']}"]
         self.conf.write_text("\n".join(lines) + "\n" + extra)
@@ -59,8 +65,11 @@ class Mosquitto:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [self.binary, "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_port(self.port)
 
     def stop(self) -> None:

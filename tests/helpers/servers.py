@@ -16,7 +16,7 @@ class _Handler(BaseHTTPRequestHandler):
     status = 200
     delay = 0.0
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.delay:
             time.sleep(self.delay)
         self.send_response(self.status)

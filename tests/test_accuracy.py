@@ -1,0 +1,147 @@
+"""Timing accuracy through a real delayed link (../shared/tools/delaywire.py).
+
+The agent (probe process, as in production) and reference clients measure the
+same server across the same link in the same test: TCP connect RTT against a
+bare timed connect, HTTP connect and processing phases against curl.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+pytestmark = [pytest.mark.netns, pytest.mark.timeout(300)]
+
+DELAY = 0.010  # each way
+THINK = 0.020  # server think time
+TOLERANCE = 0.001  # DESIGN.md §11: within 1 ms of the reference (median)
+
+
+@pytest.fixture
+def wire_server(delaywire):
+    wire = delaywire("--delay", f"{DELAY * 1000:g}ms")
+    server = subprocess.Popen(
+        wire.in_server(
+            sys.executable,
+            "-m",
+            "tests.helpers.delayed_server",
+            "--bind",
+            wire.server_addr,
+            "--port",
+            "8080",
+            "--think",
+            str(THINK),
+        ),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        yield wire
+    finally:
+        server.kill()
+        server.wait(10)
+
+
+def agent_check(wire, tmp_path: Path, targets: list[dict]) -> list[dict]:
+    config = tmp_path / "agent.yaml"
+    config.write_text(
+        yaml.safe_dump({"org": "og-test", "site": "bench", "agent": "a1", "targets": targets})
+    )
+    proc = subprocess.run(
+        wire.in_client(sys.executable, "-m", "agent", "check", "--json", "--config", str(config)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    return json.loads(proc.stdout)["results"]
+
+
+def test_tcp_connect_rtt_matches_reference(wire_server, tmp_path: Path) -> None:
+    wire = wire_server
+    samples = 20
+    target = {
+        "name": "dui-host",
+        "role": "dui",
+        "latency": {"host": wire.server_addr, "port": 8080, "samples": samples, "spacing": "20ms"},
+    }
+    agent_avgs = []
+    reference = []
+    for _ in range(3):  # interleave so both see the same conditions
+        (result,) = agent_check(wire, tmp_path, [target])
+        assert result["success"] and result["received"] == samples
+        agent_avgs.append(result["rtt_seconds"]["avg"])
+        out = subprocess.run(
+            wire.in_client(
+                sys.executable,
+                "-m",
+                "tests.helpers.reference_client",
+                wire.server_addr,
+                "8080",
+                str(samples),
+                "0.02",
+            ),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+        reference.append(statistics.mean(json.loads(out)))
+    agent, ref = statistics.median(agent_avgs), statistics.median(reference)
+    print(f"tcp rtt agent {agent * 1000:.3f} ms, reference {ref * 1000:.3f} ms")
+    assert 2 * DELAY < agent < 2 * DELAY + 0.003
+    assert abs(agent - ref) < TOLERANCE
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is the HTTP reference client")
+def test_http_phases_match_curl(wire_server, tmp_path: Path) -> None:
+    wire = wire_server
+    url = f"http://{wire.server_addr}:8080/"
+    target = {"name": "dui-login", "role": "dui", "http": {"url": url, "expect_regex": "Connexion"}}
+    agent_connect, agent_processing, curl_connect, curl_processing = [], [], [], []
+    for _ in range(7):
+        (result,) = agent_check(wire, tmp_path, [target])
+        assert result["success"], result
+        agent_connect.append(result["phases"]["connect"])
+        agent_processing.append(result["phases"]["processing"])
+        out = subprocess.run(
+            wire.in_client(
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{time_connect} %{time_pretransfer} %{time_starttransfer}",
+                url,
+            ),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.split()
+        connect, pretransfer, starttransfer = map(float, out)
+        curl_connect.append(connect)
+        curl_processing.append(starttransfer - pretransfer)
+    med = statistics.median
+    print(
+        f"http connect agent {med(agent_connect) * 1000:.3f} ms, curl "
+        f"{med(curl_connect) * 1000:.3f} ms; processing agent "
+        f"{med(agent_processing) * 1000:.3f} ms, curl {med(curl_processing) * 1000:.3f} ms"
+    )
+    assert 2 * DELAY < med(agent_connect) < 2 * DELAY + 0.003
+    assert 2 * DELAY + THINK < med(agent_processing) < 2 * DELAY + THINK + 0.005
+    assert abs(med(agent_connect) - med(curl_connect)) < TOLERANCE
+    assert abs(med(agent_processing) - med(curl_processing)) < TOLERANCE
