@@ -47,11 +47,16 @@ def cli() -> None:
 def run(config_path: str) -> None:
     """Run the agent service until SIGTERM or SIGINT (the spool stays intact)."""
     from agent.run import run as run_agent
+    from agent.spool import SpoolError
 
     config = _load(config_path)
     logs.setup(config.log.level)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_agent(config))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run_agent(config))
+    except SpoolError as exc:
+        click.echo(f"dui-agent: config error: {config_path}: spool.path: {exc}", err=True)
+        sys.exit(2)
 
 
 @cli.command()

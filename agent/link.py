@@ -112,6 +112,12 @@ class Link:
                         retry_in=round(backoff, 1),
                     ),
                 )
+            except* Exception as group:  # a bug must not stop delivery: log, reconnect
+                log.error(
+                    "link error",
+                    exc_info=group.exceptions[0],
+                    extra=fields(retry_in=round(backoff, 1)),
+                )
             await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
             backoff = min(backoff * 2, 60.0)
 

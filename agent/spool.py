@@ -23,6 +23,10 @@ log = logging.getLogger("dui.agent.spool")
 SCHEMA_VERSION = 1
 
 
+class SpoolError(Exception):
+    """The spool file cannot be opened or is not a spool."""
+
+
 class Spool:
     def __init__(self, path: str | Path, max_bytes: int, max_age: float) -> None:
         self.path = Path(path)
@@ -32,8 +36,19 @@ class Spool:
 
     # -- lifecycle -------------------------------------------------------------------
     def open(self) -> Spool:
+        try:
+            return self._open()
+        except (OSError, sqlite3.Error) as exc:
+            self.close()
+            hint = ""
+            if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
+                hint = " (not a spool: move the file away to start a new epoch)"
+            raise SpoolError(f"cannot open spool {str(self.path)!r}: {exc}{hint}") from None
+
+    def _open(self) -> Spool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db = db
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
@@ -41,7 +56,6 @@ class Spool:
             "CREATE TABLE IF NOT EXISTS results (seq INTEGER PRIMARY KEY, ts REAL NOT NULL,"
             " size INTEGER NOT NULL, body BLOB NOT NULL)"
         )
-        self._db = db
         with self._tx():
             if self._meta("epoch") is None:
                 epoch = secrets.token_hex(8)

@@ -13,6 +13,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -32,14 +33,10 @@ def _safe_measure(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     try:
         return probes.measure(kind, params)
     except Exception as exc:  # a probe bug must cost one result, not the agent
-        import time
-
         return {"ts": time.time(), "success": False, "error": "internal", "detail": repr(exc)}
 
 
 def _timeout_result() -> dict[str, Any]:
-    import time
-
     return {"ts": time.time(), "success": False, "error": "timeout"}
 
 

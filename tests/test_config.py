@@ -191,3 +191,19 @@ def test_cli_exit_2_one_line_no_traceback(tmp_path: Path, command: str) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr
     assert lines[0].startswith(f"dui-agent: config error: {path}: targets[0].http.timeout:")
+
+
+def test_unusable_spool_path_exit_2(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    data = {**BASE, "spool": {"path": str(blocker / "spool.db")}}
+    path = write(tmp_path, data)
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent", "run", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{path}: spool.path: cannot open spool" in proc.stderr

@@ -86,3 +86,15 @@ def test_results_older_than_max_age_are_dropped(tmp_path: Path) -> None:
     spool.append(result(ts=time.time() - 7100))
     spool.append(result())
     assert spool.dropped == 2 and spool.first_seq() == 3
+
+
+def test_not_a_spool_is_a_clear_error(tmp_path: Path) -> None:
+    import pytest
+
+    from agent.spool import SpoolError
+
+    path = tmp_path / "spool.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(SpoolError, match="not a spool: move the file away"):
+        Spool(path, 10**6, 86400).open()
+    assert path.read_bytes().startswith(b"this is not sqlite")  # left untouched
