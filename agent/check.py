@@ -9,40 +9,97 @@ import asyncio
 from typing import Any
 
 from agent.config import AgentConfig
-from agent.scheduler import build_jobs, run_once
+from agent.scheduler import Gate, build_jobs, run_once
 from agent.worker import make_runner
 
 
 async def check(config: AgentConfig) -> tuple[list[dict[str, Any]], list[str]]:
-    jobs, skipped = build_jobs(config)
+    """Every job once (bandwidth windows ignored); returns results and skipped runs."""
+    jobs = build_jobs(config, extra=lambda: {"clock_offset_seconds": None})
+    gate = Gate()
     async with make_runner(config.probe_worker) as runner:
-        answers = await asyncio.gather(*(run_once(job, runner) for job in jobs))
-    return [{"seq": i, **r} for i, r in enumerate(answers, start=1)], skipped
+        answers = await asyncio.gather(*(run_once(job, runner, gate) for job in jobs))
+    skipped = [f"{j.target}.{j.kind}" for j, r in zip(jobs, answers, strict=True) if r is None]
+    results = [r for r in answers if r is not None]
+    return [{"seq": i, **r} for i, r in enumerate(results, start=1)], skipped
 
 
 def _ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
 
 
+def _mbit(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate * 8 / 1e6:.1f} Mbit/s"
+
+
+def _http(r: dict[str, Any]) -> str:
+    parts = [f"HTTP {r['status_code']}" if r.get("status_code") else ""]
+    phases = r.get("phases") or {}
+    parts += [f"{k} {_ms(v)}" for k, v in phases.items() if v is not None]
+    if r.get("reused_connection"):
+        parts.append("(reused)")
+    if r.get("tls_issuer"):
+        parts.append(f"issuer {r['tls_issuer']}")
+    return ", ".join(p for p in parts if p)
+
+
+def _latency(r: dict[str, Any]) -> str:
+    rtt = r.get("rtt_seconds") or {}
+    text = f"{r.get('method')} {r.get('received', 0)}/{r.get('sent', 0)}"
+    if rtt:
+        text += (
+            f", rtt {_ms(rtt['min'])} / {_ms(rtt['avg'])} / {_ms(rtt['max'])}"
+            f", jitter {_ms(r.get('jitter_seconds'))}"
+        )
+    return text + f", loss {r.get('loss_ratio', 0):.0%}"
+
+
+def _inventory(r: dict[str, Any]) -> str:
+    os_ = r.get("os") or {}
+    hw = r.get("hardware") or {}
+    browsers = ", ".join(f"{k} {v}" for k, v in (r.get("browsers") or {}).items() if v)
+    ram = r.get("ram_bytes")
+    return "; ".join(
+        p
+        for p in (
+            " ".join(
+                str(v) for v in (os_.get("name"), os_.get("version"), os_.get("edition")) if v
+            ),
+            " ".join(str(v) for v in (hw.get("vendor"), hw.get("model")) if v),
+            f"firmware {hw['firmware_date']}" if hw.get("firmware_date") else "",
+            f"{ram / 2**30:.1f} GiB RAM" if ram else "",
+            browsers or "no browser found",
+            r.get("link") or "",
+        )
+        if p
+    )
+
+
 def _detail(r: dict[str, Any]) -> str:
-    if r["probe"] == "http":
-        parts = [f"HTTP {r['status_code']}" if r.get("status_code") else ""]
-        phases = r.get("phases") or {}
-        parts += [f"{k} {_ms(v)}" for k, v in phases.items() if v is not None]
-        if r.get("reused_connection"):
-            parts.append("(reused)")
-        if r.get("tls_issuer"):
-            parts.append(f"issuer {r['tls_issuer']}")
-        return ", ".join(p for p in parts if p)
-    if r["probe"] == "latency":
-        rtt = r.get("rtt_seconds") or {}
-        text = f"{r.get('method')} {r.get('received', 0)}/{r.get('sent', 0)}"
-        if rtt:
-            text += (
-                f", rtt {_ms(rtt['min'])} / {_ms(rtt['avg'])} / {_ms(rtt['max'])}"
-                f", jitter {_ms(r.get('jitter_seconds'))}"
-            )
-        return text + f", loss {r.get('loss_ratio', 0):.0%}"
+    probe = r["probe"]
+    if probe == "http":
+        return _http(r)
+    if probe == "latency":
+        return _latency(r)
+    if probe == "bandwidth":
+        return (
+            f"down {_mbit(r.get('download_bytes_per_second'))}, "
+            f"up {_mbit(r.get('upload_bytes_per_second'))}"
+        )
+    if probe == "scenario":
+        return ", ".join(
+            f"{s['name']} {s.get('status_code', '-')} {_ms(s.get('duration_seconds'))}"
+            for s in r.get("steps") or []
+        )
+    if probe == "inventory":
+        return _inventory(r)
+    if probe == "context":
+        signal = r.get("wifi_signal_percent")
+        return f"agent {r.get('version')}, link {r.get('link')}" + (
+            f", signal {signal}%" if signal is not None else ""
+        )
+    if probe == "usage":
+        return "DUI in use" if r.get("in_use") else "DUI not in use"
     return ""
 
 
@@ -69,5 +126,5 @@ def table(results: list[dict[str, Any]], skipped: list[str]) -> str:
     lines.append("")
     lines.append(f"{len(results)} probes, {len(results) - failed} ok, {failed} failed")
     if skipped:
-        lines.append(f"not available in this version: {', '.join(skipped)}")
+        lines.append(f"skipped (another agent of the site is testing): {', '.join(skipped)}")
     return "\n".join(line.rstrip() for line in lines)

@@ -10,6 +10,7 @@ import ipaddress
 import os
 import re
 import socket
+import string
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -167,6 +168,7 @@ class ScenarioStep(_Strict):
     form: dict[str, str] | None = None
     expect_status: list[int] | None = None
     expect_regex: str | None = None
+    extract: dict[str, str] | None = None  # name → regex (group 1), usable in later forms
 
     def __post_init__(self) -> None:
         if (self.get is None) == (self.post is None):
@@ -175,6 +177,8 @@ class ScenarioStep(_Strict):
         if self.form is not None and self.post is None:
             raise ValueError(f"step {self.name}: form needs post")
         _check_regex(self.expect_regex)
+        for name, pattern in (self.extract or {}).items():
+            _check_regex(pattern, f"extract.{name}")
 
 
 class ScenarioProbeConfig(_Strict):
@@ -194,10 +198,23 @@ class ScenarioProbeConfig(_Strict):
                 f"steps go to several hosts {sorted(h or '' for h in hosts)}: the synthetic "
                 "account's credentials are only sent to one host"
             )
+        known = {"username", "password"}
         for step in self.steps:
             url = step.post or step.get or ""
             if step.form and urlsplit(url).scheme != "https":
                 raise ValueError(f"step {step.name}: credentials are only sent over https")
+            for value in (step.form or {}).values():
+                for _, name, _, _ in string.Formatter().parse(value):
+                    if name is not None and name not in known:
+                        raise ValueError(
+                            f"step {step.name}: form uses {{{name}}}, which is neither "
+                            f"username, password nor extracted by an earlier step"
+                        )
+            known.update(step.extract or {})
+        if self.username is None and self.username_env is None:
+            raise ValueError("give the synthetic account's username or username_env")
+        if self.password_file is None and self.password_env is None:
+            raise ValueError("give the synthetic account's password_file or password_env")
 
 
 class BandwidthProbeConfig(_Strict):
@@ -328,15 +345,13 @@ def _check_http_url(url: str, key: str) -> None:
         raise ValueError(f"{key} {url!r}: write an http:// or https:// URL")
 
 
-def _check_regex(pattern: str | None) -> None:
+def _check_regex(pattern: str | None, key: str = "expect_regex") -> None:
     if pattern is None:
         return
     try:
         re.compile(pattern)
     except re.error as exc:
-        raise ValueError(
-            f"expect_regex {pattern!r} is not a valid regular expression: {exc}"
-        ) from None
+        raise ValueError(f"{key} {pattern!r} is not a valid regular expression: {exc}") from None
 
 
 # Keys that name a file the agent must be able to read at start.

@@ -15,7 +15,7 @@ from typing import Any
 
 from agent.config import AgentConfig, default_spool_path
 from agent.link import Link
-from agent.scheduler import build_jobs, run_forever
+from agent.scheduler import Gate, build_jobs, run_forever
 from agent.spool import Spool
 from agent.worker import make_runner
 from wire.logs import fields
@@ -35,14 +35,11 @@ def _install_stop(stop: asyncio.Event) -> None:
 async def run(config: AgentConfig) -> None:
     stop = asyncio.Event()
     _install_stop(stop)
-    jobs, skipped = build_jobs(config)
-    if skipped:
-        log.warning(
-            "probes not available in this version, skipped", extra=fields(probes=",".join(skipped))
-        )
     spool_path = config.spool.path or str(default_spool_path())
     async with Spool(spool_path, config.spool.max_bytes, config.spool.max_age) as spool:
         link = Link(config, spool)
+        jobs = build_jobs(config, extra=lambda: {"clock_offset_seconds": link.clock_offset})
+        gate = Gate()
 
         async def sink(result: dict[str, Any]) -> None:
             spool.append(result)
@@ -60,7 +57,7 @@ async def run(config: AgentConfig) -> None:
         )
         async with make_runner(config.probe_worker) as runner, asyncio.TaskGroup() as tasks:
             link_task = tasks.create_task(link.run())
-            probe_tasks = [tasks.create_task(run_forever(job, runner, sink)) for job in jobs]
+            probe_tasks = [tasks.create_task(run_forever(job, runner, sink, gate)) for job in jobs]
             await stop.wait()
             log.info("stopping")
             for task in probe_tasks:

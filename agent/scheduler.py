@@ -2,17 +2,21 @@
 
 The scheduler knows nothing of HTTP or ICMP: a job is a probe kind, its params
 and a schedule; results go to a sink (the spool in `run`, a list in `check`).
+A bandwidth test holds the gate alone, so no timed probe shares the link with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -22,10 +26,8 @@ from wire.logs import fields
 
 log = logging.getLogger("dui.agent.scheduler")
 
-# Probe kinds this agent version can run; others are accepted in the config and
-# reported once as not available yet.
-RUNNABLE = ("http", "latency", "dns")
 GRACE = 5.0  # beyond a probe's own timeout before the scheduler gives up on it
+TIMED = ("http", "latency", "dns", "scenario")  # what a bandwidth test would skew
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,9 @@ class Job:
     params: dict[str, Any]
     interval: float
     timeout: float
+    window: str | None = None  # "HH:MM-HH:MM" local time, for `run` only
+    at_start: bool = False  # first run right away (inventory)
+    extra: Callable[[], dict[str, Any]] | None = field(default=None, compare=False)
 
     @property
     def deadline(self) -> float:
@@ -44,6 +49,41 @@ class Job:
             p = self.params
             return p["samples"] * (p["timeout"] + p["spacing"]) + GRACE
         return self.timeout + GRACE
+
+
+class Gate:
+    """Many timed probes at once, or one bandwidth test alone."""
+
+    def __init__(self) -> None:
+        self._cond = asyncio.Condition()
+        self._shared = 0
+        self._exclusive = False
+        self._waiting_exclusive = 0
+
+    @contextlib.asynccontextmanager
+    async def hold(self, exclusive: bool) -> AsyncIterator[None]:
+        async with self._cond:
+            if exclusive:
+                self._waiting_exclusive += 1
+                try:
+                    await self._cond.wait_for(lambda: not self._exclusive and not self._shared)
+                finally:
+                    self._waiting_exclusive -= 1
+                self._exclusive = True
+            else:
+                await self._cond.wait_for(
+                    lambda: not self._exclusive and not self._waiting_exclusive
+                )
+                self._shared += 1
+        try:
+            yield
+        finally:
+            async with self._cond:
+                if exclusive:
+                    self._exclusive = False
+                else:
+                    self._shared -= 1
+                self._cond.notify_all()
 
 
 def _plain(value: Any) -> Any:
@@ -55,41 +95,117 @@ def _plain(value: Any) -> Any:
     raise TypeError(type(value))
 
 
-def _params(kind: str, target: TargetConfig, probe: Any) -> dict[str, Any]:
+def _params(config: AgentConfig, kind: str, target: TargetConfig, probe: Any) -> dict[str, Any]:
     params = msgspec.to_builtins(probe, enc_hook=_plain)
     if kind == "dns" and params.get("host") is None:
         params["host"] = target.default_host()
+    if kind in ("http", "scenario", "bandwidth"):
+        params["proxy"] = config.proxy
     if kind == "http":
         params["key"] = target.name
+    if kind == "bandwidth":
+        params.update(site=config.site, agent=config.agent)
     return params
 
 
-def build_jobs(config: AgentConfig) -> tuple[list[Job], list[str]]:
-    """Jobs to run, and the probe kinds configured but not runnable in this version."""
+def dui_hosts(config: AgentConfig) -> list[str]:
+    """Hosts of the `dui` targets, for the usage probe."""
+    hosts: list[str] = []
+    for target in config.targets:
+        if target.role != "dui":
+            continue
+        urls = [target.http.url] if target.http else []
+        urls += [s.get or s.post or "" for s in target.scenario.steps] if target.scenario else []
+        hosts += [urlsplit(u).hostname or "" for u in urls]
+        if target.latency and target.latency.host != "auto":
+            hosts.append(target.latency.host)
+    return sorted({h for h in hosts if h})
+
+
+def build_jobs(config: AgentConfig, extra: Callable[[], dict[str, Any]] | None = None) -> list[Job]:
+    """Every job of the config; `extra` adds fields to context results (clock offset)."""
     jobs: list[Job] = []
-    skipped: list[str] = []
     for target in config.targets:
         for kind, probe in target.probes():
-            if kind not in RUNNABLE:
-                skipped.append(f"{target.name}.{kind}")
-                continue
+            window = getattr(probe, "window", None)
             jobs.append(
                 Job(
                     kind,
                     target.name,
                     target.role,
-                    _params(kind, target, probe),
+                    _params(config, kind, target, probe),
                     float(probe.interval),
                     float(probe.timeout),
+                    window=window,
                 )
             )
-    return jobs, skipped
+    if config.inventory.enabled:
+        jobs.append(
+            Job(
+                "inventory",
+                "workstation",
+                "workstation",
+                {},
+                float(config.inventory.interval),
+                60.0,
+                at_start=True,
+            )
+        )
+    if config.context.enabled:
+        jobs.append(
+            Job(
+                "context",
+                "workstation",
+                "workstation",
+                {},
+                float(config.context.interval),
+                20.0,
+                at_start=True,
+                extra=extra,
+            )
+        )
+    if config.usage.enabled:
+        jobs.append(
+            Job(
+                "usage",
+                "dui",
+                "workstation",
+                {"hosts": dui_hosts(config)},
+                float(config.usage.interval),
+                20.0,
+            )
+        )
+    return jobs
 
 
-async def run_once(job: Job, runner: ProbeRunner) -> dict[str, Any]:
-    """One run of a job as a wire result without seq."""
+def in_window(window: str | None, now: dt.datetime) -> bool:
+    """Whether local time `now` falls in "HH:MM-HH:MM" (may span midnight)."""
+    if window is None:
+        return True
+    start_text, end_text = window.split("-")
+    start = dt.time.fromisoformat(start_text)
+    end = dt.time.max if end_text == "24:00" else dt.time.fromisoformat(end_text)
+    current = now.time()
+    if start <= end:
+        return start <= current < end
+    return current >= start or current < end
+
+
+async def run_once(
+    job: Job, runner: ProbeRunner, gate: Gate | None = None
+) -> dict[str, Any] | None:
+    """One run of a job as a wire result without seq; None when the run was skipped."""
     started = time.time()
-    answer = await runner.run(job.kind, job.params, job.deadline)
+    if gate is not None and (job.kind == "bandwidth" or job.kind in TIMED):
+        async with gate.hold(exclusive=job.kind == "bandwidth"):
+            answer = await runner.run(job.kind, job.params, job.deadline)
+    else:
+        answer = await runner.run(job.kind, job.params, job.deadline)
+    if answer.get("skipped"):
+        log.info(
+            "run skipped", extra=fields(target=job.target, probe=job.kind, reason=answer["skipped"])
+        )
+        return None
     detail = answer.pop("detail", None)
     if detail:
         log.error(
@@ -99,23 +215,27 @@ async def run_once(job: Job, runner: ProbeRunner) -> dict[str, Any]:
     answer.setdefault("ts", started)
     answer.setdefault("duration_seconds", time.time() - started)
     answer.setdefault("error", None)
+    if job.extra is not None:
+        answer.update(job.extra())
     return {"probe": job.kind, "target": job.target, "role": job.role, **answer}
 
 
 Sink = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-async def run_forever(job: Job, runner: ProbeRunner, sink: Sink) -> None:
+async def run_forever(job: Job, runner: ProbeRunner, sink: Sink, gate: Gate) -> None:
     """Run on a fixed grid (interval) with a random phase and a little jitter,
     so that agents spread their load and a slow run does not shift later ones."""
-    phase = random.uniform(0, min(job.interval, 15.0))
+    phase = 0.0 if job.at_start else random.uniform(0, min(job.interval, 15.0))
     jitter = min(job.interval * 0.05, 2.0)
     origin = time.monotonic() + phase
     k = 0
     while True:
-        due = origin + k * job.interval + random.uniform(0, jitter)
+        due = origin + k * job.interval + (random.uniform(0, jitter) if k or phase else 0.0)
         await asyncio.sleep(max(0.0, due - time.monotonic()))
-        result = await run_once(job, runner)
-        await sink(result)
+        if in_window(job.window, dt.datetime.now()):
+            result = await run_once(job, runner, gate)
+            if result is not None:
+                await sink(result)
         # Skip slots a run overran, rather than firing a burst to catch up.
         k = max(k + 1, int((time.monotonic() - origin) // job.interval) + 1)

@@ -67,7 +67,8 @@ async def test_results_arrive_in_wire_schema(tmp_path, mosquitto, acker, agent_p
         agent.start()
         await acker.wait(
             lambda: (
-                {r.probe for b in acker.batches for r in b.results} == {"http", "dns", "latency"}
+                {r.probe for b in acker.batches for r in b.results}
+                >= {"http", "dns", "latency", "inventory", "context"}
             ),
             30,
             "results of every probe",
@@ -78,6 +79,10 @@ async def test_results_arrive_in_wire_schema(tmp_path, mosquitto, acker, agent_p
     assert (batch.org, batch.site, batch.agent) == ("og-test", "site-a", "poste-1")
     results = {r.probe: r for b in acker.batches for r in b.results}
     http, dns, latency = results["http"], results["dns"], results["latency"]
+    inventory, context = results["inventory"], results["context"]
+    assert inventory.success and inventory.ram_bytes > 0 and inventory.os["name"]
+    assert inventory.role == "workstation" and inventory.target == "workstation"
+    assert context.success and context.version and context.link in ("wired", "wifi", "unknown")
     assert http.success and http.status_code == 200 and http.phases.connect is not None
     assert http.reused_connection is False and http.role == "dui" and http.target == "dui-login"
     assert dns.success and dns.target == "dui-login"

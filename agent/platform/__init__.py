@@ -1,12 +1,36 @@
-"""Operating-system specifics, selected once: default gateway (and, later, Wi-Fi, inventory)."""
+"""Operating-system specifics, selected once: the same functions on Linux and Windows.
+
+default_gateway, default_interface, link_type, wifi_signal, os_info, hardware_info,
+cpu_model, browsers, system_drive.
+"""
 
 from __future__ import annotations
 
 import sys
 
 if sys.platform == "win32":
-    from agent.platform.windows import default_gateway
+    from agent.platform import windows as current
 else:
-    from agent.platform.linux import default_gateway
+    from agent.platform import linux as current
 
-__all__ = ["default_gateway"]
+default_gateway = current.default_gateway
+default_interface = current.default_interface
+link_type = current.link_type
+wifi_signal = current.wifi_signal
+os_info = current.os_info
+hardware_info = current.hardware_info
+cpu_model = current.cpu_model
+browsers = current.browsers
+system_drive = current.system_drive
+
+__all__ = [
+    "browsers",
+    "cpu_model",
+    "default_gateway",
+    "default_interface",
+    "hardware_info",
+    "link_type",
+    "os_info",
+    "system_drive",
+    "wifi_signal",
+]

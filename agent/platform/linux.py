@@ -1,33 +1,164 @@
-"""Linux specifics: the default gateway from /proc/net/route."""
+"""Linux specifics: default route, link type and Wi-Fi signal, OS, hardware, browsers.
+
+Reads /proc and /sys (no privileges needed) and asks browsers for `--version`.
+"""
 
 from __future__ import annotations
 
+import platform
+import re
+import shutil
 import socket
 import struct
+import subprocess
 from pathlib import Path
 
 ROUTE_FILE = Path("/proc/net/route")
+WIRELESS_FILE = Path("/proc/net/wireless")
+SYS_NET = Path("/sys/class/net")
+DMI = Path("/sys/class/dmi/id")
+OS_RELEASE = Path("/etc/os-release")
+CPUINFO = Path("/proc/cpuinfo")
+
+# Browser key → candidate executables, first found wins.
+BROWSERS = {
+    "edge": ("microsoft-edge", "microsoft-edge-stable"),
+    "chrome": ("google-chrome", "google-chrome-stable", "chromium", "chromium-browser"),
+    "firefox": ("firefox", "firefox-esr"),
+}
 
 
-def parse_route_table(text: str) -> str | None:
-    """Gateway of the default IPv4 route with the lowest metric, or None."""
-    best: tuple[int, str] | None = None
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(errors="replace").strip() or None
+    except OSError:
+        return None
+
+
+def parse_default_route(text: str) -> tuple[str, str] | None:
+    """(interface, gateway) of the default IPv4 route with the lowest metric."""
+    best: tuple[int, str, str] | None = None
     for line in text.splitlines()[1:]:
         cols = line.split()
         if len(cols) < 8:
             continue
-        destination, gateway, flags, metric = cols[1], cols[2], int(cols[3], 16), int(cols[6])
+        iface, destination, gateway = cols[0], cols[1], cols[2]
+        flags, metric = int(cols[3], 16), int(cols[6])
         route_up, route_gateway = 0x1, 0x2
         if destination != "00000000" or not flags & route_up or not flags & route_gateway:
             continue
         address = socket.inet_ntoa(struct.pack("<I", int(gateway, 16)))
         if best is None or metric < best[0]:
-            best = (metric, address)
-    return best[1] if best else None
+            best = (metric, iface, address)
+    return (best[1], best[2]) if best else None
+
+
+def parse_route_table(text: str) -> str | None:
+    route = parse_default_route(text)
+    return route[1] if route else None
 
 
 def default_gateway() -> str | None:
-    try:
-        return parse_route_table(ROUTE_FILE.read_text())
-    except OSError:
-        return None
+    return parse_route_table(_read(ROUTE_FILE) or "")
+
+
+def default_interface() -> str | None:
+    route = parse_default_route(_read(ROUTE_FILE) or "")
+    return route[0] if route else None
+
+
+def link_type(iface: str | None, sys_net: Path = SYS_NET) -> str:
+    if not iface:
+        return "unknown"
+    base = sys_net / iface
+    if (base / "wireless").exists() or (base / "phy80211").exists():
+        return "wifi"
+    if (base / "device").exists():
+        return "wired"
+    return "unknown"
+
+
+def parse_wireless(text: str, iface: str) -> int | None:
+    """Signal in percent from /proc/net/wireless link quality (out of 70)."""
+    for line in text.splitlines()[2:]:
+        name, _, rest = line.partition(":")
+        if name.strip() == iface:
+            cols = rest.split()
+            if len(cols) >= 2:
+                quality = float(cols[1].rstrip("."))
+                return max(0, min(100, round(quality / 70 * 100)))
+    return None
+
+
+def wifi_signal(iface: str | None) -> int | None:
+    return parse_wireless(_read(WIRELESS_FILE) or "", iface) if iface else None
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    values = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip()] = value.strip().strip('"')
+    return values
+
+
+def os_info() -> dict[str, str | None]:
+    release = parse_os_release(_read(OS_RELEASE) or "")
+    return {
+        "name": release.get("NAME") or platform.system(),
+        "version": release.get("VERSION_ID"),
+        "build": platform.release(),
+        "edition": release.get("VARIANT"),
+    }
+
+
+def iso_firmware_date(text: str | None) -> str | None:
+    """`06/12/2017` (DMI's MM/DD/YYYY) → `2017-06-12`."""
+    match = re.fullmatch(r"(\d{2})/(\d{2})/(\d{4})", (text or "").strip())
+    return f"{match[3]}-{match[1]}-{match[2]}" if match else None
+
+
+def hardware_info() -> dict[str, str | None]:
+    return {
+        "vendor": _read(DMI / "sys_vendor"),
+        "model": _read(DMI / "product_name"),
+        "firmware_date": iso_firmware_date(_read(DMI / "bios_date")),
+    }
+
+
+def cpu_model() -> str | None:
+    for line in (_read(CPUINFO) or "").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+            return value.strip()
+    return platform.processor() or None
+
+
+def version_of(output: str) -> str | None:
+    match = re.search(r"\d+(?:\.\d+)+", output)
+    return match.group(0) if match else None
+
+
+def browsers() -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for key, names in BROWSERS.items():
+        found[key] = None
+        for name in names:
+            path = shutil.which(name)
+            if path is None:
+                continue
+            try:
+                out = subprocess.run(
+                    [path, "--version"], capture_output=True, text=True, timeout=15
+                ).stdout
+            except (OSError, subprocess.SubprocessError):
+                continue
+            found[key] = version_of(out)
+            if found[key]:
+                break
+    return found
+
+
+def system_drive() -> str:
+    return "/"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-KINDS = ("http", "latency", "dns")
+KINDS = ("http", "latency", "dns", "scenario", "bandwidth", "context", "inventory", "usage")
 
 
 def measure(kind: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,209 @@
+"""bandwidth probe: download and upload throughput against the collector's /speedtest.
+
+Several parallel streams start together; each records (time, bytes) as data moves
+through its socket. Throughput is counted in a steady window: from the end of a
+warm-up (the first quarter, TCP slow start) to the moment the first stream ends,
+when every stream was still busy. A byte cap and a time cap bound each run; a
+429 from the collector (another agent of the site is testing) skips the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import socket
+import struct
+import sys
+import threading
+import time
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from agent.probes._client import Connection, Endpoint, ProbeError, resolve_proxy
+from agent.probes._common import Deadline, result
+
+CHUNK = 16 * 1024
+WARMUP_FRACTION = 0.25
+_BLOCK = bytes((i * 7919 + (i >> 8) * 31) % 251 for i in range(CHUNK))  # filler for uploads
+
+_TCP_INFO = getattr(socket, "TCP_INFO", None) if sys.platform == "linux" else None
+UPLOAD_SNDBUF = 256 * 1024  # keeps send progress close to the wire where TCP_INFO is missing
+
+Marks = list[tuple[int, int]]  # (perf_counter_ns, bytes moved since the previous mark)
+
+
+def throughput(
+    start_ns: int, streams: list[Marks], warmup: float = WARMUP_FRACTION
+) -> float | None:
+    """Bytes per second over the steady window of a parallel transfer."""
+    ends = [marks[-1][0] for marks in streams if marks]
+    if len(ends) != len(streams) or not ends:
+        return None
+    end = min(ends)
+    warm = start_ns + warmup * (end - start_ns)
+    if end <= warm:
+        return None
+    moved = sum(n for marks in streams for (t, n) in marks if warm < t <= end)
+    return moved / ((end - warm) * 1e-9)
+
+
+def _bytes_acked(sock: Any, sent: int) -> int:
+    """Bytes the peer acknowledged (Linux TCP_INFO tcpi_bytes_acked), else bytes sent."""
+    if _TCP_INFO is None:
+        return sent
+    try:
+        raw = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 136)
+    except (OSError, ValueError):
+        return sent
+    if len(raw) < 128:
+        return sent
+    # tcpi_bytes_acked counts the SYN as one byte.
+    return max(0, min(sent, struct.unpack_from("=Q", raw, 120)[0] - 1))
+
+
+class _Busy(Exception):
+    def __init__(self, retry_after: str | None) -> None:
+        self.retry_after = retry_after
+
+
+def _token(params: dict[str, Any]) -> str | None:
+    path = params.get("token_file")
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError:
+        raise ProbeError("config") from None
+
+
+def _stream(
+    direction: str,
+    url: str,
+    nbytes: int,
+    params: dict[str, Any],
+    stop_ns: int,
+    barrier: threading.Barrier,
+    marks: Marks,
+    errors: list[BaseException],
+) -> None:
+    conn: Connection | None = None
+    try:
+        endpoint = Endpoint.of(url)
+        deadline = Deadline(max(0.001, (stop_ns - time.perf_counter_ns()) * 1e-9))
+        conn = Connection.open(
+            endpoint, resolve_proxy(params.get("proxy", "none"), url), params, deadline, {}
+        )
+        http_conn = http.client.HTTPConnection(endpoint.host, endpoint.port)
+        http_conn.sock = conn.sock
+        parts = urlsplit(url)
+        target = f"{parts.path}?{parts.query}"
+        if conn.proxy is not None and not endpoint.https:
+            target = url
+        http_conn.putrequest(
+            "GET" if direction == "download" else "POST", target, skip_accept_encoding=True
+        )
+        token = _token(params)
+        if token:
+            http_conn.putheader("Authorization", f"Bearer {token}")
+        if direction == "upload":
+            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, UPLOAD_SNDBUF)
+            http_conn.putheader("Content-Type", "application/octet-stream")
+            http_conn.putheader("Content-Length", str(nbytes))
+        barrier.wait(deadline.remaining())
+        conn.sock.settimeout(max(0.001, (stop_ns - time.perf_counter_ns()) * 1e-9))
+        http_conn.endheaders()
+        if direction == "upload":
+            sent = acked = 0
+            while sent < nbytes and time.perf_counter_ns() < stop_ns:
+                piece = _BLOCK[: min(CHUNK, nbytes - sent)]
+                conn.sock.sendall(piece)
+                sent += len(piece)
+                # Progress is what the peer acknowledged, not what the send buffer took.
+                now_acked = _bytes_acked(conn.sock, sent)
+                marks.append((time.perf_counter_ns(), now_acked - acked))
+                acked = now_acked
+            if sent < nbytes:
+                return  # time cap: the window ends here; the server sees a short body
+            response = http_conn.getresponse()
+            marks.append((time.perf_counter_ns(), sent - acked))
+            if response.status == 429:
+                raise _Busy(response.getheader("Retry-After"))
+            if response.status != 200 or json.loads(response.read() or b"{}").get("bytes") != sent:
+                raise ProbeError("status")
+            return
+        response = http_conn.getresponse()
+        if response.status == 429:
+            raise _Busy(response.getheader("Retry-After"))
+        if response.status != 200:
+            raise ProbeError("status")
+        while time.perf_counter_ns() < stop_ns:
+            data = response.read1(CHUNK)
+            if not data:
+                break
+            marks.append((time.perf_counter_ns(), len(data)))
+    except TimeoutError:
+        if not marks:
+            errors.append(TimeoutError())
+    except threading.BrokenBarrierError:
+        pass  # another stream failed before the start; its error is reported
+    except BaseException as exc:
+        errors.append(exc)
+        barrier.abort()
+    finally:
+        if conn is not None:
+            conn.close()
+
+
+def _direction(direction: str, params: dict[str, Any], stop_ns: int) -> float | None:
+    streams = params.get("streams", 4)
+    per_stream = max(CHUNK, params.get("max_bytes", 20_000_000) // 2 // streams)
+    query = {"site": params.get("site", ""), "agent": params.get("agent", "")}
+    if direction == "download":
+        query["bytes"] = per_stream
+    url = f"{params['url'].rstrip('/')}/{direction}?{urlencode(query)}"
+    barrier = threading.Barrier(streams + 1)
+    marks: list[Marks] = [[] for _ in range(streams)]
+    errors: list[BaseException] = []
+    threads = [
+        threading.Thread(
+            target=_stream,
+            args=(direction, url, per_stream, params, stop_ns, barrier, marks[i], errors),
+            daemon=True,
+        )
+        for i in range(streams)
+    ]
+    for thread in threads:
+        thread.start()
+    with contextlib.suppress(threading.BrokenBarrierError):
+        barrier.wait(max(0.001, (stop_ns - time.perf_counter_ns()) * 1e-9))
+    start_ns = time.perf_counter_ns()
+    for thread in threads:
+        thread.join(max(0.0, (stop_ns - time.perf_counter_ns()) * 1e-9) + 5)
+    if errors:
+        raise errors[0]
+    return throughput(start_ns, marks)
+
+
+def measure(params: dict[str, Any]) -> dict[str, Any]:
+    ts = time.time()
+    start = time.perf_counter_ns()
+    half = int(params["timeout"] * 1e9 / 2)
+    fields: dict[str, Any] = {}
+    try:
+        down = _direction("download", params, time.perf_counter_ns() + half)
+        fields["download_bytes_per_second"] = down
+        up = _direction("upload", params, time.perf_counter_ns() + half)
+        fields["upload_bytes_per_second"] = up
+    except _Busy as busy:
+        return {"ts": ts, "skipped": "busy", "retry_after": busy.retry_after}
+    except ProbeError as exc:
+        return result(ts, start, False, exc.reason, **fields)
+    except TimeoutError:
+        return result(ts, start, False, "timeout", **fields)
+    except OSError:
+        return result(ts, start, False, "connect", **fields)
+    if down is None or up is None:
+        return result(ts, start, False, "timeout", **fields)
+    return result(ts, start, True, None, **fields)

@@ -1,0 +1,123 @@
+"""scenario probe: the DUI-specific check — log in with a synthetic account and open
+a page behind the login, timing every step.
+
+Steps share cookies and a keep-alive connection, as a browser would. Credentials
+come from an env var or a secret file, are sent only over https and only to the
+one host the steps use (the config refuses anything else); redirects are not
+followed. `extract` captures a value (such as a CSRF token) for later forms.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import time
+import urllib.request
+from typing import Any
+from urllib.parse import urlencode
+
+from agent.probes._client import Connection, Endpoint, ProbeError, resolve_proxy
+from agent.probes._common import NS, Deadline, result
+
+
+def _secret(params: dict[str, Any], name: str) -> str:
+    """username/password from the literal key, `{name}_env` or `{name}_file`."""
+    if params.get(name):
+        return str(params[name])
+    env = params.get(f"{name}_env")
+    if env:
+        value = os.environ.get(env)
+        if value is None:
+            raise ProbeError("config")
+        return value
+    path = params.get(f"{name}_file")
+    if path:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return handle.read().strip()
+        except OSError:
+            raise ProbeError("config") from None
+    return ""
+
+
+class _Response:
+    """What http.cookiejar needs of a response."""
+
+    def __init__(self, headers: Any) -> None:
+        self._headers = headers
+
+    def info(self) -> Any:
+        return self._headers
+
+
+def measure(params: dict[str, Any]) -> dict[str, Any]:
+    ts = time.time()
+    start = time.perf_counter_ns()
+    deadline = Deadline(params["timeout"])
+    steps_out: list[dict[str, Any]] = []
+    jar = http.cookiejar.CookieJar()
+    conn: Connection | None = None
+    try:
+        values = {"username": _secret(params, "username"), "password": _secret(params, "password")}
+        for step in params["steps"]:
+            url = step.get("get") or step["post"]
+            endpoint = Endpoint.of(url)
+            phases: dict[str, float] = {}
+            record: dict[str, Any] = {"name": step["name"]}
+            steps_out.append(record)
+            step_start = time.perf_counter_ns()
+            if conn is not None and not conn.alive():
+                conn.close()
+                conn = None
+            if conn is None:
+                proxy = resolve_proxy(params.get("proxy", "none"), url)
+                conn = Connection.open(endpoint, proxy, params, deadline, phases)
+            request = urllib.request.Request(url)
+            jar.add_cookie_header(request)
+            headers = dict(request.header_items())
+            body = None
+            if step.get("post") is not None:
+                form = {k: v.format(**values) for k, v in (step.get("form") or {}).items()}
+                body = urlencode(form).encode()
+                headers["Content-Type"] = "application/x-www-form-urlencoded"
+            response, data = conn.request(
+                "POST" if body is not None else "GET",
+                url,
+                headers,
+                body,
+                deadline,
+                phases,
+                2_000_000,
+                keep_alive=True,
+            )
+            jar.extract_cookies(_Response(response.msg), request)  # type: ignore[arg-type]
+            record.update(
+                status_code=response.status,
+                phases=phases,
+                duration_seconds=(time.perf_counter_ns() - step_start) * NS,
+            )
+            if response.will_close or not response.isclosed():
+                conn.close()
+                conn = None
+            expected = step.get("expect_status") or range(200, 400)
+            if response.status not in expected:
+                return result(ts, start, False, "status", steps=steps_out)
+            text = data.decode("utf-8", "replace")
+            if step.get("expect_regex") and not re.search(step["expect_regex"], text):
+                return result(ts, start, False, "body", steps=steps_out)
+            for name, pattern in (step.get("extract") or {}).items():
+                found = re.search(pattern, text)
+                if found is None:
+                    return result(ts, start, False, "body", steps=steps_out)
+                values[name] = found.group(1) if found.groups() else found.group(0)
+        return result(ts, start, True, None, steps=steps_out)
+    except ProbeError as exc:
+        return result(ts, start, False, exc.reason, steps=steps_out)
+    except TimeoutError:
+        return result(ts, start, False, "timeout", steps=steps_out)
+    except OSError:
+        return result(ts, start, False, "connect", steps=steps_out)
+    finally:
+        if conn is not None:
+            conn.close()
