@@ -49,10 +49,10 @@ def http_server(host: str = "127.0.0.1", port: int = 0, ssl_context=None, **attr
 
 
 @contextmanager
-def silent_server() -> Iterator[int]:
+def silent_server(host: str = "127.0.0.1") -> Iterator[int]:
     """Accepts connections and never answers: the probe must time out."""
     sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock.bind((host, 0))
     sock.listen(16)
     held: list[socket.socket] = []
     stop = threading.Event()
