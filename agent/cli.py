@@ -80,4 +80,9 @@ def check(config_path: str, as_json: bool) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["_probe-process"]:  # the probe process of a single-file build
+        from agent.probe_process import main as probe_process
+
+        probe_process()
+        return
     cli()

@@ -9,31 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-import multiprocessing
-import multiprocessing.connection
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
-from agent import probes
+from agent.probe_process import MAX_CONCURRENT_PROBES, safe_measure
 from wire.logs import fields
 
 log = logging.getLogger("dui.agent.worker")
 
-MAX_CONCURRENT_PROBES = 16
-
 
 class ProbeRunner(Protocol):
     async def run(self, kind: str, params: dict[str, Any], timeout: float) -> dict[str, Any]: ...
-
-
-def _safe_measure(kind: str, params: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return probes.measure(kind, params)
-    except Exception as exc:  # a probe bug must cost one result, not the agent
-        return {"ts": time.time(), "success": False, "error": "internal", "detail": repr(exc)}
 
 
 def _timeout_result() -> dict[str, Any]:
@@ -52,48 +44,30 @@ class ThreadRunner:
 
     async def run(self, kind: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._pool, _safe_measure, kind, params)
+        future = loop.run_in_executor(self._pool, safe_measure, kind, params)
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
             return _timeout_result()
 
 
-def _serve(conn: multiprocessing.connection.Connection) -> None:
-    """Body of the probe process: run requests in a thread pool, answer by id."""
-    send_lock = threading.Lock()
-    pool = ThreadPoolExecutor(MAX_CONCURRENT_PROBES, thread_name_prefix="probe")
-
-    def work(request_id: int, kind: str, params: dict[str, Any]) -> None:
-        answer = _safe_measure(kind, params)
-        with send_lock, contextlib.suppress(OSError):
-            conn.send((request_id, answer))
-
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):
-            break
-        if message is None:
-            break
-        pool.submit(work, *message)
-    pool.shutdown(wait=False, cancel_futures=True)
+def probe_process_command() -> list[str]:
+    if getattr(sys, "frozen", False):  # single-file build: the executable serves both roles
+        return [sys.executable, "_probe-process"]
+    return [sys.executable, "-m", "agent.probe_process"]
 
 
 class ProcessRunner:
-    """One probe process with a thread pool, fed over a pipe; restarted if it dies."""
+    """One probe process fed JSON lines over a pipe; restarted if it dies."""
 
     def __init__(self) -> None:
-        self._ctx = multiprocessing.get_context("spawn")
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._next_id = 0
-        self._proc: multiprocessing.process.BaseProcess | None = None
-        self._conn: multiprocessing.connection.Connection | None = None
-        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[str] | None = None
 
     async def __aenter__(self) -> ProcessRunner:
         self._loop = asyncio.get_running_loop()
-        await asyncio.to_thread(self._start)
+        self._start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -104,70 +78,85 @@ class ProcessRunner:
         return self._proc.pid if self._proc else None
 
     def _start(self) -> None:
-        parent, child = self._ctx.Pipe()
-        proc = self._ctx.Process(target=_serve, args=(child,), name="dui-agent-probes", daemon=True)
-        proc.start()
-        child.close()
-        self._proc, self._conn = proc, parent
+        proc = subprocess.Popen(
+            probe_process_command(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            bufsize=1,
+            creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+        )
+        self._proc = proc
+        assert proc.stdout is not None
         threading.Thread(
-            target=self._read, args=(parent,), name="probe-reader", daemon=True
+            target=self._read, args=(proc, proc.stdout), name="probe-reader", daemon=True
         ).start()
         log.info("probe process started", extra=fields(pid=proc.pid))
 
     def _stop(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(OSError):
-                conn.send(None)
-        if self._proc is not None:
-            self._proc.join(5)
-            if self._proc.is_alive():
-                self._proc.kill()
-                self._proc.join(5)
-        if conn is not None:
-            conn.close()
-        self._proc = None
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        with contextlib.suppress(OSError):
+            assert proc.stdin is not None
+            proc.stdin.close()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
-    def _read(self, conn: multiprocessing.connection.Connection) -> None:
-        while True:
-            try:
-                request_id, answer = conn.recv()
-            except (EOFError, OSError):
-                break
-            self._loop.call_soon_threadsafe(self._resolve, request_id, answer)
-        self._loop.call_soon_threadsafe(self._lost, conn)
+    def _read(self, proc: subprocess.Popen[str], stream: IO[str]) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            for line in stream:
+                request_id, answer = json.loads(line)
+                self._loop.call_soon_threadsafe(self._resolve, request_id, answer)
+        self._loop.call_soon_threadsafe(self._lost, proc)
 
     def _resolve(self, request_id: int, answer: dict[str, Any]) -> None:
         future = self._pending.pop(request_id, None)
         if future is not None and not future.done():
             future.set_result(answer)
 
-    def _lost(self, conn: multiprocessing.connection.Connection) -> None:
-        if conn is not self._conn:
-            return
-        log.warning("probe process exited", extra=fields(pid=self.pid))
+    def _lost(self, proc: subprocess.Popen[str]) -> None:
+        if proc is not self._proc:
+            return  # stopped on purpose
+        log.warning("probe process exited", extra=fields(pid=proc.pid, code=proc.poll()))
         for future in self._pending.values():
             if not future.done():
-                future.set_result({"success": False, "error": "internal"})
+                future.set_result({"ts": time.time(), "success": False, "error": "internal"})
         self._pending.clear()
-        self._conn = None
+        self._proc = None
+        with contextlib.suppress(OSError):
+            proc.kill()
+
+    def _send(self, request: list[Any]) -> bool:
+        """Write a request, restarting a dead probe process once."""
+        for _ in range(2):
+            if self._proc is None:
+                self._start()
+            proc = self._proc
+            assert proc is not None and proc.stdin is not None
+            try:
+                proc.stdin.write(json.dumps(request) + "\n")
+                proc.stdin.flush()
+                return True
+            except (OSError, ValueError):
+                self._lost(proc)
+        return False
 
     async def run(self, kind: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
-        if self._conn is None:
-            await asyncio.to_thread(self._stop)
-            await asyncio.to_thread(self._start)
-        assert self._conn is not None
         self._next_id += 1
         request_id = self._next_id
         future: asyncio.Future[dict[str, Any]] = self._loop.create_future()
         self._pending[request_id] = future
         try:
-            self._conn.send((request_id, kind, params))
+            if not self._send([request_id, kind, params]):
+                return {"ts": time.time(), "success": False, "error": "internal"}
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
             return _timeout_result()
-        except OSError:
-            return {"success": False, "error": "internal"}
         finally:
             self._pending.pop(request_id, None)
 

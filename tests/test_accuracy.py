@@ -145,3 +145,37 @@ def test_http_phases_match_curl(wire_server, tmp_path: Path) -> None:
     assert 2 * DELAY + THINK < med(agent_processing) < 2 * DELAY + THINK + 0.005
     assert abs(med(agent_connect) - med(curl_connect)) < TOLERANCE
     assert abs(med(agent_processing) - med(curl_processing)) < TOLERANCE
+
+
+def test_bandwidth_matches_the_link_rate(delaywire, tmp_path: Path) -> None:
+    """DESIGN.md §11: within 5 % of the link's rate (TCP goodput is ≈ 0.965 × rate)."""
+    rate_mbit = 20
+    wire = delaywire("--delay", "10ms", "--rate", f"{rate_mbit}mbit")
+    server = subprocess.Popen(
+        wire.in_server(sys.executable, "-m", "tests.helpers.speedtest", wire.server_addr, "8081"),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        token = tmp_path / "token"
+        token.write_text("speedtest-token")
+        target = {
+            "name": "link",
+            "role": "speedtest",
+            "bandwidth": {
+                "url": f"http://{wire.server_addr}:8081/speedtest",
+                "max_bytes": "12MB",
+                "token_file": str(token),
+            },
+        }
+        (result,) = agent_check(wire, tmp_path, [target])
+    finally:
+        server.kill()
+        server.wait(10)
+    rate = rate_mbit * 1e6 / 8
+    down = result["download_bytes_per_second"] / rate
+    up = result["upload_bytes_per_second"] / rate
+    print(f"bandwidth download {down:.3f} × rate, upload {up:.3f} × rate")
+    assert 0.95 <= down <= 1.0 and 0.95 <= up <= 1.0

@@ -15,7 +15,6 @@ import select
 import socket
 import ssl
 import time
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -67,6 +66,8 @@ def resolve_proxy(setting: str, url: str) -> Proxy | None:
     if setting == "none":
         return None
     if setting == "system":
+        import urllib.request  # only here: it weighs several MB in the probe process
+
         target = urlsplit(url)
         if urllib.request.proxy_bypass(target.hostname or ""):
             return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import select
 import socket
 import struct
 import sys
@@ -28,7 +29,8 @@ WARMUP_FRACTION = 0.25
 _BLOCK = bytes((i * 7919 + (i >> 8) * 31) % 251 for i in range(CHUNK))  # filler for uploads
 
 _TCP_INFO = getattr(socket, "TCP_INFO", None) if sys.platform == "linux" else None
-UPLOAD_SNDBUF = 256 * 1024  # keeps send progress close to the wire where TCP_INFO is missing
+# Where TCP_INFO is missing, a small send buffer keeps send progress close to the wire.
+UPLOAD_SNDBUF = None if _TCP_INFO is not None else 64 * 1024
 
 Marks = list[tuple[int, int]]  # (perf_counter_ns, bytes moved since the previous mark)
 
@@ -60,6 +62,28 @@ def _bytes_acked(sock: Any, sent: int) -> int:
         return sent
     # tcpi_bytes_acked counts the SYN as one byte.
     return max(0, min(sent, struct.unpack_from("=Q", raw, 120)[0] - 1))
+
+
+def _upload(sock: Any, nbytes: int, stop_ns: int, marks: Marks) -> bool:
+    """Send the body, marking what the peer acknowledged at least every 10 ms (not what
+    the send buffer took in); True when all of it was sent and acknowledged."""
+    sent = acked = 0
+    while time.perf_counter_ns() < stop_ns:
+        if sent < nbytes:
+            _, writable, _ = select.select([], [sock], [], 0.01)
+            if writable:
+                sent += sock.send(_BLOCK[: min(CHUNK, nbytes - sent)])
+            replied = False
+        else:
+            replied = bool(select.select([sock], [], [], 0.01)[0])
+        now_acked = _bytes_acked(sock, sent)
+        marks.append((time.perf_counter_ns(), now_acked - acked))
+        acked = now_acked
+        if sent >= nbytes and (acked >= sent or replied):
+            if acked < sent:
+                marks.append((time.perf_counter_ns(), sent - acked))
+            return True
+    return False
 
 
 class _Busy(Exception):
@@ -108,30 +132,23 @@ def _stream(
         if token:
             http_conn.putheader("Authorization", f"Bearer {token}")
         if direction == "upload":
-            conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, UPLOAD_SNDBUF)
+            if UPLOAD_SNDBUF:
+                conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, UPLOAD_SNDBUF)
             http_conn.putheader("Content-Type", "application/octet-stream")
             http_conn.putheader("Content-Length", str(nbytes))
         barrier.wait(deadline.remaining())
         conn.sock.settimeout(max(0.001, (stop_ns - time.perf_counter_ns()) * 1e-9))
         http_conn.endheaders()
         if direction == "upload":
-            sent = acked = 0
-            while sent < nbytes and time.perf_counter_ns() < stop_ns:
-                piece = _BLOCK[: min(CHUNK, nbytes - sent)]
-                conn.sock.sendall(piece)
-                sent += len(piece)
-                # Progress is what the peer acknowledged, not what the send buffer took.
-                now_acked = _bytes_acked(conn.sock, sent)
-                marks.append((time.perf_counter_ns(), now_acked - acked))
-                acked = now_acked
-            if sent < nbytes:
+            if not _upload(conn.sock, nbytes, stop_ns, marks):
                 return  # time cap: the window ends here; the server sees a short body
             response = http_conn.getresponse()
-            marks.append((time.perf_counter_ns(), sent - acked))
             if response.status == 429:
                 raise _Busy(response.getheader("Retry-After"))
-            if response.status != 200 or json.loads(response.read() or b"{}").get("bytes") != sent:
+            if response.status != 200:
                 raise ProbeError("status")
+            if json.loads(response.read() or b"{}").get("bytes") != nbytes:
+                raise ProbeError("body")
             return
         response = http_conn.getresponse()
         if response.status == 429:

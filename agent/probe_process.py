@@ -1,0 +1,46 @@
+"""The probe process: reads requests as JSON lines on stdin, runs each probe in a
+thread of its own, writes answers as JSON lines on stdout (DESIGN.md §4).
+
+Started by agent.worker.ProcessRunner as `python -m agent.probe_process`; it imports
+only the standard library and the probe modules, to stay small.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from agent import probes
+
+MAX_CONCURRENT_PROBES = 16
+
+
+def safe_measure(kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return probes.measure(kind, params)
+    except Exception as exc:  # a probe bug must cost one result, not the agent
+        return {"ts": time.time(), "success": False, "error": "internal", "detail": repr(exc)}
+
+
+def main() -> None:
+    out_lock = threading.Lock()
+    pool = ThreadPoolExecutor(MAX_CONCURRENT_PROBES, thread_name_prefix="probe")
+
+    def work(request_id: int, kind: str, params: dict[str, Any]) -> None:
+        answer = json.dumps([request_id, safe_measure(kind, params)])
+        with out_lock:
+            sys.stdout.write(answer + "\n")
+            sys.stdout.flush()
+
+    for line in sys.stdin:  # ends when the agent closes the pipe
+        request_id, kind, params = json.loads(line)
+        pool.submit(work, request_id, kind, params)
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+if __name__ == "__main__":
+    main()

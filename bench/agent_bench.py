@@ -1,0 +1,433 @@
+"""dui-agent side by side with Prometheus blackbox_exporter, through a delaywire link.
+
+    sudo .venv/bin/python -m bench.agent_bench [--minutes 5] [--rounds 15]
+
+One run measures, on the same link (10 ms each way, 20 Mbit/s) and the same server
+(20 ms think time): timing error of TCP-connect RTT and HTTP connect / processing
+phases against reference clients (a bare timed connect, curl), for the agent and for
+blackbox_exporter; bandwidth against the link's rate; then RSS and CPU of the agent
+running at its default schedule next to blackbox_exporter doing the same probes at
+the same interval. Prints one table. Needs root, /dev/net/tun, Debian's mosquitto,
+prometheus-blackbox-exporter and curl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DELAYWIRE = ROOT.parent / "shared" / "tools" / "delaywire.py"
+NAME = "dwbench"
+CLIENT, SERVER = f"{NAME}-a", f"{NAME}-b"
+ADDR = "198.18.0.2"
+DELAY_MS, RATE_MBIT, THINK = 10, 20, 0.020
+HTTP_URL = f"http://{ADDR}:8080/"
+SPEED_URL = f"http://{ADDR}:8081/speedtest"
+BLACKBOX = "127.0.0.1:9115"
+BLACKBOX_CONFIG = """modules:
+  http_2xx: {prober: http, timeout: 10s, http: {preferred_ip_protocol: ip4}}
+  tcp_connect: {prober: tcp, timeout: 5s, tcp: {preferred_ip_protocol: ip4}}
+"""
+
+
+def ns(namespace: str, *cmd: str) -> list[str]:
+    return ["ip", "netns", "exec", namespace, *cmd]
+
+
+def run(cmd: list[str], timeout: float = 120) -> str:
+    return subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=True
+    ).stdout
+
+
+def start(cmd: list[str], ready: str | None = "ready") -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    if ready is not None:
+        line = proc.stdout.readline().strip() if proc.stdout else ""
+        if line != ready:
+            proc.kill()
+            raise RuntimeError(f"{cmd[3:]} did not start (said {line!r})")
+    return proc
+
+
+def wait_http(url: str, timeout: float = 15) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if subprocess.run(ns(CLIENT, "curl", "-sf", "-o", "/dev/null", url)).returncode == 0:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def agent_check(workdir: Path, targets: list[dict]) -> list[dict]:
+    config = workdir / "check.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "org": "bench",
+                "site": "bench",
+                "agent": "a1",
+                "inventory": {"enabled": False},
+                "context": {"enabled": False},
+                "targets": targets,
+            }
+        )
+    )
+    out = run(ns(CLIENT, sys.executable, "-m", "agent", "check", "--json", "--config", str(config)))
+    return json.loads(out)["results"]
+
+
+def blackbox_probe(module: str, target: str) -> dict[str, float]:
+    out = run(ns(CLIENT, "curl", "-s", f"http://{BLACKBOX}/probe?module={module}&target={target}"))
+    values: dict[str, float] = {}
+    for line in out.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values
+
+
+def curl_timings() -> tuple[float, float]:
+    out = run(
+        ns(
+            CLIENT,
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{time_connect} %{time_pretransfer} %{time_starttransfer}",
+            HTTP_URL,
+        )
+    ).split()
+    connect, pretransfer, starttransfer = map(float, out)
+    return connect, starttransfer - pretransfer
+
+
+def accuracy(workdir: Path, rounds: int) -> dict[str, dict[str, list[float]]]:
+    """Per figure: lists of agent, blackbox and reference values, interleaved by round."""
+    data: dict[str, dict[str, list[float]]] = {
+        f: {"agent": [], "blackbox": [], "reference": []}
+        for f in ("tcp_rtt", "http_connect", "http_processing")
+    }
+    targets = [
+        {"name": "dui-login", "role": "dui", "http": {"url": HTTP_URL}},
+        {
+            "name": "dui-host",
+            "role": "dui",
+            "latency": {"host": ADDR, "port": 8080, "samples": 10, "spacing": "20ms"},
+        },
+    ]
+    for i in range(rounds):
+        print(f"  accuracy round {i + 1}/{rounds}", file=sys.stderr)
+        results = {r["probe"]: r for r in agent_check(workdir, targets)}
+        data["tcp_rtt"]["agent"].append(results["latency"]["rtt_seconds"]["avg"])
+        data["http_connect"]["agent"].append(results["http"]["phases"]["connect"])
+        data["http_processing"]["agent"].append(results["http"]["phases"]["processing"])
+        ref = json.loads(
+            run(
+                ns(
+                    CLIENT,
+                    sys.executable,
+                    "-m",
+                    "tests.helpers.reference_client",
+                    ADDR,
+                    "8080",
+                    "10",
+                    "0.02",
+                )
+            )
+        )
+        data["tcp_rtt"]["reference"].append(statistics.mean(ref))
+        connect, processing = curl_timings()
+        data["http_connect"]["reference"].append(connect)
+        data["http_processing"]["reference"].append(processing)
+        bb = blackbox_probe("http_2xx", HTTP_URL)
+        data["http_connect"]["blackbox"].append(bb['probe_http_duration_seconds{phase="connect"}'])
+        data["http_processing"]["blackbox"].append(
+            bb['probe_http_duration_seconds{phase="processing"}']
+        )
+        # blackbox's tcp prober reports only the whole probe; its http connect phase is
+        # its TCP-connect RTT.
+        data["tcp_rtt"]["blackbox"].append(bb['probe_http_duration_seconds{phase="connect"}'])
+    return data
+
+
+def bandwidth(workdir: Path, token_file: Path) -> dict[str, float]:
+    target = {
+        "name": "link",
+        "role": "speedtest",
+        "bandwidth": {
+            "url": SPEED_URL,
+            "max_bytes": "30MB",
+            "timeout": "60s",
+            "token_file": str(token_file),
+        },
+    }
+    rates: dict[str, list[float]] = {"download": [], "upload": []}
+    for i in range(3):
+        print(f"  bandwidth run {i + 1}/3", file=sys.stderr)
+        (r,) = agent_check(workdir, [target])
+        rates["download"].append(r["download_bytes_per_second"])
+        rates["upload"].append(r["upload_bytes_per_second"])
+    return {k: statistics.median(v) for k, v in rates.items()}
+
+
+def tree_usage(pid: int) -> tuple[int, int, float]:
+    """(RSS bytes, PSS bytes, CPU seconds) of a process and its children."""
+    proc = psutil.Process(pid)
+    rss = pss = 0
+    cpu = 0.0
+    for p in (proc, *proc.children(recursive=True)):
+        try:
+            mem = p.memory_full_info()
+            times = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        rss += mem.rss
+        pss += getattr(mem, "pss", mem.rss)
+        cpu += times.user + times.system
+    return rss, pss, cpu
+
+
+def agent_config(workdir: Path, name: str, worker: str) -> Path:
+    config = workdir / f"{name}.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "org": "bench",
+                "site": "bench",
+                "agent": name,
+                "probe_worker": worker,
+                "mqtt": {"url": "mqtt://127.0.0.1:18830"},
+                "spool": {"path": str(workdir / f"{name}-spool.db")},
+                "log": {"level": "warning"},
+                "targets": [  # the default schedule: every 30 s, 10 samples per latency run
+                    {"name": "dui-login", "role": "dui", "http": {"url": HTTP_URL}, "dns": {}},
+                    {"name": "dui-host", "role": "dui", "latency": {"host": ADDR, "port": 8080}},
+                    {
+                        "name": "internet",
+                        "role": "internet",
+                        "latency": {"host": ADDR, "port": 8081},
+                    },
+                ],
+            }
+        )
+    )
+    return config
+
+
+def footprint(workdir: Path, minutes: float, blackbox_pid: int) -> dict[str, dict[str, float]]:
+    """Both agent modes at the default schedule, and blackbox_exporter probed the same way."""
+    broker_conf = workdir / "mosquitto.conf"
+    broker_conf.write_text("listener 18830 127.0.0.1\nallow_anonymous true\nuser root\n")
+    broker = start(ns(CLIENT, "mosquitto", "-c", str(broker_conf)), ready=None)
+    time.sleep(0.5)
+    acker = start(ns(CLIENT, sys.executable, "-m", "bench.ack_forever", "18830"))
+    agents = {
+        name: subprocess.Popen(
+            ns(
+                CLIENT,
+                sys.executable,
+                "-m",
+                "agent",
+                "run",
+                "--config",
+                str(agent_config(workdir, name, worker)),
+            ),
+            cwd=ROOT,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, worker in (("agent-process", "process"), ("agent-thread", "thread"))
+    }
+    pids = {name: proc.pid for name, proc in agents.items()} | {"blackbox": blackbox_pid}
+    warmup = 30.0
+    end = time.monotonic() + warmup + minutes * 60
+    rss: dict[str, list[int]] = {name: [] for name in pids}
+    pss: dict[str, list[int]] = {name: [] for name in pids}
+    start_cpu: dict[str, float] = {}
+    start_wall = 0.0
+    next_probe = time.monotonic()
+    while time.monotonic() < end:
+        if time.monotonic() >= next_probe:
+            # blackbox_exporter probes only when asked, as Prometheus would every 30 s:
+            # the http target (with its DNS) and 10 TCP connects to each latency target.
+            blackbox_probe("http_2xx", HTTP_URL)
+            for _ in range(10):
+                blackbox_probe("tcp_connect", f"{ADDR}:8080")
+                blackbox_probe("tcp_connect", f"{ADDR}:8081")
+            next_probe += 30
+        if not start_cpu and time.monotonic() > end - minutes * 60:
+            start_cpu = {name: tree_usage(pid)[2] for name, pid in pids.items()}
+            start_wall = time.monotonic()
+        if start_cpu:
+            for name, pid in pids.items():
+                usage = tree_usage(pid)
+                rss[name].append(usage[0])
+                pss[name].append(usage[1])
+        time.sleep(1)
+    wall = time.monotonic() - start_wall
+    out = {
+        name: {
+            "rss": statistics.median(rss[name]),
+            "pss": statistics.median(pss[name]),
+            "cpu": (tree_usage(pid)[2] - start_cpu[name]) / wall,
+        }
+        for name, pid in pids.items()
+    }
+    for proc in agents.values():
+        proc.terminate()
+        proc.wait(20)
+    acker.kill()
+    broker.kill()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=5.0, help="footprint period (5)")
+    parser.add_argument("--rounds", type=int, default=15, help="accuracy rounds (15)")
+    args = parser.parse_args()
+    for tool in ("ip", "curl", "mosquitto", "prometheus-blackbox-exporter"):
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
+            sys.exit(
+                f"needs {tool} (apt-get install -y iproute2 curl mosquitto "
+                "prometheus-blackbox-exporter)"
+            )
+    delaywire = [sys.executable, str(DELAYWIRE)]
+    subprocess.run([*delaywire, "down", "--name", NAME], capture_output=True)
+    subprocess.run(
+        [
+            *delaywire,
+            "up",
+            "--name",
+            NAME,
+            "--delay",
+            f"{DELAY_MS}ms",
+            "--rate",
+            f"{RATE_MBIT}mbit",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            token = workdir / "token"
+            token.write_text("speedtest-token")
+            bb_config = workdir / "blackbox.yml"
+            bb_config.write_text(BLACKBOX_CONFIG)
+            procs.append(
+                start(
+                    ns(
+                        SERVER,
+                        sys.executable,
+                        "-m",
+                        "tests.helpers.delayed_server",
+                        "--bind",
+                        ADDR,
+                        "--port",
+                        "8080",
+                        "--think",
+                        str(THINK),
+                    )
+                )
+            )
+            procs.append(
+                start(ns(SERVER, sys.executable, "-m", "tests.helpers.speedtest", ADDR, "8081"))
+            )
+            blackbox = start(
+                ns(
+                    CLIENT,
+                    "prometheus-blackbox-exporter",
+                    f"--config.file={bb_config}",
+                    f"--web.listen-address={BLACKBOX}",
+                ),
+                ready=None,
+            )
+            procs.append(blackbox)
+            wait_http(f"http://{BLACKBOX}/metrics")
+            print("measuring accuracy", file=sys.stderr)
+            acc = accuracy(workdir, args.rounds)
+            print("measuring bandwidth", file=sys.stderr)
+            bw = bandwidth(workdir, token)
+            print(f"measuring footprint for {args.minutes:g} min (+30 s warm-up)", file=sys.stderr)
+            foot = footprint(workdir, args.minutes, blackbox.pid)
+    finally:
+        for proc in procs:
+            proc.kill()
+        subprocess.run([*delaywire, "down", "--name", NAME], capture_output=True)
+    report(acc, bw, foot, args)
+
+
+def report(acc, bw, foot, args) -> None:
+    med = statistics.median
+    rate = RATE_MBIT * 1e6 / 8
+    print(
+        f"\ndui-agent vs blackbox_exporter 0.23 through delaywire: {DELAY_MS} ms each way, "
+        f"{RATE_MBIT} Mbit/s, server think {THINK * 1000:g} ms; {args.rounds} rounds\n"
+    )
+    print(
+        f"{'figure':<28}{'reference':>12}{'agent':>12}{'blackbox':>12}{'agent err':>12}"
+        f"{'bb err':>10}{'err ratio':>11}"
+    )
+    for figure, label in (
+        ("tcp_rtt", "TCP connect RTT (ms)"),
+        ("http_connect", "HTTP connect phase (ms)"),
+        ("http_processing", "HTTP processing phase (ms)"),
+    ):
+        d = acc[figure]
+        ref = med(d["reference"])
+        agent_err = abs(med(d["agent"]) - ref)
+        bb_err = abs(med(d["blackbox"]) - ref)
+        ratio = f"{agent_err / bb_err:.2f}" if bb_err > 0 else "-"
+        print(
+            f"{label:<28}{ref * 1e3:>12.3f}{med(d['agent']) * 1e3:>12.3f}"
+            f"{med(d['blackbox']) * 1e3:>12.3f}{agent_err * 1e3:>12.3f}{bb_err * 1e3:>10.3f}"
+            f"{ratio:>11}"
+        )
+    print(f"\n{'bandwidth':<28}{'link rate':>12}{'agent':>12}{'agent/rate':>12}{'/0.965 rate':>12}")
+    for direction in ("download", "upload"):
+        value = bw[direction]
+        print(
+            f"{direction + ' (Mbit/s)':<28}{RATE_MBIT:>12.2f}{value * 8 / 1e6:>12.2f}"
+            f"{value / rate:>12.3f}{value / (0.965 * rate):>12.3f}"
+        )
+    b = foot["blackbox"]
+    print(
+        f"\n{'footprint (' + format(args.minutes, 'g') + ' min, default schedule)':<40}"
+        f"{'RSS MB':>8}{'PSS MB':>8}{'CPU %':>8}{'RSS/bb':>8}{'CPU/bb':>8}"
+    )
+    for name, label in (
+        ("agent-process", "agent, probe process (default)"),
+        ("agent-thread", "agent, probe_worker: thread"),
+        ("blackbox", "blackbox_exporter"),
+    ):
+        f = foot[name]
+        cpu_ratio = f"{f['cpu'] / b['cpu']:.2f}" if b["cpu"] else "-"
+        print(
+            f"{label:<40}{f['rss'] / 1e6:>8.1f}{f['pss'] / 1e6:>8.1f}{f['cpu'] * 100:>8.3f}"
+            f"{f['rss'] / b['rss']:>8.2f}{cpu_ratio:>8}"
+        )
+    print(
+        "\n(errors are |median − reference median|; memory sums a process and its children;"
+        " PSS shares\n the pages two processes map — Python, libssl — between them)"
+    )
+
+
+if __name__ == "__main__":
+    main()
