@@ -118,25 +118,23 @@ def curl_timings() -> tuple[float, float]:
 
 
 def accuracy(workdir: Path, rounds: int) -> dict[str, dict[str, list[float]]]:
-    """Per figure: lists of agent, blackbox and reference values, interleaved by round."""
+    """Per figure: lists of agent, blackbox and reference values, interleaved by round.
+    Each tool measures alone, one after the other, so none queues behind another's
+    packets on the rate-limited link."""
     data: dict[str, dict[str, list[float]]] = {
         f: {"agent": [], "blackbox": [], "reference": []}
         for f in ("tcp_rtt", "http_connect", "http_processing")
     }
-    targets = [
-        {"name": "dui-login", "role": "dui", "http": {"url": HTTP_URL}},
-        {
-            "name": "dui-host",
-            "role": "dui",
-            "latency": {"host": ADDR, "port": 8080, "samples": 10, "spacing": "20ms"},
-        },
-    ]
+    http = {"name": "dui-login", "role": "dui", "http": {"url": HTTP_URL}}
+    latency = {
+        "name": "dui-host",
+        "role": "dui",
+        "latency": {"host": ADDR, "port": 8080, "samples": 10, "spacing": "20ms"},
+    }
     for i in range(rounds):
         print(f"  accuracy round {i + 1}/{rounds}", file=sys.stderr)
-        results = {r["probe"]: r for r in agent_check(workdir, targets)}
-        data["tcp_rtt"]["agent"].append(results["latency"]["rtt_seconds"]["avg"])
-        data["http_connect"]["agent"].append(results["http"]["phases"]["connect"])
-        data["http_processing"]["agent"].append(results["http"]["phases"]["processing"])
+        (result,) = agent_check(workdir, [latency])
+        data["tcp_rtt"]["agent"].append(result["rtt_seconds"]["avg"])
         ref = json.loads(
             run(
                 ns(
@@ -152,6 +150,13 @@ def accuracy(workdir: Path, rounds: int) -> dict[str, dict[str, list[float]]]:
             )
         )
         data["tcp_rtt"]["reference"].append(statistics.mean(ref))
+        # blackbox's tcp prober reports only the whole probe; the connect phase of its
+        # http prober is its TCP-connect RTT.
+        bb = blackbox_probe("http_2xx", HTTP_URL)
+        data["tcp_rtt"]["blackbox"].append(bb['probe_http_duration_seconds{phase="connect"}'])
+        (result,) = agent_check(workdir, [http])
+        data["http_connect"]["agent"].append(result["phases"]["connect"])
+        data["http_processing"]["agent"].append(result["phases"]["processing"])
         connect, processing = curl_timings()
         data["http_connect"]["reference"].append(connect)
         data["http_processing"]["reference"].append(processing)
@@ -160,9 +165,6 @@ def accuracy(workdir: Path, rounds: int) -> dict[str, dict[str, list[float]]]:
         data["http_processing"]["blackbox"].append(
             bb['probe_http_duration_seconds{phase="processing"}']
         )
-        # blackbox's tcp prober reports only the whole probe; its http connect phase is
-        # its TCP-connect RTT.
-        data["tcp_rtt"]["blackbox"].append(bb['probe_http_duration_seconds{phase="connect"}'])
     return data
 
 
@@ -300,6 +302,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=5.0, help="footprint period (5)")
     parser.add_argument("--rounds", type=int, default=15, help="accuracy rounds (15)")
+    parser.add_argument(
+        "--only", choices=("accuracy", "bandwidth", "footprint"), help="measure one part only"
+    )
     args = parser.parse_args()
     for tool in ("ip", "curl", "mosquitto", "prometheus-blackbox-exporter"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
@@ -361,12 +366,18 @@ def main() -> None:
             )
             procs.append(blackbox)
             wait_http(f"http://{BLACKBOX}/metrics")
-            print("measuring accuracy", file=sys.stderr)
-            acc = accuracy(workdir, args.rounds)
-            print("measuring bandwidth", file=sys.stderr)
-            bw = bandwidth(workdir, token)
-            print(f"measuring footprint for {args.minutes:g} min (+30 s warm-up)", file=sys.stderr)
-            foot = footprint(workdir, args.minutes, blackbox.pid)
+            acc = bw = foot = None
+            if args.only in (None, "accuracy"):
+                print("measuring accuracy", file=sys.stderr)
+                acc = accuracy(workdir, args.rounds)
+            if args.only in (None, "bandwidth"):
+                print("measuring bandwidth", file=sys.stderr)
+                bw = bandwidth(workdir, token)
+            if args.only in (None, "footprint"):
+                print(
+                    f"measuring footprint for {args.minutes:g} min (+30 s warm-up)", file=sys.stderr
+                )
+                foot = footprint(workdir, args.minutes, blackbox.pid)
     finally:
         for proc in procs:
             proc.kill()
@@ -375,15 +386,27 @@ def main() -> None:
 
 
 def report(acc, bw, foot, args) -> None:
-    med = statistics.median
-    rate = RATE_MBIT * 1e6 / 8
     print(
         f"\ndui-agent vs blackbox_exporter 0.23 through delaywire: {DELAY_MS} ms each way, "
-        f"{RATE_MBIT} Mbit/s, server think {THINK * 1000:g} ms; {args.rounds} rounds\n"
+        f"{RATE_MBIT} Mbit/s, server think {THINK * 1000:g} ms"
     )
+    if acc:
+        accuracy_table(acc, args.rounds)
+    if bw:
+        bandwidth_table(bw)
+    if foot:
+        footprint_table(foot, args.minutes)
     print(
-        f"{'figure':<28}{'reference':>12}{'agent':>12}{'blackbox':>12}{'agent err':>12}"
-        f"{'bb err':>10}{'err ratio':>11}"
+        "\n(errors are |median − reference median|; memory sums a process and its children;"
+        " PSS shares\n the pages two processes map — Python, libssl — between them)"
+    )
+
+
+def accuracy_table(acc, rounds: int) -> None:
+    med = statistics.median
+    print(
+        f"\n{'timing, ' + str(rounds) + ' rounds':<28}{'reference':>12}{'agent':>12}"
+        f"{'blackbox':>12}{'agent err':>12}{'bb err':>10}{'err ratio':>11}"
     )
     for figure, label in (
         ("tcp_rtt", "TCP connect RTT (ms)"),
@@ -400,6 +423,10 @@ def report(acc, bw, foot, args) -> None:
             f"{med(d['blackbox']) * 1e3:>12.3f}{agent_err * 1e3:>12.3f}{bb_err * 1e3:>10.3f}"
             f"{ratio:>11}"
         )
+
+
+def bandwidth_table(bw) -> None:
+    rate = RATE_MBIT * 1e6 / 8
     print(f"\n{'bandwidth':<28}{'link rate':>12}{'agent':>12}{'agent/rate':>12}{'/0.965 rate':>12}")
     for direction in ("download", "upload"):
         value = bw[direction]
@@ -407,9 +434,12 @@ def report(acc, bw, foot, args) -> None:
             f"{direction + ' (Mbit/s)':<28}{RATE_MBIT:>12.2f}{value * 8 / 1e6:>12.2f}"
             f"{value / rate:>12.3f}{value / (0.965 * rate):>12.3f}"
         )
+
+
+def footprint_table(foot, minutes: float) -> None:
     b = foot["blackbox"]
     print(
-        f"\n{'footprint (' + format(args.minutes, 'g') + ' min, default schedule)':<40}"
+        f"\n{'footprint (' + format(minutes, 'g') + ' min, default schedule)':<40}"
         f"{'RSS MB':>8}{'PSS MB':>8}{'CPU %':>8}{'RSS/bb':>8}{'CPU/bb':>8}"
     )
     for name, label in (
@@ -423,10 +453,6 @@ def report(acc, bw, foot, args) -> None:
             f"{label:<40}{f['rss'] / 1e6:>8.1f}{f['pss'] / 1e6:>8.1f}{f['cpu'] * 100:>8.3f}"
             f"{f['rss'] / b['rss']:>8.2f}{cpu_ratio:>8}"
         )
-    print(
-        "\n(errors are |median − reference median|; memory sums a process and its children;"
-        " PSS shares\n the pages two processes map — Python, libssl — between them)"
-    )
 
 
 if __name__ == "__main__":
