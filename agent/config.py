@@ -6,7 +6,6 @@ the file and the key; every other module trusts the parsed values.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import socket
@@ -17,45 +16,23 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import msgspec
-import msgspec.inspect
-import yaml
 
+from wire.configfile import (
+    ConfigError,
+    Duration,
+    Size,
+    Strict,
+    is_loopback,
+    parse_as,
+    positive,
+    read_yaml,
+)
 from wire.schema import ID_PATTERN, Role
-from wire.units import parse_duration, parse_size
 
 Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
 
 
-class Duration(float):
-    """Seconds, written `30s` in the file."""
-
-
-class Size(int):
-    """Bytes, written `50MB` in the file."""
-
-
-class ConfigError(Exception):
-    """A config mistake, worded for the person who edits the file."""
-
-
-def _dec_hook(tp: type, obj: Any) -> Any:
-    if tp is Duration:
-        return Duration(parse_duration(obj))
-    if tp is Size:
-        return Size(parse_size(obj))
-    raise NotImplementedError(tp)
-
-
-def _positive(value: float, what: str) -> None:
-    if value <= 0:
-        raise ValueError(f"{what} must be greater than zero")
-
-
-class _Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    pass
-
-
-class MqttConfig(_Strict):
+class MqttConfig(Strict):
     url: str = "mqtt://127.0.0.1:1883"
     username: str | None = None
     password_file: str | None = None
@@ -84,7 +61,7 @@ class MqttConfig(_Strict):
                 f"url {self.url!r}: plain {parts.scheme}:// to a non-loopback host sends "
                 "results unencrypted; use mqtts:// or wss://, or set mqtt.allow_insecure: true"
             )
-        _positive(self.ack_timeout, "ack_timeout")
+        positive(self.ack_timeout, "ack_timeout")
 
     @property
     def tls(self) -> bool:
@@ -109,13 +86,13 @@ class MqttConfig(_Strict):
         return urlsplit(self.url).path or "/mqtt"
 
 
-class SpoolConfig(_Strict):
+class SpoolConfig(Strict):
     path: str | None = None
     max_bytes: Size = Size(50_000_000)
     max_age: Duration = Duration(7 * 86400)
 
 
-class HttpProbeConfig(_Strict):
+class HttpProbeConfig(Strict):
     url: str
     interval: Duration = Duration(30)
     timeout: Duration = Duration(10)
@@ -130,12 +107,12 @@ class HttpProbeConfig(_Strict):
 
     def __post_init__(self) -> None:
         _check_http_url(self.url, "url")
-        _positive(self.interval, "interval")
-        _positive(self.timeout, "timeout")
+        positive(self.interval, "interval")
+        positive(self.timeout, "timeout")
         _check_regex(self.expect_regex)
 
 
-class LatencyProbeConfig(_Strict):
+class LatencyProbeConfig(Strict):
     host: str
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 443
     interval: Duration = Duration(30)
@@ -147,21 +124,21 @@ class LatencyProbeConfig(_Strict):
     def __post_init__(self) -> None:
         if not self.host:
             raise ValueError("host must not be empty (or write `auto` for the default gateway)")
-        _positive(self.interval, "interval")
-        _positive(self.timeout, "timeout")
+        positive(self.interval, "interval")
+        positive(self.timeout, "timeout")
 
 
-class DnsProbeConfig(_Strict):
+class DnsProbeConfig(Strict):
     host: str | None = None  # default: the host of the target's http or latency probe
     interval: Duration = Duration(30)
     timeout: Duration = Duration(5)
 
     def __post_init__(self) -> None:
-        _positive(self.interval, "interval")
-        _positive(self.timeout, "timeout")
+        positive(self.interval, "interval")
+        positive(self.timeout, "timeout")
 
 
-class ScenarioStep(_Strict):
+class ScenarioStep(Strict):
     name: Id
     get: str | None = None
     post: str | None = None
@@ -181,7 +158,7 @@ class ScenarioStep(_Strict):
             _check_regex(pattern, f"extract.{name}")
 
 
-class ScenarioProbeConfig(_Strict):
+class ScenarioProbeConfig(Strict):
     steps: Annotated[list[ScenarioStep], msgspec.Meta(min_length=1)]
     interval: Duration = Duration(300)
     timeout: Duration = Duration(30)
@@ -217,7 +194,7 @@ class ScenarioProbeConfig(_Strict):
             raise ValueError("give the synthetic account's password_file or password_env")
 
 
-class BandwidthProbeConfig(_Strict):
+class BandwidthProbeConfig(Strict):
     url: str
     interval: Duration = Duration(3600)
     timeout: Duration = Duration(60)
@@ -234,7 +211,7 @@ class BandwidthProbeConfig(_Strict):
             raise ValueError(f"window {self.window!r}: write HH:MM-HH:MM, e.g. 20:00-07:00")
 
 
-class TargetConfig(_Strict):
+class TargetConfig(Strict):
     name: Id
     role: Role
     http: HttpProbeConfig | None = None
@@ -265,26 +242,26 @@ class TargetConfig(_Strict):
         return None
 
 
-class InventoryConfig(_Strict):
+class InventoryConfig(Strict):
     enabled: bool = True
     interval: Duration = Duration(86400)
 
 
-class UsageConfig(_Strict):
+class UsageConfig(Strict):
     enabled: bool = False
     interval: Duration = Duration(60)
 
 
-class ContextConfig(_Strict):
+class ContextConfig(Strict):
     enabled: bool = True
     interval: Duration = Duration(300)
 
 
-class LogConfig(_Strict):
+class LogConfig(Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
-class AgentConfig(_Strict):
+class AgentConfig(Strict):
     org: Id
     site: Id
     targets: Annotated[list[TargetConfig], msgspec.Meta(min_length=1)]
@@ -313,15 +290,6 @@ class AgentConfig(_Strict):
     @property
     def client_id(self) -> str:
         return f"{self.org}.{self.site}.{self.agent}"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def default_agent_id() -> str:
@@ -354,98 +322,17 @@ def _check_regex(pattern: str | None, key: str = "expect_regex") -> None:
         raise ValueError(f"{key} {pattern!r} is not a valid regular expression: {exc}") from None
 
 
-# Keys that name a file the agent must be able to read at start.
-_FILE_KEYS = ("password_file", "ca_file", "cert_file", "key_file", "token_file")
-
-
-def _check_files(node: Any, path: str, base: Path) -> None:
-    if isinstance(node, msgspec.Struct):
-        for field in node.__struct_fields__:
-            value = getattr(node, field)
-            where = f"{path}.{field}" if path else field
-            if field in _FILE_KEYS and value is not None:
-                resolved = (base / value) if not os.path.isabs(value) else Path(value)
-                if not resolved.is_file():
-                    raise ConfigError(f"{where}: file {value!r} not found")
-                if not os.access(resolved, os.R_OK):
-                    raise ConfigError(f"{where}: file {value!r} is not readable")
-                setattr(node, field, str(resolved))
-            else:
-                _check_files(value, where, base)
-    elif isinstance(node, list):
-        for i, item in enumerate(node):
-            _check_files(item, f"{path}[{i}]", base)
-
-
-_PLAIN_WORDS = (
-    ("Object contains unknown field", "unknown key"),
-    ("Object missing required field", "missing required key"),
-    (
-        f"Expected `str` matching regex '{ID_PATTERN}'",
-        "must be 1 to 63 lower-case letters, digits or '-', starting with a letter or digit",
-    ),
-    ("Expected `array` of length >= 1", "must list at least one entry"),
-)
-
-
-def _where(message: str) -> str:
-    """msgspec's `... - at `$.a[0].b`` becomes `a[0].b: ...`."""
-    match = re.match(r"^(.*) - at `\$\.?(.*)`$", message, re.S)
-    text, path = match.groups() if match else (message, "")
-    for old, new in _PLAIN_WORDS:
-        text = text.replace(old, new)
-    if text.startswith("Invalid enum value") and path:
-        choices = _choices(AgentConfig, path)
-        if choices:
-            text += f" (choose from {', '.join(map(repr, choices))})"
-    return f"{path}: {text}" if path else text
-
-
-def _choices(root: type, path: str) -> tuple[Any, ...]:
-    """Allowed values of the Literal field at a dotted path such as `targets[0].role`."""
-    info: Any = msgspec.inspect.type_info(root)
-    for part in re.sub(r"\[\d+\]", "", path).split("."):
-        while isinstance(info, msgspec.inspect.UnionType):
-            info = next(t for t in info.types if not isinstance(t, msgspec.inspect.NoneType))
-        if isinstance(info, msgspec.inspect.ListType):
-            info = info.item_type
-        if not isinstance(info, msgspec.inspect.StructType):
-            return ()
-        field = next((f for f in info.fields if f.name == part), None)
-        if field is None:
-            return ()
-        info = field.type
-        if isinstance(info, msgspec.inspect.ListType):
-            info = info.item_type
-    return tuple(info.values) if isinstance(info, msgspec.inspect.LiteralType) else ()
-
-
 def parse(data: Any, base: Path | None = None) -> AgentConfig:
     """Validate an already-loaded mapping. Raises ConfigError."""
     if not isinstance(data, dict):
         raise ConfigError("the file must hold a mapping of keys (org, site, targets, …)")
-    try:
-        config = msgspec.convert(data, AgentConfig, dec_hook=_dec_hook)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(_where(str(exc))) from None
-    _check_files(config, "", base or Path.cwd())
-    return config
+    return parse_as(data, AgentConfig, base)
 
 
 def load(path: str | os.PathLike[str]) -> AgentConfig:
     """Read and validate a config file; ConfigError messages start with the file name."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}:{where}: not valid YAML: {problem}") from None
+    data = read_yaml(path)
     try:
         return parse(data, base=path.parent)
     except ConfigError as exc:

@@ -1,0 +1,249 @@
+"""The ledger: every accepted result once, per-agent watermarks, per-minute rollups.
+
+SQLite in WAL mode with synchronous=FULL; one transaction per group of messages
+(group commit). `Ledger` is the storage interface the rest of the collector uses;
+`SqliteLedger` is its first implementation (PostgreSQL is the second, later).
+The schema is versioned with PRAGMA user_version and migrated on open.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+# Response-time buckets (seconds) of the rollups and of dui_http_response_seconds.
+BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
+
+AgentKey = tuple[str, str, str]  # org, site, agent
+EpochKey = tuple[str, str, str, str]  # org, site, agent, epoch
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """What the ledger keeps of one accepted result."""
+
+    key: EpochKey
+    seq: int
+    ts: float  # corrected measurement time
+    probe: str
+    target: str
+    role: str
+    success: bool
+    duration: float | None
+    body: bytes
+
+
+class Ledger(Protocol):
+    def transaction(self) -> Iterator[LedgerTx]: ...
+    def watermark(self, key: EpochKey) -> int: ...
+    def settled_above(self, key: EpochKey, seq: int) -> set[int]: ...
+    def close(self) -> None: ...
+
+
+class LedgerTx(Protocol):
+    def add_result(self, result: StoredResult, received_at: float) -> bool: ...
+    def add_reject(self, key: EpochKey, seq: int, reason: str, received_at: float) -> bool: ...
+    def set_watermark(self, key: EpochKey, seq: int, now: float) -> None: ...
+
+
+SCHEMA = [
+    # version 1
+    """
+    CREATE TABLE results (
+        org TEXT NOT NULL, site TEXT NOT NULL, agent TEXT NOT NULL, epoch TEXT NOT NULL,
+        seq INTEGER NOT NULL, ts REAL NOT NULL, probe TEXT NOT NULL, target TEXT NOT NULL,
+        role TEXT NOT NULL, success INTEGER NOT NULL, duration REAL, body BLOB NOT NULL,
+        received_at REAL NOT NULL,
+        PRIMARY KEY (org, site, agent, epoch, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX results_ts ON results (ts);
+    CREATE TABLE rejects (
+        org TEXT NOT NULL, site TEXT NOT NULL, agent TEXT NOT NULL, epoch TEXT NOT NULL,
+        seq INTEGER NOT NULL, reason TEXT NOT NULL, received_at REAL NOT NULL,
+        PRIMARY KEY (org, site, agent, epoch, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE watermarks (
+        org TEXT NOT NULL, site TEXT NOT NULL, agent TEXT NOT NULL, epoch TEXT NOT NULL,
+        seq INTEGER NOT NULL, updated_at REAL NOT NULL,
+        PRIMARY KEY (org, site, agent, epoch)
+    ) WITHOUT ROWID;
+    CREATE TABLE rollups (
+        minute INTEGER NOT NULL, org TEXT NOT NULL, site TEXT NOT NULL, target TEXT NOT NULL,
+        role TEXT NOT NULL, probe TEXT NOT NULL,
+        results INTEGER NOT NULL, failures INTEGER NOT NULL, duration_sum REAL NOT NULL,
+        b0 INTEGER NOT NULL DEFAULT 0, b1 INTEGER NOT NULL DEFAULT 0,
+        b2 INTEGER NOT NULL DEFAULT 0, b3 INTEGER NOT NULL DEFAULT 0,
+        b4 INTEGER NOT NULL DEFAULT 0, b5 INTEGER NOT NULL DEFAULT 0,
+        b6 INTEGER NOT NULL DEFAULT 0, b7 INTEGER NOT NULL DEFAULT 0,
+        b8 INTEGER NOT NULL DEFAULT 0, b9 INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (minute, org, site, target, role, probe)
+    ) WITHOUT ROWID;
+    """,
+]
+ROLLUP_SQL = (
+    "INSERT INTO rollups (minute, org, site, target, role, probe, results, failures,"
+    " duration_sum, b{b}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, 1)"
+    " ON CONFLICT (minute, org, site, target, role, probe) DO UPDATE SET"
+    " results = results + 1, failures = failures + excluded.failures,"
+    " duration_sum = duration_sum + excluded.duration_sum, b{b} = b{b} + 1"
+)
+
+
+def bucket_index(seconds: float) -> int:
+    """Index of the first bucket whose upper bound holds `seconds` (9 = above 30 s)."""
+    for i, bound in enumerate(BUCKETS):
+        if seconds <= bound:
+            return i
+    return len(BUCKETS)
+
+
+class _SqliteTx:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def add_result(self, r: StoredResult, received_at: float) -> bool:
+        """Store a result; False when this (org, site, agent, epoch, seq) was already there."""
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO results (org, site, agent, epoch, seq, ts, probe, target, role,"
+            " success, duration, body, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                *r.key,
+                r.seq,
+                r.ts,
+                r.probe,
+                r.target,
+                r.role,
+                int(r.success),
+                r.duration,
+                r.body,
+                received_at,
+            ),
+        )
+        if cursor.rowcount != 1:
+            return False
+        duration = r.duration or 0.0
+        self.db.execute(
+            ROLLUP_SQL.format(b=bucket_index(duration)),
+            (
+                int(r.ts // 60),
+                r.key[0],
+                r.key[1],
+                r.target,
+                r.role,
+                r.probe,
+                0 if r.success else 1,
+                duration,
+            ),
+        )
+        return True
+
+    def add_reject(self, key: EpochKey, seq: int, reason: str, received_at: float) -> bool:
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO rejects (org, site, agent, epoch, seq, reason, received_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (*key, seq, reason, received_at),
+        )
+        return cursor.rowcount == 1
+
+    def set_watermark(self, key: EpochKey, seq: int, now: float) -> None:
+        self.db.execute(
+            "INSERT INTO watermarks (org, site, agent, epoch, seq, updated_at) VALUES"
+            " (?, ?, ?, ?, ?, ?) ON CONFLICT (org, site, agent, epoch) DO UPDATE SET"
+            " seq = max(seq, excluded.seq), updated_at = excluded.updated_at",
+            (*key, seq, now),
+        )
+
+
+class SqliteLedger:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(SCHEMA):
+            raise RuntimeError(
+                f"ledger {self.path} has schema version {version}, newer than this collector"
+                f" ({len(SCHEMA)}): upgrade dui-collector"
+            )
+        for number, script in enumerate(SCHEMA[version:], start=version + 1):
+            self.db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+
+    @contextmanager
+    def transaction(self) -> Iterator[_SqliteTx]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield _SqliteTx(self.db)
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def watermark(self, key: EpochKey) -> int:
+        row = self.db.execute(
+            "SELECT seq FROM watermarks WHERE org = ? AND site = ? AND agent = ? AND epoch = ?", key
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def settled_above(self, key: EpochKey, seq: int) -> set[int]:
+        where = "org = ? AND site = ? AND agent = ? AND epoch = ? AND seq > ?"
+        rows = self.db.execute(
+            f"SELECT seq FROM results WHERE {where} UNION SELECT seq FROM rejects WHERE {where}",
+            (*key, seq, *key, seq),
+        ).fetchall()
+        return {int(r[0]) for r in rows}
+
+    def writable(self) -> str | None:
+        """None when the ledger accepts writes, else the reason."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("ROLLBACK")
+            return None
+        except sqlite3.Error as exc:
+            return str(exc)
+
+    def prune(self, raw_retention: float, now: float | None = None) -> int:
+        """Drop raw results older than the retention (rollups stay)."""
+        cutoff = (now or time.time()) - raw_retention
+        with self.transaction():
+            return self.db.execute("DELETE FROM results WHERE ts < ?", (cutoff,)).rowcount
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table, and results counted in rollups (equal when nothing is double-counted)."""
+        one = self.db.execute
+        return {
+            "results": one("SELECT COUNT(*) FROM results").fetchone()[0],
+            "rejects": one("SELECT COUNT(*) FROM rejects").fetchone()[0],
+            "rollup_results": one("SELECT COALESCE(SUM(results), 0) FROM rollups").fetchone()[0],
+        }
+
+    def seqs(self, org: str, site: str, agent: str) -> dict[str, list[int]]:
+        rows = self.db.execute(
+            "SELECT epoch, seq FROM results WHERE org = ? AND site = ? AND agent = ?"
+            " ORDER BY epoch, seq",
+            (org, site, agent),
+        ).fetchall()
+        out: dict[str, list[int]] = {}
+        for epoch, seq in rows:
+            out.setdefault(epoch, []).append(seq)
+        return out
+
+    def backup(self, target: str | Path) -> None:
+        """A consistent copy of the ledger, taken while it is in use."""
+        destination = sqlite3.connect(target)
+        with destination:
+            self.db.backup(destination)
+        destination.close()
+
+    def close(self) -> None:
+        self.db.close()

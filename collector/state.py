@@ -1,0 +1,140 @@
+"""The collector's in-memory view: last values per agent and target, per-site counters
+and histograms, agents, collector counters. Ingest updates it; /metrics renders it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from collector.ingest import Outcome
+from collector.ledger import BUCKETS
+from wire.schema import AgentStatus, Result
+
+LAG_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0)
+AgentKey = tuple[str, str, str]
+
+
+@dataclass
+class Histogram:
+    bounds: tuple[float, ...]
+    counts: list[int] = field(default_factory=list)  # per bucket, +Inf last
+    total: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.counts:
+            self.counts = [0] * (len(self.bounds) + 1)
+
+    def observe(self, value: float) -> None:
+        index = len(self.bounds)
+        for i, bound in enumerate(self.bounds):
+            if value <= bound:
+                index = i
+                break
+        self.counts[index] += 1
+        self.total += value
+
+
+@dataclass
+class AgentView:
+    last_seen: float = 0.0
+    version: str | None = None
+    os: str | None = None
+    link: str | None = None
+    state: str = "online"
+    spool_results: int | None = None
+    dropped_results: int | None = None
+    clock_offset: float | None = None
+    # (target, role, probe) → (ts, result)
+    last: dict[tuple[str, str, str], tuple[float, Result]] = field(default_factory=dict)
+
+
+class State:
+    def __init__(self, stale_after: float, forget_after: float) -> None:
+        self.stale_after = stale_after
+        self.forget_after = forget_after
+        self.agents: dict[AgentKey, AgentView] = {}
+        # per site: (org, site, target, role) → ...
+        self.results_total: dict[tuple[str, str, str, str, str, str], int] = {}
+        self.http_response: dict[tuple[str, str, str, str], Histogram] = {}
+        self.latency_rtt: dict[tuple[str, str, str, str], Histogram] = {}
+        self.messages: dict[str, int] = {"accepted": 0, "duplicate": 0, "rejected": 0}
+        self.rejected_messages: dict[str, int] = {}
+        self.rejected_results: dict[str, int] = {}
+        self.results_stored = 0
+        self.ingest_lag = Histogram(LAG_BUCKETS)
+        self.mqtt_connected = False
+
+    def _agent(self, key: AgentKey) -> AgentView:
+        view = self.agents.get(key)
+        if view is None:
+            view = self.agents[key] = AgentView()
+        return view
+
+    def apply(self, outcome: Outcome, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        for table, counts in (
+            (self.messages, outcome.messages),
+            (self.rejected_messages, outcome.rejected_messages),
+            (self.rejected_results, outcome.rejected_results),
+        ):
+            for key, n in counts.items():
+                table[key] = table.get(key, 0) + n
+        for org, site, agent, offset in outcome.seen:
+            view = self._agent((org, site, agent))
+            view.last_seen, view.state = now, "online"
+            if offset is not None:
+                view.clock_offset = offset
+        for org, site, agent, status in outcome.statuses:
+            self._status((org, site, agent), status, now)
+        for lag in outcome.lags:
+            self.ingest_lag.observe(max(0.0, lag))
+        for item in outcome.accepted:
+            self._result(item.org, item.site, item.agent, item.result, item.ts)
+
+    def _status(self, key: AgentKey, status: AgentStatus, now: float) -> None:
+        view = self._agent(key)
+        view.state = status.state
+        if status.state == "online":
+            view.last_seen = now
+            view.version = status.version or view.version
+            view.os = status.os or view.os
+            view.spool_results = status.spool_results
+            view.dropped_results = status.dropped_results
+
+    def _result(self, org: str, site: str, agent: str, r: Result, ts: float) -> None:
+        self.results_stored += 1
+        view = self._agent((org, site, agent))
+        slot = (r.target, r.role, r.probe)
+        previous = view.last.get(slot)
+        if previous is None or previous[0] <= ts:  # late results do not replace newer ones
+            view.last[slot] = (ts, r)
+        if r.probe == "context" or r.probe == "inventory":
+            view.link = r.link or view.link
+            view.version = r.version or view.version
+        site_key = (org, site, r.target, r.role)
+        outcome = "success" if r.success else "failure"
+        counter = (*site_key, r.probe, outcome)
+        self.results_total[counter] = self.results_total.get(counter, 0) + 1
+        if r.probe == "http" and r.success and r.duration_seconds is not None:
+            self.http_response.setdefault(site_key, Histogram(BUCKETS)).observe(r.duration_seconds)
+        if r.probe == "latency" and r.rtt_seconds is not None:
+            self.latency_rtt.setdefault(site_key, Histogram(LATENCY_BUCKETS)).observe(
+                r.rtt_seconds.avg
+            )
+
+    def forget(self, now: float | None = None) -> None:
+        """Drop agents silent for longer than forget_after (their series leave /metrics)."""
+        now = time.time() if now is None else now
+        for key in [k for k, v in self.agents.items() if now - v.last_seen > self.forget_after]:
+            del self.agents[key]
+
+    def up(self, view: AgentView, now: float) -> bool:
+        return view.state == "online" and now - view.last_seen <= self.stale_after
+
+    def summary(self) -> dict[str, Any]:
+        return {"agents": len(self.agents), "results_stored": self.results_stored}
+
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)

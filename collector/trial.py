@@ -1,0 +1,171 @@
+"""`dui-collector trial`: the whole chain on one machine with nothing to configure.
+
+Embedded broker, SQLite ledger and collector in this process, one local agent as a
+child process, and a built-in contract over the agent's http target. Without
+`--dui-url` the agent measures a stand-in DUI page served on loopback, and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+import yaml
+
+from agent.config import default_agent_id
+from agent.demo import _Page
+from collector import config as collector_config
+from collector.run import run
+
+
+def _port(preferred: int) -> int:
+    """`preferred` when free on loopback, else any free port."""
+    for candidate in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise OSError("no free port on 127.0.0.1")
+
+
+@contextlib.contextmanager
+def stand_in_page() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/login"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def write_configs(
+    workdir: Path, dui_url: str, regex: str | None, mqtt_port: int, http_port: int
+) -> tuple[Path, Path]:
+    token = workdir / "speedtest-token"
+    token.write_text(secrets.token_urlsafe(24))
+    token.chmod(0o600)
+    collector = {
+        "mqtt": {"listen": f"127.0.0.1:{mqtt_port}"},
+        "http": {"listen": f"127.0.0.1:{http_port}"},
+        "ledger": {"url": f"sqlite:///{workdir / 'ledger.db'}"},
+        "speedtest": {"token_file": str(token)},
+        "agents": {"stale_after": "1m"},
+        "contracts": [
+            {
+                "id": "trial",
+                "vendor": "DUI (trial)",
+                "targets": ["dui-login"],
+                "availability": {"objective": 0.995, "min_sites": 1},
+                "service_hours": {"weekly": "always"},
+            }
+        ],
+    }
+    http = {"url": dui_url, "interval": "15s", **({"expect_regex": regex} if regex else {})}
+    host = dui_url.split("/")[2].rsplit(":", 1)[0].strip("[]")
+    port = (
+        int(dui_url.split("/")[2].rsplit(":", 1)[1])
+        if dui_url.count(":") > 1
+        else (443 if dui_url.startswith("https") else 80)
+    )
+    agent = {
+        "org": "trial",
+        "site": "local",
+        "agent": default_agent_id(),
+        "mqtt": {"url": f"mqtt://127.0.0.1:{mqtt_port}", "ack_timeout": "30s"},
+        "spool": {"path": str(workdir / "spool.db")},
+        "targets": [
+            {"name": "dui-login", "role": "dui", "http": http, "dns": {"interval": "15s"}},
+            {
+                "name": "dui-host",
+                "role": "dui",
+                "latency": {"host": host, "port": port, "interval": "15s"},
+            },
+            {
+                "name": "link",
+                "role": "speedtest",
+                "bandwidth": {
+                    "url": f"http://127.0.0.1:{http_port}/speedtest",
+                    "interval": "1h",
+                    "max_bytes": "20MB",
+                    "token_file": str(token),
+                },
+            },
+        ],
+    }
+    paths = workdir / "collector.yaml", workdir / "agent.yaml"
+    paths[0].write_text(yaml.safe_dump(collector, sort_keys=False))
+    paths[1].write_text(yaml.safe_dump(agent, sort_keys=False))
+    return paths
+
+
+async def trial(dui_url: str | None, workdir: Path, mqtt_port: int, http_port: int) -> None:
+    with contextlib.ExitStack() as stack:
+        regex = None
+        if dui_url is None:
+            dui_url, regex = stack.enter_context(stand_in_page()), "Connexion"
+            print(
+                f"No --dui-url given: the agent measures a stand-in DUI page at {dui_url}\n"
+                "(loopback only; nothing leaves this machine). Give --dui-url to measure"
+                " your DUI.",
+                flush=True,
+            )
+        collector_path, agent_path = write_configs(
+            workdir, dui_url, regex, _port(mqtt_port), _port(http_port)
+        )
+        config = collector_config.load(collector_path)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        agent: subprocess.Popen[bytes] | None = None
+
+        def ready(port: int) -> None:
+            nonlocal agent
+            agent = subprocess.Popen(
+                [sys.executable, "-m", "agent", "run", "--config", str(agent_path)]
+            )
+            print(
+                f"\ndui-sla trial running (Ctrl-C to stop)\n"
+                f"  status page  http://127.0.0.1:{port}/\n"
+                f"  metrics      http://127.0.0.1:{port}/metrics\n"
+                f"  files        {workdir} (collector.yaml, agent.yaml, ledger.db)\n"
+                "  The agent's first results arrive within about 30 s. The contract"
+                " `trial` is\n  configured; its SLA state appears with the contract engine"
+                " (next version).\n",
+                flush=True,
+            )
+
+        try:
+            await run(config, stop=stop, on_ready=ready)
+        finally:
+            if agent is not None:
+                agent.terminate()
+                try:
+                    agent.wait(20)
+                except subprocess.TimeoutExpired:
+                    agent.kill()
+
+
+def main(dui_url: str | None, directory: str | None, mqtt_port: int, http_port: int) -> None:
+    with contextlib.ExitStack() as stack:
+        if directory:
+            workdir = Path(directory)
+            workdir.mkdir(parents=True, exist_ok=True)
+        else:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dui-trial-")))
+        asyncio.run(trial(dui_url, workdir, mqtt_port, http_port))
