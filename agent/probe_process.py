@@ -8,6 +8,7 @@ only the standard library and the probe modules, to stay small.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import threading
 import time
@@ -27,6 +28,10 @@ def safe_measure(kind: str, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
+    # The agent stops this process by closing its stdin; a signal sent to the whole
+    # process group (Ctrl-C, systemd) must not kill it before the agent is done with it.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     out_lock = threading.Lock()
     pool = ThreadPoolExecutor(MAX_CONCURRENT_PROBES, thread_name_prefix="probe")
 
