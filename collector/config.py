@@ -89,7 +89,8 @@ class LedgerConfig(Strict):
 
     @property
     def sqlite_path(self) -> Path:
-        return Path(self.url.removeprefix("sqlite://"))
+        """`sqlite:///var/lib/x.db` and `sqlite:////var/lib/x.db` both mean /var/lib/x.db."""
+        return Path("/" + self.url.removeprefix("sqlite://").lstrip("/"))
 
 
 class AgentsConfig(Strict):

@@ -152,7 +152,9 @@ class StateCollector:
         )
 
         results = CounterMetricFamily(
-            "dui_probe_results", "Distinct results stored, per site", labels=[*SITE, "probe", "result"]
+            "dui_probe_results",
+            "Distinct results stored, per site",
+            labels=[*SITE, "probe", "result"],
         )
         for key, n in s.results_total.items():
             results.add_metric(list(key), n)

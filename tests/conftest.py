@@ -185,3 +185,113 @@ def wait_until(predicate, timeout: float, what: str = "condition", step: float =
             return
         time.sleep(step)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class CollectorProcess:
+    """`dui-collector run` as a real process on free loopback ports."""
+
+    def __init__(self, workdir: Path, config: dict) -> None:
+        from tests.helpers.broker import free_port
+
+        self.workdir = workdir
+        self.http_port = free_port()
+        config.setdefault("http", {})["listen"] = f"127.0.0.1:{self.http_port}"
+        config.setdefault("ledger", {}).setdefault("url", f"sqlite:///{workdir / 'ledger.db'}")
+        self.ledger_path = Path("/" + config["ledger"]["url"].removeprefix("sqlite://").lstrip("/"))
+        self.config_path = workdir / "collector.yaml"
+        self.config_path.write_text(yaml.safe_dump(config))
+        self.log_path = workdir / "collector.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start(self, wait_connected: bool = True) -> None:
+        from tests.helpers.broker import wait_port
+
+        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open by the child
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "collector", "run", "--config", str(self.config_path)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+        )
+        wait_port(self.http_port, timeout=20)
+        if wait_connected:
+            wait_until(lambda: self.get("/healthz")[0] == 200, 20, "collector healthy")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait(5)
+        self.proc = None
+        return code
+
+    async def astop(self, sig: int = signal.SIGTERM) -> int:
+        return await asyncio.to_thread(self.stop, sig)
+
+    def get(self, path: str) -> tuple[int, str]:
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+        except OSError as exc:
+            return 0, str(exc)
+
+    def metrics(self) -> dict[str, float]:
+        status, text = self.get("/metrics")
+        assert status == 200, text
+        values = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                values[name] = float(value)
+        return values
+
+    def ledger(self):
+        import sqlite3
+
+        return sqlite3.connect(f"file:{self.ledger_path}?mode=ro", uri=True, timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.fixture
+def collector_process(tmp_path: Path) -> Iterator:
+    started: list[CollectorProcess] = []
+
+    def make(config: dict) -> CollectorProcess:
+        workdir = tmp_path / f"collector{len(started)}"
+        workdir.mkdir()
+        process = CollectorProcess(workdir, config)
+        started.append(process)
+        return process
+
+    yield make
+    for process in started:
+        if process.proc is not None:
+            process.stop(signal.SIGKILL)
+
+
+def ledger_seqs(collector: CollectorProcess, agent: str = "poste-1") -> dict[str, list[int]]:
+    db = collector.ledger()
+    try:
+        rows = db.execute(
+            "SELECT epoch, seq FROM results WHERE agent = ? ORDER BY epoch, seq", (agent,)
+        ).fetchall()
+    finally:
+        db.close()
+    out: dict[str, list[int]] = {}
+    for epoch, seq in rows:
+        out.setdefault(epoch, []).append(seq)
+    return out

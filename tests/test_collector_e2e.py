@@ -1,0 +1,256 @@
+"""Agents → real Mosquitto → collector → ledger and /metrics, and exactly-once delivery
+through broker restarts, a SIGKILLed collector and a broker queue that overflows."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import agent_config, ledger_seqs, wait_until
+from tests.helpers.broker import Mosquitto
+from tests.helpers.servers import http_server
+from tests.test_delivery import http_target, spool_state
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def collector_config(broker_url: str | None, **extra) -> dict:
+    config = {"mqtt": {"url": broker_url} if broker_url else {}, "agents": {"stale_after": "1m"}}
+    config.update(extra)
+    return config
+
+
+def assert_exactly_once(collector, agent) -> list[int]:
+    """Nothing the agent numbered is lost (every seq that left its spool, on an ack, is in
+    the ledger; what is still spooled is at most stored, awaiting its ack) and nothing is
+    stored or counted twice."""
+    seqs = ledger_seqs(collector)
+    assert len(seqs) == 1, f"one epoch expected, got {list(seqs)}"
+    (stored,) = seqs.values()
+    count, low, _ = spool_state(agent.spool_path)
+    db = sqlite3.connect(agent.spool_path)
+    next_seq = int(db.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()[0])
+    db.close()
+    low = low or next_seq
+    assert len(stored) == len(set(stored))
+    missing = sorted(set(range(1, low)) - set(stored))
+    assert not missing, f"acked but not stored: {missing[:20]}"
+    assert set(stored) <= set(range(1, next_seq)), "stored a seq the agent never numbered"
+    assert count <= 3, f"{count} results still waiting for an ack"
+    ledger = collector.ledger()
+    try:
+        rollups = ledger.execute("SELECT SUM(results) FROM rollups").fetchone()[0]
+    finally:
+        ledger.close()
+    assert rollups == len(stored), "a result was counted twice"
+    return stored
+
+
+async def drain_and_stop(agent) -> None:
+    await asyncio.to_thread(
+        wait_until, lambda: spool_state(agent.spool_path)[0] <= 2, 60, "the spool to drain"
+    )
+    await agent.astop()
+
+
+async def test_end_to_end_metrics(tmp_path, mosquitto, collector_process, agent_process):
+    collector = collector_process(collector_config(mosquitto.url))
+    collector.start()
+    with http_server() as url:
+        targets = [{**http_target(url, "300ms"), "dns": {"interval": "300ms"}}]
+        agent = agent_process(agent_config(tmp_path, mosquitto.url, targets))
+        agent.start()
+        labels = (
+            'agent="poste-1",org="og-test",probe="http",role="dui",site="site-a",target="dui-login"'
+        )
+        dns_labels = labels.replace('probe="http"', 'probe="dns"')
+        await asyncio.to_thread(
+            wait_until,
+            lambda: (
+                collector.metrics().get(f"dui_probe_success{{{labels}}}") == 1.0
+                and collector.metrics().get(f"dui_probe_success{{{dns_labels}}}") == 1.0
+            ),
+            30,
+            "http and dns in /metrics",
+        )
+        m = collector.metrics()
+        base = 'agent="poste-1",org="og-test",role="dui",site="site-a",target="dui-login"'
+        assert m[f"dui_http_status_code{{{base}}}"] == 200
+        connect = 'agent="poste-1",org="og-test",phase="connect",role="dui",site="site-a"'
+        assert m[f'dui_http_duration_seconds{{{connect},target="dui-login"}}'] >= 0
+        assert m['dui_agent_up{agent="poste-1",org="og-test",site="site-a"}'] == 1
+        assert m["dui_collector_mqtt_connected"] == 1
+        assert m['dui_collector_messages_total{outcome="accepted"}'] >= 1
+        assert m["dui_collector_results_total"] >= 2
+        site = 'org="og-test",role="dui",site="site-a",target="dui-login"'
+        assert m[f"dui_http_response_seconds_count{{{site}}}"] >= 1
+        dns = 'org="og-test",probe="dns",result="success",role="dui",site="site-a"'
+        assert m[f'dui_probe_results_total{{{dns},target="dui-login"}}'] >= 1
+        await drain_and_stop(agent)
+    status, page = collector.get("/?lang=fr")
+    assert status == 200 and "poste-1" in page and "État du DUI" in page
+    assert collector.get("/?lang=en")[1].count("DUI status") >= 1
+    await collector.astop()
+    assert "Traceback" not in collector.log()
+
+
+async def test_broker_restart_exactly_once(tmp_path, mosquitto, collector_process, agent_process):
+    collector = collector_process(collector_config(mosquitto.url))
+    collector.start()
+    with http_server() as url:
+        agent = agent_process(agent_config(tmp_path, mosquitto.url, [http_target(url, "100ms")]))
+        agent.start()
+        await asyncio.sleep(2)
+        mosquitto.stop()
+        await asyncio.sleep(2)
+        mosquitto.start()
+        await asyncio.sleep(2)
+        await agent.astop()
+        await asyncio.to_thread(
+            wait_until, lambda: collector.get("/healthz")[0] == 200, 30, "collector reconnected"
+        )
+        agent.start()  # a restart re-sends what is still unacked
+        await drain_and_stop(agent)
+    assert len(assert_exactly_once(collector, agent)) > 30
+
+
+async def test_collector_killed_under_load(tmp_path, mosquitto, collector_process, agent_process):
+    collector = collector_process(collector_config(mosquitto.url))
+    collector.start()
+    with http_server() as url:
+        targets = [
+            http_target(url, "50ms"),
+            {"name": "local-dns", "role": "dui", "dns": {"host": "localhost", "interval": "50ms"}},
+        ]
+        agent = agent_process(
+            agent_config(tmp_path, mosquitto.url, targets, mqtt={"ack_timeout": "1s"})
+        )
+        agent.start()
+        await asyncio.sleep(3)
+        await collector.astop(signal.SIGKILL)
+        await asyncio.sleep(2)
+        await asyncio.to_thread(collector.start)
+        await asyncio.sleep(2)
+        await agent.astop()
+        agent.start()
+        await drain_and_stop(agent)
+    stored = assert_exactly_once(collector, agent)
+    assert len(stored) > 50
+
+
+async def test_broker_queue_overflow_is_covered_by_resend(
+    tmp_path, collector_process, agent_process
+):
+    """Mosquitto drops QoS 1 messages beyond max_queued_messages for an offline
+    subscriber after acking the publisher; the agent's re-send must cover the gap."""
+    broker_dir = tmp_path / "small-broker"
+    broker_dir.mkdir()
+    broker = Mosquitto(broker_dir)
+    broker.conf.write_text(
+        broker.conf.read_text().replace("max_queued_messages 0", "max_queued_messages 20")
+    )
+    broker.start()
+    try:
+        collector = collector_process(collector_config(broker.url))
+        collector.start()
+        await collector.astop()  # its persistent session now queues for it, up to 20
+        with http_server() as url:
+            targets = [http_target(url, "20ms")]
+            agent = agent_process(
+                agent_config(tmp_path, broker.url, targets, mqtt={"ack_timeout": "2s"})
+            )
+            agent.start()
+            await asyncio.sleep(6)  # far more than 20 batches while the collector is down
+            await asyncio.to_thread(collector.start)
+            await asyncio.sleep(3)
+            await agent.astop()
+            agent.start()
+            await drain_and_stop(agent)
+        assert len(assert_exactly_once(collector, agent)) > 100
+        assert "Outgoing messages are being dropped" in broker.log.read_text(), (
+            "the broker's queue must really have overflowed"
+        )
+    finally:
+        broker.stop()
+
+
+async def test_embedded_broker(tmp_path, collector_process, agent_process):
+    from tests.helpers.broker import free_port
+
+    port = free_port()
+    collector = collector_process(collector_config(None, mqtt={"listen": f"127.0.0.1:{port}"}))
+    collector.start()
+    with http_server() as url:
+        agent = agent_process(
+            agent_config(tmp_path, f"mqtt://127.0.0.1:{port}", [http_target(url, "200ms")])
+        )
+        agent.start()
+        await asyncio.to_thread(
+            wait_until,
+            lambda: (
+                len(ledger_seqs(collector)) == 1
+                and sum(map(len, ledger_seqs(collector).values())) >= 5
+            ),
+            30,
+            "results through amqtt",
+        )
+        await drain_and_stop(agent)
+    assert_exactly_once(collector, agent)
+
+
+def test_trial_serves_metrics(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    from tests.helpers.broker import free_port
+
+    http_port, mqtt_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "collector",
+            "trial",
+            "--dir",
+            str(tmp_path),
+            "--http-port",
+            str(http_port),
+            "--mqtt-port",
+            str(mqtt_port),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        import urllib.request
+
+        def metrics() -> str:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{http_port}/metrics", timeout=5
+                ) as r:
+                    return r.read().decode()
+            except OSError:
+                return ""
+
+        wait_until(
+            lambda: "dui_probe_success{agent=" in metrics() and 'probe="http"' in metrics(),
+            60,
+            "the trial agent's results",
+            step=1,
+        )
+        text = metrics()
+        assert "dui_agent_up{" in text and "} 1.0" in text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert "stand-in DUI page" in out and f"http://127.0.0.1:{http_port}/metrics" in out
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out
