@@ -17,15 +17,33 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import yaml
 
 from agent.config import default_agent_id
-from agent.demo import _Page
 from collector import config as collector_config
 from collector.run import run
+
+PAGE = "<html><head><title>Connexion</title></head><body>DUI de démonstration</body></html>"
+
+
+class _Page(BaseHTTPRequestHandler):
+    """A stand-in DUI login page, for a trial without --dui-url."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        body = PAGE.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
 
 
 def _port(preferred: int) -> int:
@@ -127,12 +145,26 @@ async def trial(dui_url: str | None, workdir: Path, mqtt_port: int, http_port: i
             workdir, dui_url, regex, _port(mqtt_port), _port(http_port)
         )
         config = collector_config.load(collector_path)
-        stop = asyncio.Event()
+        asked = asyncio.Event()  # the person stops the trial
+        stop = asyncio.Event()  # the collector stops, once the agent is gone
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
+                loop.add_signal_handler(sig, asked.set)
         agent: subprocess.Popen[bytes] | None = None
+
+        def stop_agent() -> None:
+            if agent is not None and agent.poll() is None:
+                agent.terminate()
+                try:
+                    agent.wait(20)
+                except subprocess.TimeoutExpired:
+                    agent.kill()
+
+        async def shutdown() -> None:
+            await asked.wait()
+            await asyncio.to_thread(stop_agent)  # the agent first, so it never sees the
+            stop.set()  # broker vanish under it
 
         def ready(port: int) -> None:
             nonlocal agent
@@ -150,15 +182,12 @@ async def trial(dui_url: str | None, workdir: Path, mqtt_port: int, http_port: i
                 flush=True,
             )
 
+        stopper = asyncio.create_task(shutdown())
         try:
             await run(config, stop=stop, on_ready=ready)
         finally:
-            if agent is not None:
-                agent.terminate()
-                try:
-                    agent.wait(20)
-                except subprocess.TimeoutExpired:
-                    agent.kill()
+            stopper.cancel()
+            stop_agent()
 
 
 def main(dui_url: str | None, directory: str | None, mqtt_port: int, http_port: int) -> None:

@@ -254,3 +254,86 @@ def test_trial_serves_metrics(tmp_path: Path) -> None:
     assert "stand-in DUI page" in out and f"http://127.0.0.1:{http_port}/metrics" in out
     assert proc.returncode == 0, out
     assert "Traceback" not in out
+
+
+async def test_bad_messages_and_a_fast_clock_through_the_broker(
+    tmp_path, mosquitto, collector_process
+):
+    """A stand-in agent publishes garbage between good batches, and results from a
+    workstation whose clock is five minutes fast: every good result is stored once, at
+    its corrected time, and acked."""
+    import json
+    import time
+
+    import aiomqtt
+
+    collector = collector_process(collector_config(mosquitto.url))
+    collector.start()
+    topic = "dui/v1/og-test/site-a/poste-1/results"
+    epoch = "00000000feedbeef"
+    now = time.time()
+
+    def good(seq: int) -> bytes:
+        result = {
+            "seq": seq,
+            "ts": now + 300,
+            "probe": "dns",
+            "target": "dui-login",
+            "role": "dui",
+            "success": True,
+            "duration_seconds": 0.003,
+            "error": None,
+        }
+        return json.dumps(
+            {
+                "v": 1,
+                "org": "og-test",
+                "site": "site-a",
+                "agent": "poste-1",
+                "epoch": epoch,
+                "first_seq": 1,
+                "clock_offset_seconds": -300.0,
+                "results": [result],
+            }
+        ).encode()
+
+    garbage = [
+        b"",
+        b"{",
+        b'{"v":1}',
+        b"\x00" * 100,
+        json.dumps(
+            {
+                "v": 1,
+                "org": "og-test",
+                "site": "other",
+                "agent": "poste-1",
+                "epoch": epoch,
+                "first_seq": 1,
+                "results": [],
+            }
+        ).encode(),
+    ]
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="fake-agent") as client:
+        await client.subscribe("dui/v1/og-test/site-a/poste-1/ack", qos=1)
+        for seq in range(1, 31):
+            await client.publish(topic, garbage[seq % len(garbage)], qos=1)
+            await client.publish(topic, good(seq), qos=1)
+        last = 0
+        async with asyncio.timeout(30):
+            async for message in client.messages:
+                last = max(last, json.loads(message.payload)["seq"])
+                if last == 30:
+                    break
+    (stored,) = ledger_seqs(collector).values()
+    assert stored == list(range(1, 31))
+    db = collector.ledger()
+    times = [row[0] for row in db.execute("SELECT ts FROM results")]
+    db.close()
+    assert all(abs(ts - now) < 1 for ts in times), "filed at the corrected time"
+    m = collector.metrics()
+    assert m['dui_collector_rejected_messages_total{reason="invalid"}'] >= 20
+    assert m['dui_collector_rejected_messages_total{reason="topic_mismatch"}'] >= 5
+    assert (
+        m['dui_agent_clock_offset_seconds{agent="poste-1",org="og-test",site="site-a"}'] == -300.0
+    )

@@ -1,0 +1,175 @@
+"""The collector's HTTP side on loopback: speedtest with the agent's real bandwidth probe,
+/healthz, the status page's authentication, stale and forgotten agents in /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from agent.probes import measure
+from collector.config import parse
+from collector.http import http_server
+from collector.ingest import Outcome
+from collector.ledger import SqliteLedger
+from collector.metrics import registry
+from collector.state import State
+from tests.conftest import ROOT
+from tests.helpers.broker import free_port
+from wire.schema import AgentStatus
+
+
+def get(url: str, headers: dict | None = None) -> tuple[int, str]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+@pytest.fixture
+async def server(tmp_path):
+    token = tmp_path / "speedtest-token"
+    token.write_text("s3cret-speed\n")
+    users = tmp_path / "http-users"
+    users.write_text("copil:m0t-de-passe\n")
+    config = parse(
+        {
+            "http": {
+                "listen": f"127.0.0.1:{free_port()}",
+                "auth": {"type": "basic", "file": str(users)},
+            },
+            "speedtest": {"token_file": str(token), "max_bytes": "8MB"},
+        }
+    )
+    state = State(stale_after=300, forget_after=3600)
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    async with http_server(config, state, ledger) as port:
+        yield f"http://127.0.0.1:{port}", state, token
+    ledger.close()
+
+
+def bandwidth(base: str, token, agent: str = "poste-1", **extra) -> dict:
+    return measure(
+        "bandwidth",
+        {
+            "url": f"{base}/speedtest",
+            "timeout": 20.0,
+            "max_bytes": 4_000_000,
+            "token_file": str(token),
+            "site": "site-a",
+            "agent": agent,
+            **extra,
+        },
+    )
+
+
+async def test_speedtest_serves_the_agents_bandwidth_probe(server) -> None:
+    base, _, token = server
+    r = await asyncio.to_thread(bandwidth, base, token)
+    assert r["success"] is True, r
+    assert r["download_bytes_per_second"] > 1e6 and r["upload_bytes_per_second"] > 1e6
+
+
+async def test_speedtest_one_agent_per_site_wrong_token_and_cap(server, tmp_path) -> None:
+    base, _, token = server
+    first = await asyncio.to_thread(bandwidth, base, token, "poste-1")
+    assert first["success"] is True
+    busy = await asyncio.to_thread(bandwidth, base, token, "poste-2")
+    assert busy.get("skipped") == "busy"
+    wrong = tmp_path / "wrong"
+    wrong.write_text("nope")
+    denied = await asyncio.to_thread(bandwidth, base, wrong, "poste-1")
+    assert (denied["success"], denied["error"]) == (False, "status")
+    status, _ = await asyncio.to_thread(
+        get,
+        f"{base}/speedtest/download?bytes=9000000&site=s&agent=a",
+        {"Authorization": "Bearer s3cret-speed"},
+    )
+    assert status == 413
+
+
+async def test_healthz_says_why(server) -> None:
+    base, state, _ = server
+    status, text = await asyncio.to_thread(get, f"{base}/healthz")
+    assert status == 503 and "not connected to the MQTT broker" in text
+    state.mqtt_connected = True
+    assert await asyncio.to_thread(get, f"{base}/healthz") == (200, "ok\n")
+
+
+async def test_status_page_needs_auth_metrics_do_not(server) -> None:
+    base, _, _ = server
+    assert (await asyncio.to_thread(get, f"{base}/"))[0] == 401
+    wrong = base64.b64encode(b"copil:faux").decode()
+    assert (await asyncio.to_thread(get, f"{base}/", {"Authorization": f"Basic {wrong}"}))[0] == 401
+    good = base64.b64encode(b"copil:m0t-de-passe").decode()
+    status, page = await asyncio.to_thread(
+        get, f"{base}/?lang=fr", {"Authorization": f"Basic {good}"}
+    )
+    assert status == 200 and "Aucun poste" in page
+    assert (await asyncio.to_thread(get, f"{base}/metrics"))[0] == 200
+
+
+def test_stale_and_forgotten_agents_in_metrics() -> None:
+    from prometheus_client import generate_latest
+
+    state = State(stale_after=60, forget_after=3600)
+    now = time.time()
+    outcome = Outcome(
+        statuses=[("og", "s1", "a1", AgentStatus(v=1, state="online", version="1.0", os="Linux"))]
+    )
+    state.apply(outcome, now=now - 120)  # last heard two minutes ago
+    text = generate_latest(registry(state)).decode()
+    assert 'dui_agent_up{agent="a1",org="og",site="s1"} 0.0' in text
+    state.forget(now=now + 3600)
+    assert "a1" not in generate_latest(registry(state)).decode()
+
+
+def test_wide_listen_without_auth_is_a_config_error(tmp_path) -> None:
+    path = tmp_path / "collector.yaml"
+    path.write_text("http: {listen: '0.0.0.0:9108'}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "collector", "run", "--config", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
+    assert f"{path}: http: listen '0.0.0.0:9108' is beyond loopback: set http.auth" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "contracts: [{id: c1, targets: [dui-login]}]",
+            "contracts[0]: missing required key `availability`",
+        ),
+        ("ledger: {raw_retention: 35}", "ledger.raw_retention: duration 35 needs a unit"),
+        (
+            "contracts: [{id: c1, targets: [t], availability: {objective: 0.995},"
+            " service_hours: {timezone: Mars/Olympus}}]",
+            "timezone 'Mars/Olympus'",
+        ),
+        ("mqtt: {listen: localhost}", "mqtt.listen:"),
+        ("speedtest: {token_file: absent}", "speedtest.token_file: file 'absent' not found"),
+        ("agents: {stale_afer: 5m}", "agents: unknown key `stale_afer`"),
+    ],
+)
+def test_collector_config_mistakes(tmp_path, text: str, message: str) -> None:
+    from collector.config import ConfigError, load
+
+    path = tmp_path / "collector.yaml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert message in str(info.value) and str(info.value).startswith(str(path))
