@@ -21,11 +21,11 @@ from pathlib import Path
 
 import jinja2
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from collector.config import CollectorConfig, split_host_port
+from collector.exposition import Exposition
 from collector.ledger import SqliteLedger
-from collector.metrics import registry
 from collector.state import State
 from wire.logs import fields
 
@@ -187,12 +187,11 @@ def status_page(state: State, config: CollectorConfig, lang: str) -> str:
 
 def make_app(config: CollectorConfig, state: State, ledger: SqliteLedger) -> web.Application:
     app = web.Application(middlewares=[_auth_middleware(config)], client_max_size=1024 * 1024)
-    reg = registry(state)
+    exposition = Exposition(state)
     speedtest = Speedtest(_secret(config.speedtest.token_file), config.speedtest.max_bytes)
 
     async def metrics(request: web.Request) -> web.Response:
-        body = generate_latest(reg)
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=exposition.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(request: web.Request) -> web.Response:
         problems = []

@@ -39,6 +39,11 @@ class StateCollector:
         self.state = state
 
     def collect(self) -> Iterator[Metric]:
+        yield from self.agent_families()
+        yield from self.site_families()
+
+    def agent_families(self) -> Iterator[Metric]:
+        """Families with one series per agent (or agent and target)."""
         s = self.state
         now = time.time()
         g = GaugeMetricFamily
@@ -151,6 +156,10 @@ class StateCollector:
             offset,
         )
 
+    def site_families(self) -> Iterator[Metric]:
+        """Families per site and target, and the collector's own."""
+        s = self.state
+        g = GaugeMetricFamily
         results = CounterMetricFamily(
             "dui_probe_results",
             "Distinct results stored, per site",

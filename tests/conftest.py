@@ -248,13 +248,16 @@ class CollectorProcess:
             return 0, str(exc)
 
     def metrics(self) -> dict[str, float]:
+        """Samples as {'name{a="1",b="2"}': value}, label names sorted."""
+        from prometheus_client.parser import text_string_to_metric_families
+
         status, text = self.get("/metrics")
         assert status == 200, text
         values = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                values[name] = float(value)
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+                values[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
         return values
 
     def ledger(self):
