@@ -21,6 +21,7 @@ from wire.schema import COLLECTOR_STATUS_TOPIC, RESULTS_SUBSCRIPTION
 
 log = logging.getLogger("dui.collector.bus")
 STATUS_SUBSCRIPTION = "dui/v1/+/+/+/status"
+ACKS_IN_FLIGHT = 500  # acks are published concurrently, not one PUBACK wait at a time
 
 
 class Bus:
@@ -66,6 +67,7 @@ class Bus:
             transport="websockets" if scheme in ("ws", "wss") else "tcp",
             tls_context=tls_context,
             max_queued_incoming_messages=0,
+            max_inflight_messages=ACKS_IN_FLIGHT,
         )
 
     def _topics(self) -> list[str]:
@@ -116,7 +118,8 @@ class Bus:
         if client is None:
             return
         try:
-            for topic, payload in acks:
-                await client.publish(topic, payload, qos=1)
+            for start in range(0, len(acks), ACKS_IN_FLIGHT):
+                chunk = acks[start : start + ACKS_IN_FLIGHT]
+                await asyncio.gather(*(client.publish(t, p, qos=1) for t, p in chunk))
         except aiomqtt.MqttError as exc:
             log.warning("acks not sent", extra=fields(reason=str(exc), count=len(acks)))

@@ -66,11 +66,15 @@ class Outcome:
 
 
 class _Epoch:
-    """Watermark of one agent epoch: every seq up to `mark` is settled."""
+    """Watermark of one agent epoch: every seq up to `mark` is settled; `above` holds
+    the settled seqs beyond it (results stored or rejected for good)."""
 
     def __init__(self, mark: int, above: set[int]) -> None:
         self.mark = mark
         self.above = above
+
+    def settled(self, seq: int) -> bool:
+        return seq <= self.mark or seq in self.above
 
     def settle(self, seqs: list[int], first_seq: int) -> int:
         self.above.update(s for s in seqs if s > self.mark)
@@ -101,16 +105,31 @@ class Ingest:
         return epoch
 
     def process(self, messages: list[tuple[str, bytes]], now: float | None = None) -> Outcome:
+        """One transaction for the group; one ack per agent epoch, covering all its batches
+        in the group (duplicates included), sent by the caller after the commit."""
         now = time.time() if now is None else now
         out = Outcome()
+        new: list[StoredResult] = []
+        touched: dict[EpochKey, None] = {}
         with self.ledger.transaction() as tx:
             for topic, payload in messages:
                 try:
-                    self._message(tx, topic, payload, now, out)
+                    self._message(tx, topic, payload, now, out, new, touched)
                 except Exception:  # a bug on one message must not lose the others
                     log.exception("message failed", extra=fields(topic=topic[:200]))
                     out.count(out.rejected_messages, "internal")
                     out.count(out.messages, "rejected")
+            tx.add_results(new, now)
+            for key in touched:
+                org, site, agent, epoch = key
+                mark = self._epochs[key].mark
+                tx.set_watermark(key, mark, now)
+                out.acks.append(
+                    (
+                        ack_topic(org, site, agent),
+                        encode({"v": 1, "epoch": epoch, "seq": mark, "ts": now}),
+                    )
+                )
         return out
 
     def _reject_message(self, out: Outcome, topic: str, reason: str, detail: str) -> None:
@@ -120,7 +139,16 @@ class Ingest:
             "message rejected", extra=fields(topic=topic[:200], reason=reason, detail=detail[:300])
         )
 
-    def _message(self, tx: Any, topic: str, payload: bytes, now: float, out: Outcome) -> None:
+    def _message(
+        self,
+        tx: Any,
+        topic: str,
+        payload: bytes,
+        now: float,
+        out: Outcome,
+        new: list[StoredResult],
+        touched: dict[EpochKey, None],
+    ) -> None:
         ids = parse_agent_topic(topic)
         if ids is None:
             return self._reject_message(out, topic, "topic", "not an agent topic")
@@ -140,64 +168,63 @@ class Ingest:
                 out, topic, "topic_mismatch", f"payload says {batch.org}/{batch.site}/{batch.agent}"
             )
         key: EpochKey = (org, site, agent, batch.epoch)
+        epoch = self._epoch(key)
         offset = batch.clock_offset_seconds or 0.0
         out.seen.append((org, site, agent, batch.clock_offset_seconds))
         settled: list[int] = []
-        new = 0
+        fresh = 0
         rejects: dict[str, int] = {}
         for raw in batch.results:
             try:
                 result = decode_result(raw)
             except ValueError:
-                reason, seq = "schema", self._seq_of(raw)
-                if seq is not None and tx.add_reject(key, seq, reason, now):
-                    new += 1
+                seq = self._seq_of(raw)
+                rejects["schema"] = rejects.get("schema", 0) + 1
                 if seq is not None:
+                    if not epoch.settled(seq) and seq not in settled:
+                        tx.add_reject(key, seq, "schema", now)
+                        fresh += 1
                     settled.append(seq)
-                rejects[reason] = rejects.get(reason, 0) + 1
                 continue
-            ts = result.ts + offset
-            reason = None
-            if ts > now + MAX_FUTURE_SECONDS:
-                reason = "future"
-            elif ts < now - self.raw_retention:
-                reason = "too_old"
+            if epoch.settled(result.seq) or result.seq in settled:
+                settled.append(result.seq)
+                continue  # stored or rejected before: a duplicate
             settled.append(result.seq)
+            fresh += 1
+            ts = result.ts + offset
+            reason = (
+                "future"
+                if ts > now + MAX_FUTURE_SECONDS
+                else ("too_old" if ts < now - self.raw_retention else None)
+            )
             if reason is not None:
                 rejects[reason] = rejects.get(reason, 0) + 1
-                if tx.add_reject(key, result.seq, reason, now):
-                    new += 1
+                tx.add_reject(key, result.seq, reason, now)
                 continue
-            stored = StoredResult(
-                key,
-                result.seq,
-                ts,
-                result.probe,
-                result.target,
-                result.role,
-                result.success,
-                result.duration_seconds,
-                bytes(raw),
+            new.append(
+                StoredResult(
+                    key,
+                    result.seq,
+                    ts,
+                    result.probe,
+                    result.target,
+                    result.role,
+                    result.success,
+                    result.duration_seconds,
+                    bytes(raw),
+                )
             )
-            if tx.add_result(stored, now):
-                new += 1
-                out.accepted.append(Accepted(org, site, agent, result, ts))
-                out.lags.append(now - ts)
+            out.accepted.append(Accepted(org, site, agent, result, ts))
+            out.lags.append(now - ts)
         for reason, n in rejects.items():
             out.rejected_results[reason] = out.rejected_results.get(reason, 0) + n
             log.warning(
                 "results rejected",
                 extra=fields(agent=f"{org}.{site}.{agent}", reason=reason, count=n),
             )
-        mark = self._epoch(key).settle(settled, batch.first_seq)
-        tx.set_watermark(key, mark, now)
-        out.count(out.messages, "accepted" if new else "duplicate")
-        out.acks.append(
-            (
-                ack_topic(org, site, agent),
-                encode({"v": 1, "epoch": batch.epoch, "seq": mark, "ts": now}),
-            )
-        )
+        epoch.settle(settled, batch.first_seq)
+        touched[key] = None
+        out.count(out.messages, "accepted" if fresh else "duplicate")
         return None
 
     @staticmethod

@@ -46,7 +46,7 @@ class Ledger(Protocol):
 
 
 class LedgerTx(Protocol):
-    def add_result(self, result: StoredResult, received_at: float) -> bool: ...
+    def add_results(self, results: list[StoredResult], received_at: float) -> None: ...
     def add_reject(self, key: EpochKey, seq: int, reason: str, received_at: float) -> bool: ...
     def set_watermark(self, key: EpochKey, seq: int, now: float) -> None: ...
 
@@ -85,12 +85,14 @@ SCHEMA = [
     ) WITHOUT ROWID;
     """,
 ]
+_BUCKET_COLUMNS = [f"b{i}" for i in range(10)]
 ROLLUP_SQL = (
     "INSERT INTO rollups (minute, org, site, target, role, probe, results, failures,"
-    " duration_sum, b{b}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, 1)"
+    f" duration_sum, {', '.join(_BUCKET_COLUMNS)}) VALUES ({', '.join(['?'] * 19)})"
     " ON CONFLICT (minute, org, site, target, role, probe) DO UPDATE SET"
-    " results = results + 1, failures = failures + excluded.failures,"
-    " duration_sum = duration_sum + excluded.duration_sum, b{b} = b{b} + 1"
+    " results = results + excluded.results, failures = failures + excluded.failures,"
+    " duration_sum = duration_sum + excluded.duration_sum, "
+    + ", ".join(f"{c} = {c} + excluded.{c}" for c in _BUCKET_COLUMNS)
 )
 
 
@@ -106,41 +108,42 @@ class _SqliteTx:
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
 
-    def add_result(self, r: StoredResult, received_at: float) -> bool:
-        """Store a result; False when this (org, site, agent, epoch, seq) was already there."""
-        cursor = self.db.execute(
-            "INSERT OR IGNORE INTO results (org, site, agent, epoch, seq, ts, probe, target, role,"
+    def add_results(self, results: list[StoredResult], received_at: float) -> None:
+        """Store new results (ingest already left out the ones it knows) and add them
+        to the per-minute rollups, aggregated first: one upsert per rollup row."""
+        if not results:
+            return
+        self.db.executemany(
+            "INSERT INTO results (org, site, agent, epoch, seq, ts, probe, target, role,"
             " success, duration, body, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                *r.key,
-                r.seq,
-                r.ts,
-                r.probe,
-                r.target,
-                r.role,
-                int(r.success),
-                r.duration,
-                r.body,
-                received_at,
-            ),
+            [
+                (
+                    *r.key,
+                    r.seq,
+                    r.ts,
+                    r.probe,
+                    r.target,
+                    r.role,
+                    int(r.success),
+                    r.duration,
+                    r.body,
+                    received_at,
+                )
+                for r in results
+            ],
         )
-        if cursor.rowcount != 1:
-            return False
-        duration = r.duration or 0.0
-        self.db.execute(
-            ROLLUP_SQL.format(b=bucket_index(duration)),
-            (
-                int(r.ts // 60),
-                r.key[0],
-                r.key[1],
-                r.target,
-                r.role,
-                r.probe,
-                0 if r.success else 1,
-                duration,
-            ),
-        )
-        return True
+        rollups: dict[tuple, list[float]] = {}
+        for r in results:
+            row_key = (int(r.ts // 60), r.key[0], r.key[1], r.target, r.role, r.probe)
+            row = rollups.get(row_key)
+            if row is None:
+                row = rollups[row_key] = [0, 0, 0.0] + [0] * (len(BUCKETS) + 1)
+            duration = r.duration or 0.0
+            row[0] += 1
+            row[1] += 0 if r.success else 1
+            row[2] += duration
+            row[3 + bucket_index(duration)] += 1
+        self.db.executemany(ROLLUP_SQL, [(*k, *v) for k, v in rollups.items()])
 
     def add_reject(self, key: EpochKey, seq: int, reason: str, received_at: float) -> bool:
         cursor = self.db.execute(
