@@ -7,8 +7,6 @@ import math
 from decimal import Decimal
 from fractions import Fraction
 
-import pytest
-
 from collector.sla.calendar import ServiceCalendar
 from collector.sla.engine import (
     PenaltyTerms,
