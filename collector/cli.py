@@ -84,5 +84,86 @@ def trial(dui_url: str | None, directory: str | None, mqtt_port: int, http_port:
         run_trial(dui_url, directory, mqtt_port, http_port)
 
 
+@cli.command()
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    required=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Collector config file (YAML).",
+)
+@click.option("--contract", "contract_id", required=True, metavar="ID")
+@click.option("--month", metavar="YYYY-MM", help="A calendar month in the contract's zone.")
+@click.option("--from", "start", metavar="DATE", help="ISO date or date-time with offset.")
+@click.option("--to", "end", metavar="DATE", help="Exclusive end, same forms as --from.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["html", "json", "csv"]), default="html", show_default=True
+)
+@click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
+@click.option("--output", "-o", metavar="FILE", help="Write here instead of stdout.")
+def report(
+    config_path: str,
+    contract_id: str,
+    month: str | None,
+    start: str | None,
+    end: str | None,
+    fmt: str,
+    lang: str,
+    output: str | None,
+) -> None:
+    """The contract report: availability, incidents vs RTO, penalties (DESIGN.md §9)."""
+    import json
+    import sqlite3
+
+    from collector.sla.report import month_bounds, parse_bound, to_csv, to_html
+    from collector.sla.report import report as build
+
+    config = _load(config_path)
+    contract = next((c for c in config.contracts if c.id == contract_id), None)
+    if contract is None:
+        known = ", ".join(c.id for c in config.contracts) or "none"
+        click.echo(
+            f"dui-collector: config error: {config_path}: contracts: no contract "
+            f"{contract_id!r} (known: {known})",
+            err=True,
+        )
+        sys.exit(2)
+    if bool(month) == bool(start or end) or bool(start) != bool(end):
+        raise click.UsageError("give --month YYYY-MM, or both --from and --to")
+    zone = contract.service_hours.timezone
+    try:
+        if month:
+            first, last = month_bounds(month, zone)
+        else:
+            first, last = parse_bound(start or "", zone), parse_bound(end or "", zone)
+    except ValueError as exc:
+        raise click.UsageError(f"period: {exc}") from None
+    if last <= first:
+        raise click.UsageError("--to must be after --from")
+    path = config.ledger.sqlite_path
+    if not path.exists():
+        click.echo(
+            f"dui-collector: config error: {config_path}: ledger.url: no ledger at {path}", err=True
+        )
+        sys.exit(2)
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        document = build(db, contract, first, last)
+    finally:
+        db.close()
+    text = {
+        "json": lambda: json.dumps(document, ensure_ascii=False, indent=1) + "\n",
+        "csv": lambda: to_csv(document),
+        "html": lambda: to_html(document, lang),
+    }[fmt]()
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        click.echo(text, nl=False)
+
+
 def main() -> None:
     cli()

@@ -95,6 +95,7 @@ class Evaluation:
     states: dict[int, str]  # minute → up, degraded, down, unknown, excluded
     failed_sites: dict[int, list[str]]
     local_minutes: set[int]  # minutes in which some site was in local fault
+    evidenced: set[int] = field(default_factory=set)  # enough sites voted (excluded or not)
 
 
 def evaluate(
@@ -117,11 +118,13 @@ def evaluate(
         }
         if any(v == "local" for v in votes.values()):
             ev.local_minutes.add(minute)
+        state = minute_state(votes, quorum, min_sites)
+        if state != "unknown":
+            ev.evidenced.add(minute)
         serving = True if in_service is None else in_service.get(minute, True)
         if excluded(minute, serving, windows, notice):
             ev.states[minute] = "excluded"
             continue
-        state = minute_state(votes, quorum, min_sites)
         ev.states[minute] = state
         if state in ("down", "degraded"):
             ev.failed_sites[minute] = sorted(s for s, v in votes.items() if v == "failed")

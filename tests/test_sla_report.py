@@ -1,0 +1,245 @@
+"""A day with known truth through the real ingest path into a real ledger, then
+`dui-collector report`: minutes, incidents, RTO and penalty must equal the truth."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from collector.ingest import Ingest
+from collector.ledger import SqliteLedger
+from tests.conftest import ROOT
+
+DAY_START = dt.datetime(2026, 11, 17, tzinfo=dt.UTC)  # a Tuesday, service 24/7 here
+T0 = int(DAY_START.timestamp())
+
+
+def at(hhmm: str) -> int:
+    h, m = map(int, hhmm.split(":"))
+    return T0 + h * 3600 + m * 60
+
+
+def within(t: int, start: str, end: str) -> bool:
+    return at(start) <= t < at(end)
+
+
+def day_of_results(site: str, agent: str) -> list[dict]:
+    """Two http results and one gateway run per minute, with the day's events."""
+    out = []
+    seq = 0
+    for minute in range(1440):
+        t = T0 + minute * 60
+        vendor_down = within(t, "09:00", "09:30")
+        lan_down = site == "site-b" and within(t, "11:00", "11:20")
+        slow = within(t, "14:00", "14:10")
+        for offset in (10, 40):
+            seq += 1
+            out.append(
+                {
+                    "seq": seq,
+                    "ts": t + offset,
+                    "probe": "http",
+                    "target": "dui-login",
+                    "role": "dui",
+                    "success": not (vendor_down or lan_down),
+                    "duration_seconds": 12.0 if slow else 0.4,
+                    "error": "timeout" if vendor_down or lan_down else None,
+                }
+            )
+        seq += 1
+        out.append(
+            {
+                "seq": seq,
+                "ts": t + 20,
+                "probe": "latency",
+                "target": "gateway",
+                "role": "gateway",
+                "success": not lan_down,
+                "duration_seconds": 1.0,
+                "error": "timeout" if lan_down else None,
+            }
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def ledger_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sla") / "ledger.db"
+    ledger = SqliteLedger(path)
+    ingest = Ingest(ledger, raw_retention=10 * 365 * 86400)
+    for site, agent in (("site-a", "poste-1"), ("site-b", "poste-2")):
+        results = day_of_results(site, agent)
+        epoch = f"{abs(hash(site)) % 16**16:016x}"
+        for start in range(0, len(results), 400):
+            chunk = results[start : start + 400]
+            payload = json.dumps(
+                {
+                    "v": 1,
+                    "org": "og",
+                    "site": site,
+                    "agent": agent,
+                    "epoch": epoch,
+                    "first_seq": 1,
+                    "results": chunk,
+                }
+            ).encode()
+            out = ingest.process(
+                [(f"dui/v1/og/{site}/{agent}/results", payload)], now=T0 + 86400 + 600
+            )
+            assert out.rejected_results == {}
+    ledger.close()
+    return path
+
+
+def config(tmp_path, ledger_path) -> str:
+    path = tmp_path / "collector.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "ledger": {"url": f"sqlite:///{ledger_path}"},
+                "contracts": [
+                    {
+                        "id": "dui-vendor-2026",
+                        "vendor": "Éditeur DUI",
+                        "targets": ["dui-login"],
+                        "availability": {
+                            "objective": 0.995,
+                            "slow_threshold": "10s",
+                            "min_sites": 1,
+                            "incident_merge": "5m",
+                        },
+                        "service_hours": {"timezone": "Europe/Paris", "weekly": "always"},
+                        "maintenance": {
+                            "notice": "5d",
+                            "windows": [
+                                {
+                                    "start": "2026-11-17T20:00:00Z",
+                                    "end": "2026-11-17T21:00:00Z",
+                                    "announced_at": "2026-11-11T20:00:00Z",
+                                }
+                            ],
+                        },
+                        "rto": "15m",
+                        "penalties": {
+                            "monthly_fee": 1500,
+                            "per_step": {"below": 0.995, "step": 0.001, "percent_of_fee": 2},
+                            "per_rto_breach_percent": 5,
+                            "cap_percent": 60,
+                        },
+                    }
+                ],
+            },
+            allow_unicode=True,
+        )
+    )
+    return str(path)
+
+
+def run_report(config_path: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "collector",
+            "report",
+            "--config",
+            config_path,
+            "--contract",
+            "dui-vendor-2026",
+            "--from",
+            "2026-11-17T00:00:00Z",
+            "--to",
+            "2026-11-18T00:00:00Z",
+            *extra,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_report_equals_the_truth(tmp_path, ledger_path) -> None:
+    proc = run_report(config(tmp_path, ledger_path), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    # 30 min vendor outage + 10 min slow = 40 down; 60 min maintenance announced 6 days
+    # ahead; site b's 20 min LAN fault is local (its gateway failed too) and not down.
+    assert r["minutes"] == {"up": 1340, "degraded": 0, "down": 40, "unknown": 0, "excluded": 60}
+    assert r["availability_exact"] == "67/69"  # 1340 / 1380
+    assert r["downtime_seconds"] == {"vendor": 2400, "local": 1200, "unknown": 0}
+    assert [(i["start"], i["duration_seconds"], i["rto_breach"]) for i in r["incidents"]] == [
+        ("2026-11-17T10:00:00+01:00", 1800, True),
+        ("2026-11-17T15:00:00+01:00", 600, False),
+    ]
+    assert r["incidents"][0]["sites"] == ["site-a", "site-b"]
+    # steps = ⌈(0.995 − 67/69) / 0.001⌉ = ⌈23.985…⌉ = 24 → 48 %, + 1 RTO breach × 5 % = 53 %
+    assert r["penalty"] == {"amount": "795.00", "currency": "EUR", "steps": 24, "capped": False}
+    assert r["verdict"] == "fail" and r["coverage"] == pytest.approx(1.0)
+    assert r["period"] == {"from": "2026-11-17T01:00:00+01:00", "to": "2026-11-18T01:00:00+01:00"}
+
+
+def test_csv_and_html(tmp_path, ledger_path) -> None:
+    path = config(tmp_path, ledger_path)
+    rows = dict(csv.reader(io.StringIO(run_report(path, "--format", "csv").stdout)))
+    assert rows["minutes.down"] == "40" and rows["penalty.amount"] == "795.00"
+    assert rows["incidents.1.rto_breach"] == "false"
+    html = run_report(path, "--format", "html", "--lang", "fr").stdout
+    assert "97,101 %" in html and "795,00 €" in html and "non conforme" in html
+
+
+def test_report_usage_errors(tmp_path, ledger_path) -> None:
+    path = config(tmp_path, ledger_path)
+    unknown = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "collector",
+            "report",
+            "--config",
+            path,
+            "--contract",
+            "nope",
+            "--month",
+            "2026-11",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (
+        unknown.returncode == 2
+        and "no contract 'nope' (known: dui-vendor-2026)" in unknown.stderr
+        and "Traceback" not in unknown.stderr
+    )
+    both = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "collector",
+            "report",
+            "--config",
+            path,
+            "--contract",
+            "dui-vendor-2026",
+            "--month",
+            "2026-11",
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-02",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert both.returncode == 2 and "give --month YYYY-MM, or both --from and --to" in both.stderr
