@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import time
+from typing import Any
 
 import click
 
@@ -163,6 +165,119 @@ def report(
             handle.write(text)
     else:
         click.echo(text, nl=False)
+
+
+def _contract(config: CollectorConfig, config_path: str, contract_id: str) -> Any:
+    contract = next((c for c in config.contracts if c.id == contract_id), None)
+    if contract is None:
+        known = ", ".join(c.id for c in config.contracts) or "none"
+        click.echo(
+            f"dui-collector: config error: {config_path}: contracts: no contract "
+            f"{contract_id!r} (known: {known})",
+            err=True,
+        )
+        sys.exit(2)
+    return contract
+
+
+CONFIG_OPTION = click.option(
+    "--config",
+    "-c",
+    "config_path",
+    required=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Collector config file.",
+)
+
+
+@cli.group()
+def evidence() -> None:
+    """Vendor evidence of backups and restore tests."""
+
+
+@evidence.command("import")
+@CONFIG_OPTION
+@click.option("--contract", "contract_id", required=True, metavar="ID")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def evidence_import(config_path: str, contract_id: str, file: str) -> None:
+    """Import a vendor spreadsheet (CSV, `;` or `,`): backups, or restore tests when it
+    has a performed_at column. A bad row stops the import: nothing is imported."""
+    from collector import chain
+    from collector import evidence as ev
+    from collector.ledger import SqliteLedger
+
+    config = _load(config_path)
+    _contract(config, config_path, contract_id)
+    with open(file, encoding="utf-8-sig") as handle:
+        text = handle.read()
+    kind = "restore_test" if "performed_at" in (text.splitlines() or [""])[0] else "backup"
+    try:
+        records = ev.read_csv(text, kind, contract_id)
+    except ValueError as exc:
+        click.echo(f"dui-collector: {file}: {exc}; nothing imported", err=True)
+        sys.exit(1)
+    ledger = SqliteLedger(config.ledger.sqlite_path)
+    created = 0
+    try:
+        with ledger.transaction():
+            for record in records:
+                _, new = chain.append(
+                    ledger.db, kind, contract_id, record.id, ev.canonical(record), time.time()
+                )
+                created += new
+    except chain.Conflict as exc:
+        click.echo(f"dui-collector: {file}: {exc}; nothing imported", err=True)
+        sys.exit(1)
+    finally:
+        ledger.close()
+    label = "restore tests" if kind == "restore_test" else "backups"
+    click.echo(f"{created} {label} imported, {len(records) - created} already known")
+
+
+@cli.group()
+def maintenance() -> None:
+    """Maintenance windows."""
+
+
+@maintenance.command("add")
+@CONFIG_OPTION
+@click.option("--contract", "contract_id", required=True, metavar="ID")
+@click.option("--start", required=True, metavar="TIME", help="ISO date-time with offset.")
+@click.option("--end", required=True, metavar="TIME", help="ISO date-time with offset.")
+@click.option("--reason", default=None)
+def maintenance_add(
+    config_path: str, contract_id: str, start: str, end: str, reason: str | None
+) -> None:
+    """Record a window announced now (server time): it is excluded only if now is at least
+    the contract's `maintenance.notice` before its start."""
+    import datetime as dt
+
+    from collector.ledger import SqliteLedger
+
+    config = _load(config_path)
+    contract = _contract(config, config_path, contract_id)
+    try:
+        first = dt.datetime.fromisoformat(start.replace("Z", "+00:00"))
+        last = dt.datetime.fromisoformat(end.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise click.UsageError(f"--start/--end: {exc}") from None
+    if first.tzinfo is None or last.tzinfo is None or last <= first:
+        raise click.UsageError("--start and --end need a UTC offset, and end after start")
+    ledger = SqliteLedger(config.ledger.sqlite_path)
+    try:
+        entry, _ = ledger.add_maintenance(contract_id, first, last, reason)
+    finally:
+        ledger.close()
+    notice = float(contract.maintenance.notice)
+    in_time = entry.received_at <= first.timestamp() - notice
+    announced = dt.datetime.fromtimestamp(entry.received_at, dt.UTC).isoformat()
+    verdict = (
+        "in time: it will be excluded"
+        if in_time
+        else "too late for the notice: it counts like any other time"
+    )
+    click.echo(f"window recorded, announced at {announced} ({verdict})")
 
 
 def main() -> None:

@@ -18,11 +18,13 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import jinja2
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from collector.api import Api
 from collector.config import CollectorConfig, split_host_port
 from collector.exposition import Exposition
 from collector.ledger import SqliteLedger
@@ -185,7 +187,9 @@ def status_page(state: State, config: CollectorConfig, lang: str) -> str:
     )
 
 
-def make_app(config: CollectorConfig, state: State, ledger: SqliteLedger) -> web.Application:
+def make_app(
+    config: CollectorConfig, state: State, ledger: SqliteLedger, live: Any = None
+) -> web.Application:
     app = web.Application(middlewares=[_auth_middleware(config)], client_max_size=1024 * 1024)
     exposition = Exposition(state)
     speedtest = Speedtest(_secret(config.speedtest.token_file), config.speedtest.max_bytes)
@@ -216,14 +220,15 @@ def make_app(config: CollectorConfig, state: State, ledger: SqliteLedger) -> web
     app.router.add_get("/", index)
     app.router.add_get("/speedtest/download", speedtest.download)
     app.router.add_post("/speedtest/upload", speedtest.upload)
+    Api(config, ledger, live).routes(app)
     return app
 
 
 @contextlib.asynccontextmanager
 async def http_server(
-    config: CollectorConfig, state: State, ledger: SqliteLedger
+    config: CollectorConfig, state: State, ledger: SqliteLedger, live: Any = None
 ) -> AsyncIterator[int]:
-    runner = web.AppRunner(make_app(config, state, ledger), access_log=None)
+    runner = web.AppRunner(make_app(config, state, ledger, live), access_log=None)
     await runner.setup()
     host, port = split_host_port(config.http.listen)
     site = web.TCPSite(runner, host, port)

@@ -8,13 +8,17 @@ The schema is versioned with PRAGMA user_version and migrated on open.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+from collector import chain, evidence
 
 # Response-time buckets (seconds) of the rollups and of dui_http_response_seconds.
 BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
@@ -82,6 +86,20 @@ SCHEMA = [
         b6 INTEGER NOT NULL DEFAULT 0, b7 INTEGER NOT NULL DEFAULT 0,
         b8 INTEGER NOT NULL DEFAULT 0, b9 INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (minute, org, site, target, role, probe)
+    ) WITHOUT ROWID;
+    """,
+    # version 2: the hash chain (evidence, maintenance, closed months) and the minutes
+    # already counted in dui_sla_minutes_total
+    """
+    CREATE TABLE chain (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL, contract TEXT NOT NULL, key TEXT NOT NULL, record TEXT NOT NULL,
+        received_at REAL NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
+        UNIQUE (kind, contract, key)
+    );
+    CREATE TABLE sla_counted (
+        contract TEXT NOT NULL, minute INTEGER NOT NULL, state TEXT NOT NULL,
+        PRIMARY KEY (contract, minute)
     ) WITHOUT ROWID;
     """,
 ]
@@ -240,6 +258,70 @@ class SqliteLedger:
         for epoch, seq in rows:
             out.setdefault(epoch, []).append(seq)
         return out
+
+    # -- the hash chain: evidence and maintenance ------------------------------------
+    def add_evidence(
+        self, kind: str, record: Any, received_at: float | None = None
+    ) -> tuple[chain.Entry, bool]:
+        """Store a backup or restore test; idempotent on its id; chain.Conflict if the id
+        was received before with other content."""
+        with self.transaction():
+            return chain.append(
+                self.db,
+                kind,
+                record.contract,
+                record.id,
+                evidence.canonical(record),
+                received_at or time.time(),
+            )
+
+    def evidence(self, kind: str, contract: str) -> list[Any]:
+        return [
+            evidence.parse(kind, e.record.encode()) for e in chain.entries(self.db, kind, contract)
+        ]
+
+    def add_maintenance(
+        self,
+        contract: str,
+        start: dt.datetime,
+        end: dt.datetime,
+        reason: str | None,
+        announced_at: float | None = None,
+    ) -> tuple[chain.Entry, bool]:
+        """A maintenance window announced now (server time)."""
+        record = json.dumps(
+            {
+                "start": start.astimezone(dt.UTC).isoformat(),
+                "end": end.astimezone(dt.UTC).isoformat(),
+                "reason": reason,
+            },
+            sort_keys=True,
+        )
+        key = f"{start.astimezone(dt.UTC).isoformat()}/{end.astimezone(dt.UTC).isoformat()}"
+        with self.transaction():
+            return chain.append(
+                self.db, "maintenance", contract, key, record, announced_at or time.time()
+            )
+
+    def maintenance(self, contract: str) -> list[tuple[dt.datetime, dt.datetime, float]]:
+        """(start, end, announced_at) of the windows recorded for a contract."""
+        out = []
+        for entry in chain.entries(self.db, "maintenance", contract):
+            data = json.loads(entry.record)
+            out.append(
+                (
+                    dt.datetime.fromisoformat(data["start"]),
+                    dt.datetime.fromisoformat(data["end"]),
+                    entry.received_at,
+                )
+            )
+        return out
+
+    def chain_head(self) -> str:
+        return chain.head(self.db)
+
+    def verify_chain(self) -> str | None:
+        return chain.verify(self.db)
 
     def backup(self, target: str | Path) -> None:
         """A consistent copy of the ledger, taken while it is in use."""

@@ -157,8 +157,9 @@ class StateCollector:
         )
 
     def site_families(self) -> Iterator[Metric]:
-        """Families per site and target, and the collector's own."""
+        """Families per site and target, the contracts', and the collector's own."""
         s = self.state
+        yield from sla_families(s.sla)
         g = GaugeMetricFamily
         results = CounterMetricFamily(
             "dui_probe_results",
@@ -208,6 +209,139 @@ class StateCollector:
             "1 while connected to the broker",
             value=1.0 if s.mqtt_connected else 0.0,
         )
+
+
+SLA = ["contract", "vendor"]
+CLAUSES = ("availability", "rto", "rpo", "backup_frequency", "retention", "restore_test")
+
+
+def _stamp(text: str | None) -> float | None:
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(text).timestamp() if text else None
+
+
+def sla_families(docs: dict[str, dict]) -> Iterator[Metric]:
+    """The contract families of DESIGN.md §6 from each contract's current document."""
+    g = GaugeMetricFamily
+    minutes_total = CounterMetricFamily(
+        "dui_sla_minutes", "Minutes counted once, when final", labels=[*SLA, "state"]
+    )
+    period = g(
+        "dui_sla_period_minutes", "Current period's minutes by state", labels=[*SLA, "state"]
+    )
+    ratio = g("dui_sla_availability_ratio", "Current period availability", labels=SLA)
+    objective = g("dui_sla_objective_ratio", "Contract objective", labels=SLA)
+    budget = g(
+        "dui_sla_error_budget_remaining_ratio",
+        "Share of the period's error budget left",
+        labels=SLA,
+    )
+    service = g("dui_sla_service_state", "1 on the current state", labels=[*SLA, "state"])
+    downtime = g(
+        "dui_sla_downtime_seconds",
+        "Current period downtime by attribution",
+        labels=[*SLA, "attribution"],
+    )
+    open_ = g("dui_sla_incident_open", "1 while an incident is open", labels=SLA)
+    open_duration = g("dui_sla_incident_duration_seconds", "Open incident's duration", labels=SLA)
+    incidents = g("dui_sla_incidents", "Incidents this period", labels=SLA)
+    breaches = g("dui_sla_rto_breaches", "RTO breaches this period", labels=SLA)
+    rto = g("dui_sla_rto_target_seconds", "Contract RTO", labels=SLA)
+    rpo = g("dui_sla_rpo_target_seconds", "Contract RPO", labels=SLA)
+    amount = g("dui_sla_penalty_amount", "Penalty owed this period", labels=SLA)
+    backup_last = g(
+        "dui_backup_last_success_timestamp_seconds", "Last successful backup", labels=SLA
+    )
+    backup_oldest = g(
+        "dui_backup_oldest_restore_point_timestamp_seconds",
+        "Oldest restore point still held",
+        labels=SLA,
+    )
+    restore_last = g(
+        "dui_restore_test_last_success_timestamp_seconds",
+        "Last successful restore test",
+        labels=SLA,
+    )
+    restore_duration = g(
+        "dui_restore_test_last_duration_seconds",
+        "Duration of the last successful restore test",
+        labels=SLA,
+    )
+    compliant = g(
+        "dui_sla_clause_compliant", "1 when the clause is met, 0 when not", labels=[*SLA, "clause"]
+    )
+    maintenance = g("dui_maintenance_active", "1 inside a maintenance window", labels=SLA)
+    for contract_id, doc in docs.items():
+        ids = [contract_id, doc.get("vendor") or ""]
+        for state, n in doc.get("minutes_counted", {}).items():
+            minutes_total.add_metric([*ids, state], n)
+        for state, n in doc["minutes"].items():
+            period.add_metric([*ids, state], n)
+        if doc["availability"] is not None:
+            ratio.add_metric(ids, doc["availability"])
+        objective.add_metric(ids, doc["objective"])
+        m = doc["minutes"]
+        evaluated = m["up"] + m["degraded"] + m["down"]
+        allowed = (1 - doc["objective"]) * evaluated
+        budget.add_metric(
+            ids,
+            1.0
+            if evaluated == 0
+            else (1 - m["down"] / allowed if allowed else (0.0 if m["down"] else 1.0)),
+        )
+        for state in ("up", "degraded", "down", "unknown", "excluded"):
+            service.add_metric([*ids, state], 1.0 if doc.get("state") == state else 0.0)
+        for attribution, seconds in doc["downtime_seconds"].items():
+            downtime.add_metric([*ids, attribution], seconds)
+        opened = doc.get("open_incident")
+        open_.add_metric(ids, 1.0 if opened else 0.0)
+        open_duration.add_metric(ids, opened["duration_seconds"] if opened else 0.0)
+        incidents.add_metric(ids, len(doc["incidents"]))
+        breaches.add_metric(ids, sum(i["rto_breach"] for i in doc["incidents"]))
+        if doc.get("rto_seconds") is not None:
+            rto.add_metric(ids, doc["rto_seconds"])
+        if doc.get("rpo_seconds") is not None:
+            rpo.add_metric(ids, doc["rpo_seconds"])
+        if doc["penalty"] is not None:
+            amount.add_metric(ids, float(doc["penalty"]["amount"]))
+        for family, value in (
+            (backup_last, doc["backups"]["last_success"]),
+            (backup_oldest, doc["backups"]["oldest_restore_point"]),
+            (restore_last, doc["restore_tests"]["last_success"]),
+        ):
+            stamp = _stamp(value)
+            if stamp is not None:
+                family.add_metric(ids, stamp)
+        if doc["restore_tests"]["last_duration_seconds"] is not None:
+            restore_duration.add_metric(ids, doc["restore_tests"]["last_duration_seconds"])
+        for clause in CLAUSES:
+            value = doc["clauses"].get(clause)
+            if value is not None:
+                compliant.add_metric([*ids, clause], 1.0 if value else 0.0)
+        maintenance.add_metric(ids, 1.0 if doc.get("maintenance_active") else 0.0)
+    yield from (
+        minutes_total,
+        period,
+        ratio,
+        objective,
+        budget,
+        service,
+        downtime,
+        open_,
+        open_duration,
+        incidents,
+        breaches,
+        rto,
+        rpo,
+        amount,
+        backup_last,
+        backup_oldest,
+        restore_last,
+        restore_duration,
+        compliant,
+        maintenance,
+    )
 
 
 def registry(state: State) -> CollectorRegistry:

@@ -20,6 +20,7 @@ from collector.config import CollectorConfig
 from collector.http import http_server
 from collector.ingest import Ingest
 from collector.ledger import SqliteLedger
+from collector.sla.live import Live
 from collector.state import State
 from wire.logs import fields
 
@@ -48,9 +49,13 @@ async def _writer(
         await bus.publish(outcome.acks)
 
 
-async def _housekeeping(state: State, ledger: SqliteLedger, raw_retention: float) -> None:
+async def _housekeeping(
+    state: State, ledger: SqliteLedger, raw_retention: float, live: Live
+) -> None:
     last_prune = 0.0
     while True:
+        await asyncio.to_thread(live.tick)
+        state.sla = dict(live.docs)
         await asyncio.sleep(HOUSEKEEPING_EVERY)
         state.forget()
         if time.time() - last_prune > 3600:
@@ -80,13 +85,15 @@ async def run(
     ledger = SqliteLedger(config.ledger.sqlite_path)
     state = State(config.agents.stale_after, config.agents.forget_after)
     ingest = Ingest(ledger, config.ledger.raw_retention)
+    live = Live(config, config.ledger.sqlite_path)
+    api_ledger = SqliteLedger(config.ledger.sqlite_path)  # the API writes on its own connection
     queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
     bus = Bus(config, state, queue)
     broker = (
         embedded_broker(config.mqtt.listen) if config.mqtt.embedded else contextlib.nullcontext()
     )
     try:
-        async with broker, http_server(config, state, ledger) as port:
+        async with broker, http_server(config, state, api_ledger, live) as port:
             log.info(
                 "collector started",
                 extra=fields(
@@ -98,7 +105,9 @@ async def run(
             tasks = [
                 asyncio.create_task(bus.run()),
                 asyncio.create_task(_writer(queue, ingest, state, bus)),
-                asyncio.create_task(_housekeeping(state, ledger, config.ledger.raw_retention)),
+                asyncio.create_task(
+                    _housekeeping(state, ledger, config.ledger.raw_retention, live)
+                ),
             ]
             if on_ready is not None:
                 on_ready(port)
@@ -111,5 +120,7 @@ async def run(
                 task.cancel()
             await asyncio.gather(*tasks[1:], return_exceptions=True)
     finally:
+        live.close()
+        api_ledger.close()
         ledger.close()
         log.info("collector stopped")

@@ -65,6 +65,7 @@ class State:
         self.results_stored = 0
         self.ingest_lag = Histogram(LAG_BUCKETS)
         self.mqtt_connected = False
+        self.sla: dict[str, dict[str, Any]] = {}  # contract id → current period document
 
     def _agent(self, key: AgentKey) -> AgentView:
         view = self.agents.get(key)

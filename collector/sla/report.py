@@ -12,13 +12,17 @@ import datetime as dt
 import io
 import json
 import sqlite3
+import time
 from decimal import Decimal
 from typing import Any
 
+from collector import chain, evidence
 from collector.config import Contract
+from collector.evidence import check_backups, check_restore_tests
 from collector.sla.calendar import ServiceCalendar
 from collector.sla.engine import (
     DAY,
+    Evaluation,
     PenaltyTerms,
     SiteMinute,
     Window,
@@ -90,14 +94,21 @@ def _iso(minute: int, zone: Any) -> str:
     return dt.datetime.fromtimestamp(minute * 60, dt.UTC).astimezone(zone).isoformat()
 
 
-def _windows(contract: Contract) -> list[Window]:
-    return [
-        Window(
-            int(w.start.timestamp()) // 60,
-            int(w.end.timestamp()) // 60,
-            int(w.announced_at.timestamp()) // 60,
+def _windows(db: sqlite3.Connection, contract: Contract) -> list[Window]:
+    """The config's windows and those recorded by `maintenance add` or the API."""
+    spans = [(w.start, w.end, w.announced_at.timestamp()) for w in contract.maintenance.windows]
+    for entry in chain.entries(db, "maintenance", contract.id):
+        data = json.loads(entry.record)
+        spans.append(
+            (
+                dt.datetime.fromisoformat(data["start"]),
+                dt.datetime.fromisoformat(data["end"]),
+                entry.received_at,
+            )
         )
-        for w in contract.maintenance.windows
+    return [
+        Window(int(s.timestamp()) // 60, -(-int(e.timestamp()) // 60), int(a) // 60)
+        for s, e, a in spans
     ]
 
 
@@ -118,9 +129,32 @@ def _terms(contract: Contract) -> PenaltyTerms | None:
     )
 
 
+def _when(value: dt.datetime | None, zone: Any) -> str | None:
+    return value.astimezone(zone).isoformat() if value else None
+
+
+def _evidence(db: sqlite3.Connection, kind: str, contract: str) -> list[Any]:
+    return [evidence.parse(kind, e.record.encode()) for e in chain.entries(db, kind, contract)]
+
+
 def report(
-    db: sqlite3.Connection, contract: Contract, start: dt.datetime, end: dt.datetime
+    db: sqlite3.Connection,
+    contract: Contract,
+    start: dt.datetime,
+    end: dt.datetime,
+    now: float | None = None,
 ) -> dict[str, Any]:
+    """The report of a period; `now` bounds the backup checks of a period not over yet."""
+    return evaluate_period(db, contract, start, end, now)[0]
+
+
+def evaluate_period(
+    db: sqlite3.Connection,
+    contract: Contract,
+    start: dt.datetime,
+    end: dt.datetime,
+    now: float | None = None,
+) -> tuple[dict[str, Any], Evaluation]:
     calendar = ServiceCalendar.of(contract.service_hours)
     zone = calendar.zone
     first, last = int(start.timestamp()) // 60, int(end.timestamp()) // 60
@@ -132,7 +166,7 @@ def report(
         quorum=exact(contract.availability.quorum),
         min_sites=contract.availability.min_sites,
         in_service=in_service,
-        windows=_windows(contract),
+        windows=_windows(db, contract),
         notice=int(contract.maintenance.notice) // 60,
     )
     n = counts(ev.states)
@@ -140,15 +174,42 @@ def report(
     found = incidents(ev.states, ev.failed_sites, int(contract.availability.incident_merge) // 60)
     rto = int(contract.rto) // 60 if contract.rto is not None else None
     breaches = [rto_breach(i, rto, contract.rto_clock, in_service) for i in found]
+    at = min(end, dt.datetime.fromtimestamp(time.time() if now is None else now, dt.UTC))
+    plan = contract.backups
+    backups = check_backups(
+        _evidence(db, "backup", contract.id),
+        at,
+        contract.rpo,
+        plan.every if plan else None,
+        plan.retention if plan else None,
+    )
+    restores = check_restore_tests(
+        _evidence(db, "restore_test", contract.id),
+        at,
+        plan.restore_test_every if plan else None,
+        contract.rto,
+    )
     terms = _terms(contract)
-    owed = penalty(ratio, terms, rto_breaches=sum(breaches)) if terms else None
+    owed = (
+        penalty(ratio, terms, rto_breaches=sum(breaches), rpo_breaches=backups.rpo_breaches)
+        if terms
+        else None
+    )
     serving = sum(in_service.values())
     evidenced = sum(1 for m in ev.evidenced if in_service[m])
     objective = exact(contract.availability.objective)
+    clauses = {
+        "availability": None if ratio is None else ratio >= objective,
+        "rto": None if rto is None else not any(breaches),
+        "rpo": backups.rpo_compliant,
+        "backup_frequency": backups.frequency_compliant,
+        "retention": backups.retention_compliant,
+        "restore_test": restores.compliant,
+    }
     verdict = None
     if ratio is not None:
-        verdict = "pass" if ratio >= objective and not any(breaches) else "fail"
-    return {
+        verdict = "pass" if all(v is not False for v in clauses.values()) else "fail"
+    document = {
         "contract": contract.id,
         "vendor": contract.vendor,
         "period": {
@@ -181,9 +242,22 @@ def report(
             }
             for i, breach in zip(found, breaches, strict=True)
         ],
-        "backups": None,
-        "restore_tests": None,
-        "clauses_not_evaluated": ["rpo", "backup_frequency", "retention", "restore_test"],
+        "backups": {
+            "rpo_compliant": backups.rpo_compliant,
+            "largest_gap_seconds": backups.largest_gap_seconds,
+            "rpo_breaches": backups.rpo_breaches,
+            "frequency_compliant": backups.frequency_compliant,
+            "retention_compliant": backups.retention_compliant,
+            "last_success": _when(backups.last_success, zone),
+            "oldest_restore_point": _when(backups.oldest_restore_point, zone),
+        },
+        "restore_tests": {
+            "compliant": restores.compliant,
+            "last_success": _when(restores.last_success, zone),
+            "last_duration_seconds": restores.last_duration_seconds,
+        },
+        "clauses": clauses,
+        "clauses_not_evaluated": sorted(k for k, v in clauses.items() if v is None),
         "penalty": None
         if owed is None
         else {
@@ -192,8 +266,9 @@ def report(
             "steps": owed.steps,
             "capped": owed.capped,
         },
-        "evidence_chain_head": None,
+        "evidence_chain_head": chain.head(db),
     }
+    return document, ev
 
 
 def to_csv(document: dict[str, Any]) -> str:

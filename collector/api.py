@@ -1,0 +1,132 @@
+"""The collector's JSON API (DESIGN.md §6, §8): vendor evidence (the contract's own
+bearer token), maintenance windows (stamped with the server's time) and the current
+state of a contract."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hmac
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from collector import chain, evidence
+from collector.config import CollectorConfig, Contract
+from collector.ledger import SqliteLedger
+from wire.logs import fields
+
+log = logging.getLogger("dui.collector.api")
+
+
+def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
+    return status(text=json.dumps({"error": message}), content_type="application/json")
+
+
+class Api:
+    def __init__(self, config: CollectorConfig, ledger: SqliteLedger, live: Any) -> None:
+        self.contracts = {c.id: c for c in config.contracts}
+        self.ledger = ledger
+        self.live = live
+
+    def _contract(self, contract_id: str) -> Contract:
+        contract = self.contracts.get(contract_id)
+        if contract is None:
+            raise _error(web.HTTPNotFound, f"no contract {contract_id!r}")
+        return contract
+
+    def _check_token(self, request: web.Request, contract: Contract) -> None:
+        if contract.evidence_token_file is None:
+            raise _error(web.HTTPForbidden, f"contract {contract.id} has no evidence_token_file")
+        token = Path(contract.evidence_token_file).read_text(encoding="utf-8").strip()
+        if not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+            log.warning(
+                "evidence refused: wrong or missing token",
+                extra=fields(contract=contract.id, peer=request.remote or ""),
+            )
+            raise _error(web.HTTPUnauthorized, "wrong or missing bearer token")
+
+    async def _evidence(self, request: web.Request, kind: str) -> web.Response:
+        body = await request.read()
+        try:
+            claimed = json.loads(body).get("contract") if body else None
+        except (ValueError, AttributeError):
+            claimed = None
+        if not isinstance(claimed, str):
+            raise _error(web.HTTPBadRequest, "contract: missing (the body must name it)")
+        contract = self._contract(claimed)
+        self._check_token(request, contract)
+        try:
+            record = evidence.parse(kind, body)
+        except ValueError as exc:
+            raise _error(web.HTTPUnprocessableEntity, str(exc)) from None
+        try:
+            entry, created = await asyncio.to_thread(self.ledger.add_evidence, kind, record)
+        except chain.Conflict as exc:
+            log.warning(
+                "evidence conflict", extra=fields(contract=contract.id, id=record.id, kind=kind)
+            )
+            raise _error(web.HTTPConflict, str(exc)) from None
+        log.info(
+            "evidence received",
+            extra=fields(contract=contract.id, id=record.id, kind=kind, created=created),
+        )
+        return web.json_response(
+            {
+                "id": record.id,
+                "received_at": entry.received_at,
+                "chain_hash": entry.hash,
+                "created": created,
+            },
+            status=201 if created else 200,
+        )
+
+    async def backups(self, request: web.Request) -> web.Response:
+        return await self._evidence(request, "backup")
+
+    async def restore_tests(self, request: web.Request) -> web.Response:
+        return await self._evidence(request, "restore_test")
+
+    async def maintenance(self, request: web.Request) -> web.Response:
+        try:
+            data = await request.json()
+            contract = self._contract(str(data["contract"]))
+            start = dt.datetime.fromisoformat(str(data["start"]).replace("Z", "+00:00"))
+            end = dt.datetime.fromisoformat(str(data["end"]).replace("Z", "+00:00"))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise _error(
+                web.HTTPUnprocessableEntity,
+                f"give contract, start and end (ISO with offset): {exc}",
+            ) from None
+        if start.tzinfo is None or end.tzinfo is None or end <= start:
+            raise _error(web.HTTPUnprocessableEntity, "start and end need offsets, end > start")
+        entry, created = await asyncio.to_thread(
+            self.ledger.add_maintenance, contract.id, start, end, data.get("reason")
+        )
+        return web.json_response(
+            {"announced_at": entry.received_at, "chain_hash": entry.hash, "created": created},
+            status=201 if created else 200,
+        )
+
+    async def contract(self, request: web.Request) -> web.Response:
+        contract = self._contract(request.match_info["id"])
+        state = self.live.current(contract.id) if self.live is not None else None
+        if state is None:
+            state = (
+                await asyncio.to_thread(self.live.evaluate_one, contract, time.time())
+                if self.live is not None
+                else None
+            )
+        if state is None:
+            raise _error(web.HTTPServiceUnavailable, "not evaluated yet")
+        return web.json_response(state, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/api/v1/evidence/backups", self.backups)
+        app.router.add_post("/api/v1/evidence/restore-tests", self.restore_tests)
+        app.router.add_post("/api/v1/maintenance", self.maintenance)
+        app.router.add_get("/api/v1/contracts/{id}", self.contract)

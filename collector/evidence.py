@@ -1,0 +1,217 @@
+"""Vendor evidence (DESIGN.md §8): backups and restore tests, their strict schemas, the
+CSV import, and the checks against the contract (RPO, frequency, retention, restore
+tests) as pure functions. Storage is the ledger's hash chain (collector/chain.py)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import itertools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+EvidenceId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+Stamp = dt.datetime
+
+
+class Backup(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    contract: str
+    id: EvidenceId
+    kind: Literal["full", "incremental", "differential", "snapshot", "log"] = "full"
+    status: Literal["success", "failure", "partial"]
+    started_at: Stamp
+    completed_at: Stamp | None = None
+    size_bytes: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    restore_point_at: Stamp | None = None
+    expires_at: Stamp | None = None
+    location: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    checksum: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+    def __post_init__(self) -> None:
+        _aware(self, ("started_at", "completed_at", "restore_point_at", "expires_at"))
+        if self.status == "success" and self.restore_point_at is None:
+            raise ValueError("a successful backup needs restore_point_at")
+
+
+class RestoreTest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    contract: str
+    id: EvidenceId
+    status: Literal["success", "failure"]
+    performed_at: Stamp
+    restore_point_at: Stamp | None = None
+    duration_seconds: Annotated[float, msgspec.Meta(ge=0)] | None = None
+
+    def __post_init__(self) -> None:
+        _aware(self, ("performed_at", "restore_point_at"))
+
+
+def _aware(record: Any, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(record, name)
+        if value is not None and value.tzinfo is None:
+            raise ValueError(f"{name} needs a UTC offset, e.g. 2026-11-22T01:00:00Z")
+
+
+KINDS: dict[str, type[Backup] | type[RestoreTest]] = {"backup": Backup, "restore_test": RestoreTest}
+
+
+def parse(kind: str, data: bytes | dict[str, Any]) -> Backup | RestoreTest:
+    """A validated record; ValueError names the field."""
+    schema = KINDS[kind]
+    try:
+        if isinstance(data, bytes | bytearray):
+            return msgspec.json.decode(data, type=schema)
+        return msgspec.convert(data, schema, strict=False)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        match = re.match(r"^(.*) - at `\$\.?(.*)`$", text)
+        raise ValueError(f"{match[2]}: {match[1]}" if match and match[2] else text) from None
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from None
+
+
+def canonical(record: Backup | RestoreTest) -> str:
+    """The record as sorted, compact JSON with UTC times: what the chain hashes and what a
+    repost is compared on."""
+    data = msgspec.to_builtins(record)
+    for key, value in list(data.items()):
+        if isinstance(value, str) and key.endswith("_at"):
+            data[key] = dt.datetime.fromisoformat(value).astimezone(dt.UTC).isoformat()
+    return msgspec.json.encode(dict(sorted(data.items()))).decode()
+
+
+def read_csv(text: str, kind: str, contract: str) -> list[Backup | RestoreTest]:
+    """Rows of a vendor spreadsheet: `;` or `,` separated, header row with the JSON field
+    names (`contract` optional), French decimal commas accepted. The whole file or
+    nothing: ValueError names the first bad line."""
+    first = text.splitlines()[0] if text.strip() else ""
+    delimiter = ";" if first.count(";") >= first.count(",") else ","
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    schema = KINDS[kind]
+    known = set(schema.__struct_fields__)
+    unknown = [f for f in reader.fieldnames or [] if f and f.strip() not in known]
+    if unknown:
+        raise ValueError(
+            f"line 1: unknown column(s) {', '.join(unknown)} (expected: {', '.join(sorted(known))})"
+        )
+    records = []
+    for row in reader:
+        line = reader.line_num
+        data: dict[str, Any] = {"contract": contract}
+        for key, value in row.items():
+            if key is None or value is None or not value.strip():
+                continue
+            value = value.strip()
+            if key in ("size_bytes", "duration_seconds"):
+                value = value.replace("\u202f", "").replace(" ", "").replace(",", ".")
+                try:
+                    data[key] = float(value) if key == "duration_seconds" else int(float(value))
+                except ValueError:
+                    raise ValueError(f"line {line}: {key}: {value!r} is not a number") from None
+            else:
+                data[key.strip()] = value
+        if data.get("contract") != contract:
+            raise ValueError(f"line {line}: contract {data.get('contract')!r} is not {contract!r}")
+        try:
+            records.append(parse(kind, data))
+        except ValueError as exc:
+            raise ValueError(f"line {line}: {exc}") from None
+    if not records:
+        raise ValueError("no row to import")
+    return records
+
+
+@dataclass(frozen=True)
+class BackupChecks:
+    rpo_compliant: bool | None
+    largest_gap_seconds: float | None
+    rpo_breaches: int
+    frequency_compliant: bool | None
+    retention_compliant: bool | None
+    last_success: dt.datetime | None
+    oldest_restore_point: dt.datetime | None
+
+
+def _gaps(points: list[dt.datetime], until: dt.datetime) -> list[float]:
+    points = sorted(points)
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(points)]
+    return [*gaps, (until - points[-1]).total_seconds()] if points else []
+
+
+def _largest_gap(points: list[dt.datetime], until: dt.datetime) -> float | None:
+    gaps = _gaps(points, until)
+    return max(gaps) if gaps else None
+
+
+def check_backups(
+    backups: Iterable[Backup],
+    at: dt.datetime,
+    rpo: float | None,
+    every: float | None,
+    retention: float | None,
+) -> BackupChecks:
+    """RPO (no gap between successive successful restore points, nor since the last one,
+    longer than the RPO), frequency, retention (oldest restore point still held)."""
+    good = [
+        b
+        for b in backups
+        if b.status == "success" and b.restore_point_at is not None and b.restore_point_at <= at
+    ]
+    points = [b.restore_point_at for b in good if b.restore_point_at is not None]
+    gap = _largest_gap(points, at)
+    completions = [b.completed_at or b.started_at for b in good]
+    frequency_gap = _largest_gap(completions, at)
+    held = [
+        b.restore_point_at
+        for b in good
+        if b.restore_point_at is not None and (b.expires_at is None or b.expires_at > at)
+    ]
+    oldest = min(held) if held else None
+    return BackupChecks(
+        rpo_compliant=None if rpo is None else (gap is not None and gap <= rpo),
+        largest_gap_seconds=gap,
+        rpo_breaches=0 if rpo is None else sum(g > rpo for g in _gaps(points, at)),
+        frequency_compliant=None
+        if every is None
+        else (frequency_gap is not None and frequency_gap <= every),
+        retention_compliant=None
+        if retention is None
+        else (oldest is not None and (at - oldest).total_seconds() >= retention),
+        last_success=max(completions) if completions else None,
+        oldest_restore_point=oldest,
+    )
+
+
+@dataclass(frozen=True)
+class RestoreChecks:
+    compliant: bool | None
+    last_success: dt.datetime | None
+    last_duration_seconds: float | None
+
+
+def check_restore_tests(
+    tests: Iterable[RestoreTest], at: dt.datetime, every: float | None, rto: float | None
+) -> RestoreChecks:
+    """The last successful restore test is within the interval and took no longer than
+    the RTO."""
+    good = sorted(
+        (t for t in tests if t.status == "success" and t.performed_at <= at),
+        key=lambda t: t.performed_at,
+    )
+    last = good[-1] if good else None
+    if every is None:
+        compliant = None
+    elif last is None:
+        compliant = False
+    else:
+        recent = (at - last.performed_at).total_seconds() <= every
+        fast = rto is None or last.duration_seconds is None or last.duration_seconds <= rto
+        compliant = recent and fast
+    return RestoreChecks(
+        compliant, last.performed_at if last else None, last.duration_seconds if last else None
+    )
