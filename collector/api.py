@@ -114,15 +114,10 @@ class Api:
 
     async def contract(self, request: web.Request) -> web.Response:
         contract = self._contract(request.match_info["id"])
-        state = self.live.current(contract.id) if self.live is not None else None
-        if state is None:
-            state = (
-                await asyncio.to_thread(self.live.evaluate_one, contract, time.time())
-                if self.live is not None
-                else None
-            )
-        if state is None:
-            raise _error(web.HTTPServiceUnavailable, "not evaluated yet")
+        if self.live is None:
+            raise _error(web.HTTPServiceUnavailable, "the contract engine is not running")
+        # Evaluated on demand, so the answer includes results stored a second ago.
+        state = await asyncio.to_thread(self.live.evaluate_one, contract, time.time())
         return web.json_response(state, dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
     def routes(self, app: web.Application) -> None:

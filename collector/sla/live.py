@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,11 @@ class Live:
         self.db = sqlite3.connect(ledger_path, check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA busy_timeout=5000")
         self.docs: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()  # one evaluation at a time on the connection
         self.counted: dict[str, dict[str, int]] = {}
 
     def close(self) -> None:
         self.db.close()
-
-    def current(self, contract_id: str) -> dict[str, Any] | None:
-        return self.docs.get(contract_id)
 
     def tick(self, now: float | None = None) -> None:
         now = time.time() if now is None else now
@@ -45,6 +44,10 @@ class Live:
                 log.exception("contract evaluation failed", extra=fields(contract=contract.id))
 
     def evaluate_one(self, contract: Contract, now: float) -> dict[str, Any]:
+        with self._lock:
+            return self._evaluate(contract, now)
+
+    def _evaluate(self, contract: Contract, now: float) -> dict[str, Any]:
         zone = contract.service_hours.timezone
         from zoneinfo import ZoneInfo
 

@@ -1,0 +1,243 @@
+"""The contract engine end to end: two sites' results for a day with known truth go
+through a real Mosquitto into the collector, vendor evidence through its API; the
+report equals the truth to the minute and the penalty to the cent, and /metrics and
+/api/v1/contracts agree with it."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+
+import aiomqtt
+import pytest
+
+from tests.conftest import ROOT, wait_until
+from tests.test_evidence import post
+
+pytestmark = pytest.mark.timeout(240)
+
+NOW = time.time()
+# The day under test: the last full UTC day of this month before today, or yesterday.
+_today = dt.datetime.fromtimestamp(NOW, dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+T0 = int((_today - dt.timedelta(days=1)).timestamp())
+
+
+def at(hhmm: str) -> int:
+    h, m = map(int, hhmm.split(":"))
+    return T0 + h * 3600 + m * 60
+
+
+def iso(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat()
+
+
+def results_of(site: str) -> list[dict]:
+    out, seq = [], 0
+    for minute in range(1440):
+        t = T0 + minute * 60
+        vendor_down = at("09:00") <= t < at("09:30")
+        lan_down = site == "site-b" and at("11:00") <= t < at("11:20")
+        slow = at("14:00") <= t < at("14:10")
+        for offset in (10, 40):
+            seq += 1
+            out.append(
+                {
+                    "seq": seq,
+                    "ts": t + offset,
+                    "probe": "http",
+                    "target": "dui-login",
+                    "role": "dui",
+                    "success": not (vendor_down or lan_down),
+                    "duration_seconds": 12.0 if slow else 0.4,
+                    "error": None,
+                }
+            )
+        seq += 1
+        out.append(
+            {
+                "seq": seq,
+                "ts": t + 20,
+                "probe": "latency",
+                "target": "gateway",
+                "role": "gateway",
+                "success": not lan_down,
+                "duration_seconds": 1.0,
+                "error": None,
+            }
+        )
+    return out
+
+
+async def publish_day(port: int) -> None:
+    for site, agent in (("site-a", "poste-1"), ("site-b", "poste-2")):
+        results = results_of(site)
+        epoch = "a" * 15 + site[-1]
+        async with aiomqtt.Client("127.0.0.1", port, identifier=f"{site}-{agent}") as client:
+            await client.subscribe(f"dui/v1/og/{site}/{agent}/ack", qos=1)
+            for start in range(0, len(results), 400):
+                payload = json.dumps(
+                    {
+                        "v": 1,
+                        "org": "og",
+                        "site": site,
+                        "agent": agent,
+                        "epoch": epoch,
+                        "first_seq": 1,
+                        "clock_offset_seconds": 0,
+                        "results": results[start : start + 400],
+                    }
+                ).encode()
+                await client.publish(f"dui/v1/og/{site}/{agent}/results", payload, qos=1)
+            async with asyncio.timeout(60):
+                async for message in client.messages:
+                    if json.loads(message.payload)["seq"] == len(results):
+                        break
+
+
+def contract(tmp_path) -> dict:
+    token = tmp_path / "vendor-token"
+    token.write_text("v3ndor\n")
+    return {
+        "id": "dui-vendor-2026",
+        "vendor": "Éditeur DUI",
+        "targets": ["dui-login"],
+        "availability": {"objective": 0.995, "slow_threshold": "10s", "min_sites": 1},
+        "service_hours": {"timezone": "Europe/Paris", "weekly": "always"},
+        "maintenance": {
+            "notice": "5d",
+            "windows": [
+                {
+                    "start": iso(at("20:00")),
+                    "end": iso(at("21:00")),
+                    "announced_at": iso(at("20:00") - 6 * 86400),
+                }
+            ],
+        },
+        "rto": "15m",
+        "rpo": "24h",
+        "backups": {"every": "24h", "retention": "7d", "restore_test_every": "90d"},
+        "penalties": {
+            "monthly_fee": 1500,
+            "per_step": {"below": 0.995, "step": 0.001, "percent_of_fee": 2},
+            "per_rto_breach_percent": 5,
+            "per_rpo_breach_percent": 3,
+            "cap_percent": 80,
+        },
+        "evidence_token_file": str(token),
+    }
+
+
+async def test_contract_end_to_end(tmp_path, mosquitto, collector_process) -> None:
+    collector = collector_process(
+        {"mqtt": {"url": mosquitto.url}, "contracts": [contract(tmp_path)]}
+    )
+    collector.start()
+    await publish_day(mosquitto.port)
+    api = f"{collector.url}/api/v1"
+    # Daily backups for ten days, one missing three days ago (a 48 h gap); a restore
+    # test four months old (late).
+    for n in range(10, -1, -1):
+        if n == 3:
+            continue
+        point = T0 + 86400 - n * 86400 + 3600
+        status, _ = await asyncio.to_thread(
+            post,
+            f"{api}/evidence/backups",
+            {
+                "contract": "dui-vendor-2026",
+                "id": f"bk-{n}",
+                "status": "success",
+                "started_at": iso(point),
+                "completed_at": iso(point + 1800),
+                "restore_point_at": iso(point),
+                "expires_at": iso(point + 30 * 86400),
+            },
+            "v3ndor",
+        )
+        assert status == 201
+    status, _ = await asyncio.to_thread(
+        post,
+        f"{api}/evidence/restore-tests",
+        {
+            "contract": "dui-vendor-2026",
+            "id": "rt-old",
+            "status": "success",
+            "performed_at": iso(NOW - 120 * 86400),
+            "duration_seconds": 3600,
+        },
+        "v3ndor",
+    )
+    assert status == 201
+
+    config = collector.config_path
+    proc = await asyncio.to_thread(
+        subprocess.run,
+        [
+            sys.executable,
+            "-m",
+            "collector",
+            "report",
+            "--config",
+            str(config),
+            "--contract",
+            "dui-vendor-2026",
+            "--from",
+            iso(T0),
+            "--to",
+            iso(T0 + 86400),
+            "--format",
+            "json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["minutes"] == {"up": 1340, "degraded": 0, "down": 40, "unknown": 0, "excluded": 60}
+    assert r["downtime_seconds"] == {"vendor": 2400, "local": 1200, "unknown": 0}
+    assert [(i["duration_seconds"], i["rto_breach"]) for i in r["incidents"]] == [
+        (1800, True),
+        (600, False),
+    ]
+    assert r["backups"]["rpo_compliant"] is False and r["backups"]["rpo_breaches"] == 1
+    assert r["backups"]["largest_gap_seconds"] == 2 * 86400
+    assert r["restore_tests"]["compliant"] is False
+    # 24 steps × 2 % + 1 RTO breach × 5 % + 1 RPO breach × 3 % = 56 % of 1 500 €
+    assert r["penalty"] == {"amount": "840.00", "currency": "EUR", "steps": 24, "capped": False}
+    assert r["verdict"] == "fail" and r["evidence_chain_head"].startswith("sha256:")
+
+    if dt.datetime.fromtimestamp(T0, dt.UTC).month != _today.month:
+        pytest.skip("the day under test is in last month: the live period does not hold it")
+
+    def current() -> dict:
+        with urllib.request.urlopen(f"{api}/contracts/dui-vendor-2026", timeout=10) as resp:
+            return json.loads(resp.read())
+
+    live = await asyncio.to_thread(current)
+    assert live["downtime_seconds"]["vendor"] >= 2400
+    assert live["evidence_chain_head"] == r["evidence_chain_head"]
+    down = 'contract="dui-vendor-2026",state="down",vendor="Éditeur DUI"'
+    # the collector evaluates its contracts once a minute
+    await asyncio.to_thread(
+        wait_until,
+        lambda: collector.metrics().get(f"dui_sla_period_minutes{{{down}}}", 0) >= 40,
+        90,
+        "the SLA gauges",
+        1.0,
+    )
+    m = collector.metrics()
+    ids = 'contract="dui-vendor-2026",vendor="Éditeur DUI"'
+    assert m[f'dui_sla_downtime_seconds{{attribution="local",{ids}}}'] >= 1200
+    assert m[f"dui_sla_incidents{{{ids}}}"] >= 2
+    assert m[f"dui_sla_rto_breaches{{{ids}}}"] >= 1
+    assert m[f'dui_sla_clause_compliant{{clause="rpo",{ids}}}'] == 0
+    assert m[f'dui_sla_clause_compliant{{clause="restore_test",{ids}}}'] == 0
+    assert m[f"dui_sla_rto_target_seconds{{{ids}}}"] == 900
+    assert m[f"dui_backup_last_success_timestamp_seconds{{{ids}}}"] > T0
