@@ -14,8 +14,9 @@ import sys
 import click
 
 from agent import __version__
-from agent.config import AgentConfig, ConfigError, load
+from agent.config import AgentConfig, load
 from wire import logs
+from wire.service import load_or_exit
 
 CONFIG = click.option(
     "--config",
@@ -29,11 +30,7 @@ CONFIG = click.option(
 
 
 def _load(path: str) -> AgentConfig:
-    try:
-        return load(path)
-    except ConfigError as exc:
-        click.echo(f"dui-agent: config error: {exc}", err=True)
-        sys.exit(2)
+    return load_or_exit(load, path, "dui-agent")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

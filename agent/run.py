@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
-import sys
 from typing import Any
 
 from agent.config import AgentConfig, default_spool_path
@@ -19,22 +17,14 @@ from agent.scheduler import Gate, build_jobs, run_forever
 from agent.spool import Spool
 from agent.worker import make_runner
 from wire.logs import fields
+from wire.service import install_stop
 
 log = logging.getLogger("dui.agent")
 
 
-def _install_stop(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    if sys.platform == "win32":
-        signal.signal(signal.SIGINT, lambda *_: loop.call_soon_threadsafe(stop.set))
-        return
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-
-
 async def run(config: AgentConfig) -> None:
     stop = asyncio.Event()
-    _install_stop(stop)
+    install_stop(stop)
     spool_path = config.spool.path or str(default_spool_path())
     async with Spool(spool_path, config.spool.max_bytes, config.spool.max_age) as spool:
         link = Link(config, spool)

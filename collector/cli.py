@@ -14,16 +14,13 @@ from typing import Any
 import click
 
 from agent import __version__
-from collector.config import CollectorConfig, ConfigError, load
+from collector.config import CollectorConfig, load
 from wire import logs
+from wire.service import load_or_exit
 
 
 def _load(path: str) -> CollectorConfig:
-    try:
-        return load(path)
-    except ConfigError as exc:
-        click.echo(f"dui-collector: config error: {exc}", err=True)
-        sys.exit(2)
+    return load_or_exit(load, path, "dui-collector")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -123,15 +120,7 @@ def report(
     from collector.sla.report import report as build
 
     config = _load(config_path)
-    contract = next((c for c in config.contracts if c.id == contract_id), None)
-    if contract is None:
-        known = ", ".join(c.id for c in config.contracts) or "none"
-        click.echo(
-            f"dui-collector: config error: {config_path}: contracts: no contract "
-            f"{contract_id!r} (known: {known})",
-            err=True,
-        )
-        sys.exit(2)
+    contract = _contract(config, config_path, contract_id)
     if bool(month) == bool(start or end) or bool(start) != bool(end):
         raise click.UsageError("give --month YYYY-MM, or both --from and --to")
     zone = contract.service_hours.timezone

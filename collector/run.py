@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
-import sys
 import time
 from collections.abc import Callable
 
@@ -23,6 +21,7 @@ from collector.ledger import SqliteLedger
 from collector.sla.live import Live
 from collector.state import State
 from wire.logs import fields
+from wire.service import install_stop
 
 log = logging.getLogger("dui.collector")
 GROUP_MAX = 1000  # messages per transaction at most
@@ -65,15 +64,6 @@ async def _housekeeping(
                 log.info("raw results pruned", extra=fields(rows=pruned))
 
 
-def _install_stop(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    if sys.platform == "win32":
-        signal.signal(signal.SIGINT, lambda *_: loop.call_soon_threadsafe(stop.set))
-        return
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-
-
 async def run(
     config: CollectorConfig,
     stop: asyncio.Event | None = None,
@@ -81,7 +71,7 @@ async def run(
 ) -> None:
     if stop is None:
         stop = asyncio.Event()
-        _install_stop(stop)
+        install_stop(stop)
     ledger = SqliteLedger(config.ledger.sqlite_path)
     state = State(config.agents.stale_after, config.agents.forget_after)
     ingest = Ingest(ledger, config.ledger.raw_retention)

@@ -40,7 +40,32 @@ async def acker(mosquitto: Mosquitto):
         yield stand_in
 
 
-class AgentProcess:
+class ServiceProcess:
+    """A service under test as a real process: stop it with a signal, read its log."""
+
+    proc: subprocess.Popen[bytes] | None
+    log_path: Path
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait(5)
+        self.proc = None
+        return code
+
+    async def astop(self, sig: int = signal.SIGTERM) -> int:
+        """stop() off the event loop, so the test's MQTT clients keep running."""
+        return await asyncio.to_thread(self.stop, sig)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class AgentProcess(ServiceProcess):
     """`dui-agent run` as a real process, with its config written from a dict."""
 
     def __init__(self, workdir: Path, config: dict) -> None:
@@ -59,24 +84,6 @@ class AgentProcess:
             stdout=log,
             stderr=log,
         )
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        try:
-            code = self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait(5)
-        self.proc = None
-        return code
-
-    async def astop(self, sig: int = signal.SIGTERM) -> int:
-        """stop() off the event loop, so the test's MQTT clients keep running."""
-        return await asyncio.to_thread(self.stop, sig)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
 def agent_config(tmp_path: Path, broker_url: str, targets: list[dict], **extra) -> dict:
@@ -187,7 +194,7 @@ def wait_until(predicate, timeout: float, what: str = "condition", step: float =
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-class CollectorProcess:
+class CollectorProcess(ServiceProcess):
     """`dui-collector run` as a real process on free loopback ports."""
 
     def __init__(self, workdir: Path, config: dict) -> None:
@@ -221,20 +228,6 @@ class CollectorProcess:
         if wait_connected:
             wait_until(lambda: self.get("/healthz")[0] == 200, 20, "collector healthy")
 
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        try:
-            code = self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait(5)
-        self.proc = None
-        return code
-
-    async def astop(self, sig: int = signal.SIGTERM) -> int:
-        return await asyncio.to_thread(self.stop, sig)
-
     def get(self, path: str) -> tuple[int, str]:
         import urllib.error
         import urllib.request
@@ -264,9 +257,6 @@ class CollectorProcess:
         import sqlite3
 
         return sqlite3.connect(f"file:{self.ledger_path}?mode=ro", uri=True, timeout=10)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
 @pytest.fixture

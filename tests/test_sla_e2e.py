@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import ROOT, wait_until
 from tests.test_evidence import post
+from tests.test_sla_report import day_of_results
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -36,46 +37,9 @@ def iso(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.UTC).isoformat()
 
 
-def results_of(site: str) -> list[dict]:
-    out, seq = [], 0
-    for minute in range(1440):
-        t = T0 + minute * 60
-        vendor_down = at("09:00") <= t < at("09:30")
-        lan_down = site == "site-b" and at("11:00") <= t < at("11:20")
-        slow = at("14:00") <= t < at("14:10")
-        for offset in (10, 40):
-            seq += 1
-            out.append(
-                {
-                    "seq": seq,
-                    "ts": t + offset,
-                    "probe": "http",
-                    "target": "dui-login",
-                    "role": "dui",
-                    "success": not (vendor_down or lan_down),
-                    "duration_seconds": 12.0 if slow else 0.4,
-                    "error": None,
-                }
-            )
-        seq += 1
-        out.append(
-            {
-                "seq": seq,
-                "ts": t + 20,
-                "probe": "latency",
-                "target": "gateway",
-                "role": "gateway",
-                "success": not lan_down,
-                "duration_seconds": 1.0,
-                "error": None,
-            }
-        )
-    return out
-
-
 async def publish_day(port: int) -> None:
     for site, agent in (("site-a", "poste-1"), ("site-b", "poste-2")):
-        results = results_of(site)
+        results = day_of_results(site, T0)
         epoch = "a" * 15 + site[-1]
         async with aiomqtt.Client("127.0.0.1", port, identifier=f"{site}-{agent}") as client:
             await client.subscribe(f"dui/v1/og/{site}/{agent}/ack", qos=1)

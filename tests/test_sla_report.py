@@ -21,21 +21,22 @@ DAY_START = dt.datetime(2026, 11, 17, tzinfo=dt.UTC)  # a Tuesday, service 24/7 
 T0 = int(DAY_START.timestamp())
 
 
-def at(hhmm: str) -> int:
-    h, m = map(int, hhmm.split(":"))
-    return T0 + h * 3600 + m * 60
+def day_of_results(site: str, t0: int = T0) -> list[dict]:
+    """Two http results and one gateway run per minute of the day starting at `t0`, with
+    the day's events: a vendor outage 09:00-09:30, site b's LAN down 11:00-11:20, every
+    page slow 14:00-14:10 (UTC)."""
 
+    def within(t: int, start: str, end: str) -> bool:
+        def at(hhmm: str) -> int:
+            h, m = map(int, hhmm.split(":"))
+            return t0 + h * 3600 + m * 60
 
-def within(t: int, start: str, end: str) -> bool:
-    return at(start) <= t < at(end)
+        return at(start) <= t < at(end)
 
-
-def day_of_results(site: str, agent: str) -> list[dict]:
-    """Two http results and one gateway run per minute, with the day's events."""
     out = []
     seq = 0
     for minute in range(1440):
-        t = T0 + minute * 60
+        t = t0 + minute * 60
         vendor_down = within(t, "09:00", "09:30")
         lan_down = site == "site-b" and within(t, "11:00", "11:20")
         slow = within(t, "14:00", "14:10")
@@ -75,7 +76,7 @@ def ledger_path(tmp_path_factory):
     ledger = SqliteLedger(path)
     ingest = Ingest(ledger, raw_retention=10 * 365 * 86400)
     for site, agent in (("site-a", "poste-1"), ("site-b", "poste-2")):
-        results = day_of_results(site, agent)
+        results = day_of_results(site)
         epoch = f"{abs(hash(site)) % 16**16:016x}"
         for start in range(0, len(results), 400):
             chunk = results[start : start + 400]

@@ -32,6 +32,14 @@ class ProbeError(Exception):
         self.reason = reason
 
 
+def reason_of(exc: BaseException) -> str:
+    """The wire `error` of a failed request: its ProbeError reason, a timeout, or a
+    connection that broke."""
+    if isinstance(exc, ProbeError):
+        return exc.reason
+    return "timeout" if isinstance(exc, TimeoutError) else "connect"
+
+
 @dataclass(frozen=True)
 class Endpoint:
     scheme: str

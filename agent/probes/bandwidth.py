@@ -21,7 +21,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from agent.probes._client import Connection, Endpoint, ProbeError, resolve_proxy
+from agent.probes._client import Connection, Endpoint, ProbeError, reason_of, resolve_proxy
 from agent.probes._common import Deadline, result
 
 CHUNK = 16 * 1024
@@ -215,12 +215,8 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
         fields["upload_bytes_per_second"] = up
     except _Busy as busy:
         return {"ts": ts, "skipped": "busy", "retry_after": busy.retry_after}
-    except ProbeError as exc:
-        return result(ts, start, False, exc.reason, **fields)
-    except TimeoutError:
-        return result(ts, start, False, "timeout", **fields)
-    except OSError:
-        return result(ts, start, False, "connect", **fields)
+    except (ProbeError, OSError) as exc:
+        return result(ts, start, False, reason_of(exc), **fields)
     if down is None or up is None:
         return result(ts, start, False, "timeout", **fields)
     return result(ts, start, True, None, **fields)

@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any
 
-from agent.probes._client import Connection, Endpoint, ProbeError, resolve_proxy
+from agent.probes._client import Connection, Endpoint, ProbeError, reason_of, resolve_proxy
 from agent.probes._common import Deadline, result
 
 # Keep-alive connections for `connection: reuse`, by target; the worker owns them.
@@ -66,12 +66,8 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
                 _pool[key] = conn
             conn = None
         return result(ts, start, True, None, **fields)
-    except ProbeError as exc:
-        return result(ts, start, False, exc.reason, **fields)
-    except TimeoutError:
-        return result(ts, start, False, "timeout", **fields)
-    except OSError:
-        return result(ts, start, False, "connect", **fields)
+    except (ProbeError, OSError) as exc:
+        return result(ts, start, False, reason_of(exc), **fields)
     finally:
         if conn is not None:
             conn.close()

@@ -17,7 +17,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlencode
 
-from agent.probes._client import Connection, Endpoint, ProbeError, resolve_proxy
+from agent.probes._client import Connection, Endpoint, ProbeError, reason_of, resolve_proxy
 from agent.probes._common import NS, Deadline, result
 
 
@@ -112,12 +112,8 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
                     return result(ts, start, False, "body", steps=steps_out)
                 values[name] = found.group(1) if found.groups() else found.group(0)
         return result(ts, start, True, None, steps=steps_out)
-    except ProbeError as exc:
-        return result(ts, start, False, exc.reason, steps=steps_out)
-    except TimeoutError:
-        return result(ts, start, False, "timeout", steps=steps_out)
-    except OSError:
-        return result(ts, start, False, "connect", steps=steps_out)
+    except (ProbeError, OSError) as exc:
+        return result(ts, start, False, reason_of(exc), steps=steps_out)
     finally:
         if conn is not None:
             conn.close()
