@@ -116,7 +116,7 @@ def report(
     import json
     import sqlite3
 
-    from collector.sla.report import month_bounds, parse_bound, to_csv, to_html
+    from collector.sla.report import frozen, month_bounds, parse_bound, to_csv, to_html
     from collector.sla.report import report as build
 
     config = _load(config_path)
@@ -141,7 +141,10 @@ def report(
         sys.exit(2)
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        document = build(db, contract, first, last)
+        # a frozen month is reported as it was chained; late data no longer changes it
+        document = (frozen(db, contract.id, month) if month else None) or build(
+            db, contract, first, last
+        )
     finally:
         db.close()
     text = {

@@ -244,3 +244,111 @@ def test_report_usage_errors(tmp_path, ledger_path) -> None:
         timeout=60,
     )
     assert both.returncode == 2 and "give --month YYYY-MM, or both --from and --to" in both.stderr
+
+
+def test_frozen_month_keeps_its_report(tmp_path, ledger_path) -> None:
+    import shutil
+
+    from collector.config import load
+    from collector.sla.live import Live
+
+    copy = tmp_path / "ledger.db"
+    shutil.copy(ledger_path, copy)
+    path = config(tmp_path, copy)
+    december_12 = dt.datetime(2026, 12, 12, tzinfo=dt.UTC).timestamp()  # Nov + close_after 10d
+    live = Live(load(path), copy)
+    live.tick(now=december_12)
+    live.close()
+
+    def month_report() -> dict:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "collector",
+                "report",
+                "--config",
+                path,
+                "--contract",
+                "dui-vendor-2026",
+                "--month",
+                "2026-11",
+                "--format",
+                "json",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    before = month_report()
+    assert before["frozen"] is True and before["minutes"]["down"] == 40
+    # late results: both sites failing at 03:00 on the 17th (3 of 5 results), after the
+    # month was frozen
+    ledger = SqliteLedger(copy)
+    ingest = Ingest(ledger, raw_retention=10 * 365 * 86400)
+    for site, agent in (("site-a", "poste-1"), ("site-b", "poste-2")):
+        late = [
+            {
+                "seq": n,
+                "ts": T0 + 3 * 3600 + 5 * n,
+                "probe": "http",
+                "target": "dui-login",
+                "role": "dui",
+                "success": False,
+                "duration_seconds": 10.0,
+                "error": "timeout",
+            }
+            for n in (1, 2, 3)
+        ]
+        payload = json.dumps(
+            {
+                "v": 1,
+                "org": "og",
+                "site": site,
+                "agent": agent,
+                "epoch": "feedfeedfeedfeed",
+                "first_seq": 1,
+                "results": late,
+            }
+        ).encode()
+        assert ingest.process(
+            [(f"dui/v1/og/{site}/{agent}/results", payload)], now=december_12
+        ).accepted
+    assert ledger.verify_chain() is None
+    ledger.close()
+    assert month_report() == before, "a frozen month does not move"
+    day = json.loads(run_report(path, "--format", "json").stdout)
+    assert day["minutes"]["down"] == 41, "a period report recomputes with the late data"
+
+
+def test_no_evaluated_minute(tmp_path, ledger_path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "collector",
+            "report",
+            "--config",
+            config(tmp_path, ledger_path),
+            "--contract",
+            "dui-vendor-2026",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-10-02",
+            "--format",
+            "json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    r = json.loads(proc.stdout)
+    assert r["availability"] is None and r["verdict"] is None and r["penalty"] is None
+    assert "no minute was evaluated" in r["availability_reason"]
+    assert r["coverage"] == 0 and r["minutes"]["unknown"] == 1440

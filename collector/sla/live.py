@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from collector import chain
 from collector.config import CollectorConfig, Contract
-from collector.sla.report import _windows, evaluate_period, month_bounds
+from collector.sla.report import _windows, evaluate_period, frozen, month_bounds
 from wire.logs import fields
 
 log = logging.getLogger("dui.collector.sla")
@@ -39,9 +40,43 @@ class Live:
         now = time.time() if now is None else now
         for contract in self.config.contracts:
             try:
+                with self._lock:
+                    self._freeze(contract, now)
                 self.evaluate_one(contract, now)
             except Exception:
                 log.exception("contract evaluation failed", extra=fields(contract=contract.id))
+
+    def _freeze(self, contract: Contract, now: float) -> None:
+        """Freeze the months that ended more than `close_after` ago: their report goes
+        into the hash chain and late data no longer changes it."""
+        from zoneinfo import ZoneInfo
+
+        zone = contract.service_hours.timezone
+        local = dt.datetime.fromtimestamp(now, ZoneInfo(zone))
+        year, month = local.year, local.month
+        for _ in range(2):  # the last two months, in case the collector was down
+            year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+            name = f"{year}-{month:02d}"
+            start, end = month_bounds(name, zone)
+            if end.timestamp() + float(self.config.ledger.close_after) > now:
+                continue
+            if frozen(self.db, contract.id, name) is not None:
+                continue
+            document = evaluate_period(self.db, contract, start, end, end.timestamp())[0]
+            document.update(frozen=True, frozen_at=now)
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                entry, _ = chain.append(
+                    self.db, "month", contract.id, name, json.dumps(document, sort_keys=True), now
+                )
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+            log.info(
+                "month frozen",
+                extra=fields(contract=contract.id, month=name, chain_hash=entry.hash),
+            )
 
     def evaluate_one(self, contract: Contract, now: float) -> dict[str, Any]:
         with self._lock:

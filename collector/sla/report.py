@@ -129,6 +129,15 @@ def _terms(contract: Contract) -> PenaltyTerms | None:
     )
 
 
+def frozen(db: sqlite3.Connection, contract_id: str, month: str) -> dict[str, Any] | None:
+    """The report of a frozen month as it was chained, or None."""
+    row = db.execute(
+        "SELECT record FROM chain WHERE kind = 'month' AND contract = ? AND key = ?",
+        (contract_id, month),
+    ).fetchone()
+    return json.loads(row[0]) if row else None
+
+
 def _when(value: dt.datetime | None, zone: Any) -> str | None:
     return value.astimezone(zone).isoformat() if value else None
 
