@@ -272,5 +272,33 @@ def maintenance_add(
     click.echo(f"window recorded, announced at {announced} ({verdict})")
 
 
+@cli.command("backup")
+@CONFIG_OPTION
+@click.option("--output", "-o", required=True, metavar="FILE", help="Where the copy goes.")
+def backup_ledger(config_path: str, output: str) -> None:
+    """A consistent copy of the ledger, taken while the collector runs."""
+    from collector.ledger import SqliteLedger
+
+    config = _load(config_path)
+    if not config.ledger.sqlite_path.exists():
+        click.echo(
+            f"dui-collector: config error: {config_path}: ledger.url: no ledger at "
+            f"{config.ledger.sqlite_path}",
+            err=True,
+        )
+        sys.exit(2)
+    ledger = SqliteLedger(config.ledger.sqlite_path)
+    try:
+        ledger.backup(output)
+        problem = ledger.verify_chain()
+    finally:
+        ledger.close()
+    click.echo(
+        f"ledger copied to {output}"
+        + (f"; WARNING: {problem}" if problem else "; hash chain verified")
+    )
+    sys.exit(1 if problem else 0)
+
+
 def main() -> None:
     cli()

@@ -247,3 +247,33 @@ def test_restore_test_checks() -> None:
     recent = evidence.parse("restore_test", RESTORE)
     assert evidence.check_restore_tests([recent], at, 90 * 86400, 4 * 3600).compliant is True
     assert evidence.check_restore_tests([recent], at, 90 * 86400, 2 * 3600).compliant is False
+
+
+def test_backup_command_copies_a_consistent_ledger(tmp_path) -> None:
+    config = tmp_path / "collector.yaml"
+    config.write_text(yaml.safe_dump(collector_config(tmp_path)))
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    ledger.add_evidence("backup", evidence.parse("backup", BACKUP))
+    head = ledger.chain_head()
+    copy = tmp_path / "copy.db"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "collector",
+            "backup",
+            "--config",
+            str(config),
+            "--output",
+            str(copy),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    ledger.close()
+    assert proc.returncode == 0 and "hash chain verified" in proc.stdout, proc.stderr
+    restored = SqliteLedger(copy)
+    assert restored.chain_head() == head and restored.verify_chain() is None
+    restored.close()
