@@ -102,6 +102,10 @@ SCHEMA = [
         PRIMARY KEY (contract, minute)
     ) WITHOUT ROWID;
     """,
+    # version 3: what arrived since the last evaluation, for incremental SLA evaluation
+    """
+    CREATE INDEX results_received ON results (received_at);
+    """,
 ]
 _BUCKET_COLUMNS = [f"b{i}" for i in range(10)]
 ROLLUP_SQL = (

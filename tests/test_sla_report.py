@@ -352,3 +352,58 @@ def test_no_evaluated_minute(tmp_path, ledger_path) -> None:
     assert r["availability"] is None and r["verdict"] is None and r["penalty"] is None
     assert "no minute was evaluated" in r["availability_reason"]
     assert r["coverage"] == 0 and r["minutes"]["unknown"] == 1440
+
+
+def test_live_evaluation_reads_only_what_arrived_and_equals_a_full_one(
+    tmp_path, ledger_path
+) -> None:
+    import shutil
+
+    from collector.config import load
+    from collector.sla.live import Live
+
+    copy = tmp_path / "ledger.db"
+    shutil.copy(ledger_path, copy)
+    path = config(tmp_path, copy)
+    contract = load(path).contracts[0]
+    now = T0 + 3 * 86400  # the 20th: the 17th is in the current period
+    live = Live(load(path), copy)
+    first = live.evaluate_one(contract, now)
+    assert first["minutes"]["down"] == 40
+    ledger = SqliteLedger(copy)
+    ingest = Ingest(ledger, raw_retention=10 * 365 * 86400)
+    for site, agent in (("site-a", "poste-1"), ("site-b", "poste-2")):
+        late = [
+            {
+                "seq": n,
+                "ts": T0 + 3 * 3600 + 5 * n,
+                "probe": "http",
+                "target": "dui-login",
+                "role": "dui",
+                "success": False,
+                "duration_seconds": 10.0,
+                "error": "timeout",
+            }
+            for n in (1, 2, 3)
+        ]
+        payload = json.dumps(
+            {
+                "v": 1,
+                "org": "og",
+                "site": site,
+                "agent": agent,
+                "epoch": "feedfeedfeedfeed",
+                "first_seq": 1,
+                "results": late,
+            }
+        ).encode()
+        ingest.process([(f"dui/v1/og/{site}/{agent}/results", payload)], now=now + 30)
+    ledger.close()
+    again = live.evaluate_one(contract, now + 60)
+    live.close()
+    fresh = Live(load(path), copy)
+    full = fresh.evaluate_one(contract, now + 60)
+    fresh.close()
+    assert again["minutes"]["down"] == 41
+    for key in ("minutes", "incidents", "downtime_seconds", "availability", "penalty"):
+        assert again[key] == full[key], key

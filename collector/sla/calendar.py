@@ -51,6 +51,7 @@ class ServiceCalendar:
     def is_holiday(self, day: dt.date) -> bool:
         return self.holidays != "none" and day in _holidays(self.holidays, day.year)
 
+    @lru_cache(maxsize=1 << 18)  # noqa: B019 - a few calendars, a month of minutes each
     def in_service(self, minute: int) -> bool:
         """Whether UTC minute `minute` is inside the contract's service hours."""
         local = dt.datetime.fromtimestamp(minute * 60, dt.UTC).astimezone(self.zone)

@@ -4,6 +4,8 @@ functions over per-minute records. Exact arithmetic: Fraction for ratios, Decima
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,17 +34,29 @@ class ReferenceValidity:
     more than half of its results failed over the previous 24 h."""
 
     def __init__(self, records: Records) -> None:
-        self._events: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
+        events: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
         for minute in sorted(records):
             for site, evidence in records[minute].items():
                 for role, (total, failed) in evidence.references.items():
-                    self._events.setdefault((site, role), []).append((minute, total, failed))
+                    events.setdefault((site, role), []).append((minute, total, failed))
+        # per reference: its minutes, and running sums of results and failures, so a
+        # 24 h window is two binary searches
+        self._index: dict[tuple[str, str], tuple[list[int], list[int], list[int]]] = {}
+        for key, rows in events.items():
+            minutes = [m for m, _, _ in rows]
+            totals = list(itertools.accumulate((t for _, t, _ in rows), initial=0))
+            failures = list(itertools.accumulate((f for _, _, f in rows), initial=0))
+            self._index[key] = (minutes, totals, failures)
 
     def valid(self, site: str, role: str, minute: int) -> bool:
-        total = failed = 0
-        for m, t, f in self._events.get((site, role), ()):
-            if minute - DAY <= m < minute:
-                total, failed = total + t, failed + f
+        index = self._index.get((site, role))
+        if index is None:
+            return True
+        minutes, totals, failures = index
+        lo = bisect.bisect_left(minutes, minute - DAY)
+        hi = bisect.bisect_left(minutes, minute)
+        total = totals[hi] - totals[lo]
+        failed = failures[hi] - failures[lo]
         return total == 0 or failed * 2 <= total
 
 

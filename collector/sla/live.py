@@ -16,7 +16,15 @@ from typing import Any
 
 from collector import chain
 from collector.config import CollectorConfig, Contract
-from collector.sla.report import _windows, evaluate_period, frozen, month_bounds
+from collector.sla.engine import DAY, SiteMinute
+from collector.sla.report import (
+    _windows,
+    evaluate_period,
+    frozen,
+    month_bounds,
+    records,
+    touched_minutes,
+)
 from wire.logs import fields
 
 log = logging.getLogger("dui.collector.sla")
@@ -31,6 +39,8 @@ class Live:
         self.db.execute("PRAGMA busy_timeout=5000")
         self.docs: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()  # one evaluation at a time on the connection
+        # contract → (period's first minute, minute records, newest received_at read)
+        self._cache: dict[str, tuple[int, dict[int, dict[str, SiteMinute]], float]] = {}
         self.counted: dict[str, dict[str, int]] = {}
 
     def close(self) -> None:
@@ -92,7 +102,9 @@ class Live:
         end = min(month_end, dt.datetime.fromtimestamp(current_minute * 60, dt.UTC))
         if end <= start:
             end = start + dt.timedelta(minutes=1)
-        doc, ev = evaluate_period(self.db, contract, start, end, now)
+        doc, ev = evaluate_period(
+            self.db, contract, start, end, now, known=self._records(contract, start, month_end)
+        )
         last_state = ev.states.get(current_minute - 1, "unknown")
         open_incident = None
         if doc["incidents"] and ev.states.get(current_minute - 1) == "down":
@@ -115,6 +127,30 @@ class Live:
         doc["minutes_counted"] = dict(self.counted.get(contract.id, {}))
         self.docs[contract.id] = doc
         return doc
+
+    def _records(
+        self, contract: Contract, start: dt.datetime, end: dt.datetime
+    ) -> dict[int, dict[str, SiteMinute]]:
+        """The period's minute records: read once, then only the minutes that received
+        results since the last evaluation are read again (late data included)."""
+        first, last = int(start.timestamp()) // 60, int(end.timestamp()) // 60
+        cached = self._cache.get(contract.id)
+        if cached is None or cached[0] != first:
+            seen = self.db.execute("SELECT COALESCE(MAX(received_at), 0) FROM results").fetchone()[
+                0
+            ]
+            cached = (first, records(self.db, contract, first, last), seen)
+        else:
+            touched, seen = touched_minutes(self.db, contract, cached[2])
+            for minute in touched:
+                if first - DAY <= minute < last:
+                    fresh = records(self.db, contract, minute, minute + 1, history=0)
+                    cached[1].pop(minute, None)
+                    if minute in fresh:
+                        cached[1][minute] = fresh[minute]
+            cached = (first, cached[1], seen)
+        self._cache[contract.id] = cached
+        return cached[1]
 
     def _count_final(self, contract: Contract, states: dict[int, str], now: float) -> None:
         """Count each minute once, when it is final, from the first start on."""

@@ -64,9 +64,10 @@ def parse_bound(text: str, timezone: str) -> dt.datetime:
 
 
 def records(
-    db: sqlite3.Connection, contract: Contract, start: int, end: int
+    db: sqlite3.Connection, contract: Contract, start: int, end: int, history: int = DAY
 ) -> dict[int, dict[str, SiteMinute]]:
-    """Minute records from raw results, from 24 h before `start` (reference validity)."""
+    """Minute records from raw results, from `history` minutes before `start` (24 h by
+    default: reference validity looks back that far)."""
     slow = float(contract.availability.slow_threshold)
     targets = list(contract.targets)
     marks = ",".join("?" * len(targets))
@@ -74,7 +75,7 @@ def records(
         "SELECT CAST(ts / 60 AS INTEGER), site, target, role, probe, success, duration"
         " FROM results WHERE ts >= ? AND ts < ? AND ((target IN (" + marks + ") AND probe IN"
         " ('http', 'scenario')) OR role IN ('gateway', 'internet'))",
-        ((start - DAY) * 60, end * 60, *targets),
+        ((start - history) * 60, end * 60, *targets),
     ).fetchall()
     raw: dict[int, dict[str, list[Any]]] = {}
     for minute, site, target, role, probe, success, duration in rows:
@@ -129,6 +130,24 @@ def _terms(contract: Contract) -> PenaltyTerms | None:
     )
 
 
+def touched_minutes(
+    db: sqlite3.Connection, contract: Contract, received_after: float
+) -> tuple[set[int], float]:
+    """Minutes that received results for the contract since `received_after`, and the
+    newest receive time seen (for the next call). One writer stores groups one after the
+    other, each stamped when it starts, so a later group never carries an older stamp."""
+    targets = list(contract.targets)
+    marks = ",".join("?" * len(targets))
+    rows = db.execute(
+        "SELECT CAST(ts / 60 AS INTEGER), received_at FROM results WHERE received_at > ? AND"
+        " ((target IN (" + marks + ") AND probe IN ('http', 'scenario')) OR role IN"
+        " ('gateway', 'internet'))",
+        (received_after, *targets),
+    ).fetchall()
+    newest = max((r[1] for r in rows), default=received_after)
+    return {r[0] for r in rows}, newest
+
+
 def frozen(db: sqlite3.Connection, contract_id: str, month: str) -> dict[str, Any] | None:
     """The report of a frozen month as it was chained, or None."""
     row = db.execute(
@@ -163,6 +182,7 @@ def evaluate_period(
     start: dt.datetime,
     end: dt.datetime,
     now: float | None = None,
+    known: dict[int, dict[str, SiteMinute]] | None = None,
 ) -> tuple[dict[str, Any], Evaluation]:
     calendar = ServiceCalendar.of(contract.service_hours)
     zone = calendar.zone
@@ -171,7 +191,7 @@ def evaluate_period(
     in_service = {m: calendar.in_service(m) for m in minutes}
     ev = evaluate(
         minutes,
-        records(db, contract, first, last),
+        known if known is not None else records(db, contract, first, last),
         quorum=exact(contract.availability.quorum),
         min_sites=contract.availability.min_sites,
         in_service=in_service,
