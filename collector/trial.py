@@ -175,10 +175,12 @@ async def trial(dui_url: str | None, workdir: Path, mqtt_port: int, http_port: i
                 f"\ndui-sla trial running (Ctrl-C to stop)\n"
                 f"  status page  http://127.0.0.1:{port}/\n"
                 f"  metrics      http://127.0.0.1:{port}/metrics\n"
+                f"  SLA state    http://127.0.0.1:{port}/api/v1/contracts/trial\n"
                 f"  files        {workdir} (collector.yaml, agent.yaml, ledger.db)\n"
-                "  The agent's first results arrive within about 30 s. The contract"
-                " `trial` is\n  configured; its SLA state appears with the contract engine"
-                " (next version).\n",
+                "  The agent's first results arrive within about 30 s; the contract `trial`\n"
+                "  (24/7, one site) is evaluated every minute (dui_sla_* in /metrics).\n"
+                f"  Report: dui-collector report --config {workdir}/collector.yaml"
+                " --contract trial --month <YYYY-MM>\n",
                 flush=True,
             )
 
