@@ -257,11 +257,16 @@ def test_trial_serves_metrics(tmp_path: Path) -> None:
             step=1,
         )
         assert samples()["dui_agent_up/"] == 1.0
-        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/api/v1/contracts/trial",
-                                    timeout=30) as response:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{http_port}/api/v1/contracts/trial", timeout=30
+        ) as response:
             contract = json.loads(response.read())
         assert contract["contract"] == "trial" and contract["state"] in (
-            "up", "degraded", "down", "unknown")
+            "up",
+            "degraded",
+            "down",
+            "unknown",
+        )
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)

@@ -407,3 +407,24 @@ def test_live_evaluation_reads_only_what_arrived_and_equals_a_full_one(
     assert again["minutes"]["down"] == 41
     for key in ("minutes", "incidents", "downtime_seconds", "availability", "penalty"):
         assert again[key] == full[key], key
+
+
+def test_minutes_are_counted_once_across_a_month_rollover(tmp_path, ledger_path) -> None:
+    import shutil
+    import sqlite3
+
+    from collector.config import load
+    from collector.sla.live import Live
+
+    copy = tmp_path / "ledger.db"
+    shutil.copy(ledger_path, copy)
+    live = Live(load(config(tmp_path, copy)), copy)
+    december = dt.datetime(2026, 11, 30, 23, 0, tzinfo=dt.UTC).timestamp()  # Paris midnight
+    live.tick(now=december - 30 * 60)  # 23:30 in Paris on 30 November: counting starts
+    live.tick(now=december + 20 * 60)  # 00:20 on 1 December: a new period
+    live.close()
+    db = sqlite3.connect(copy)
+    minutes = [m for (m,) in db.execute("SELECT minute FROM sla_counted ORDER BY minute")]
+    db.close()
+    assert minutes == list(range(minutes[0], minutes[-1] + 1)), "no minute skipped"
+    assert minutes[-1] == int((december + 20 * 60 - 300) // 60) - 1

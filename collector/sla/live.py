@@ -159,6 +159,16 @@ class Live:
             "SELECT MAX(minute) FROM sla_counted WHERE contract = ?", (contract.id,)
         ).fetchone()
         since = row[0] + 1 if row[0] is not None else final - 1
+        first = min(states, default=since)
+        if since < first:  # last period's closing minutes turned final after the rollover
+            previous = evaluate_period(
+                self.db,
+                contract,
+                dt.datetime.fromtimestamp(since * 60, dt.UTC),
+                dt.datetime.fromtimestamp(first * 60, dt.UTC),
+                now,
+            )[1]
+            states = {**previous.states, **states}
         new = [(contract.id, m, states[m]) for m in range(since, final) if m in states]
         if new:
             self.db.execute("BEGIN IMMEDIATE")
