@@ -18,6 +18,16 @@ from collector.config import CollectorConfig, load
 from wire import logs
 from wire.service import load_or_exit
 
+CONFIG_OPTION = click.option(
+    "--config",
+    "-c",
+    "config_path",
+    required=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Collector config file.",
+)
+
 
 def _load(path: str) -> CollectorConfig:
     return load_or_exit(load, path, "dui-collector")
@@ -30,15 +40,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option(
-    "--config",
-    "-c",
-    "config_path",
-    required=True,
-    metavar="FILE",
-    type=click.Path(dir_okay=False),
-    help="Collector config file (YAML).",
-)
+@CONFIG_OPTION
 def run(config_path: str) -> None:
     """Run the collector service until SIGTERM or SIGINT."""
     from collector.run import run as run_collector
@@ -84,15 +86,7 @@ def trial(dui_url: str | None, directory: str | None, mqtt_port: int, http_port:
 
 
 @cli.command()
-@click.option(
-    "--config",
-    "-c",
-    "config_path",
-    required=True,
-    metavar="FILE",
-    type=click.Path(dir_okay=False),
-    help="Collector config file (YAML).",
-)
+@CONFIG_OPTION
 @click.option("--contract", "contract_id", required=True, metavar="ID")
 @click.option("--month", metavar="YYYY-MM", help="A calendar month in the contract's zone.")
 @click.option("--from", "start", metavar="DATE", help="ISO date or date-time with offset.")
@@ -170,17 +164,6 @@ def _contract(config: CollectorConfig, config_path: str, contract_id: str) -> An
         )
         sys.exit(2)
     return contract
-
-
-CONFIG_OPTION = click.option(
-    "--config",
-    "-c",
-    "config_path",
-    required=True,
-    metavar="FILE",
-    type=click.Path(dir_okay=False),
-    help="Collector config file.",
-)
 
 
 @cli.group()

@@ -104,14 +104,14 @@ def agent_config(tmp_path: Path, broker_url: str, targets: list[dict], **extra) 
     return config
 
 
-@pytest.fixture
-def agent_process(tmp_path: Path) -> Iterator:
-    started: list[AgentProcess] = []
+def _processes(tmp_path: Path, kind: type, prefix: str) -> Iterator:
+    """A factory of service processes, each in its own folder, all killed afterwards."""
+    started: list[ServiceProcess] = []
 
-    def make(config: dict) -> AgentProcess:
-        workdir = tmp_path / f"agent{len(started)}"
+    def make(config: dict) -> ServiceProcess:
+        workdir = tmp_path / f"{prefix}{len(started)}"
         workdir.mkdir()
-        process = AgentProcess(workdir, config)
+        process = kind(workdir, config)
         started.append(process)
         return process
 
@@ -119,6 +119,11 @@ def agent_process(tmp_path: Path) -> Iterator:
     for process in started:
         if process.proc is not None:
             process.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def agent_process(tmp_path: Path) -> Iterator:
+    yield from _processes(tmp_path, AgentProcess, "agent")
 
 
 def netns_unavailable() -> str | None:
@@ -261,19 +266,7 @@ class CollectorProcess(ServiceProcess):
 
 @pytest.fixture
 def collector_process(tmp_path: Path) -> Iterator:
-    started: list[CollectorProcess] = []
-
-    def make(config: dict) -> CollectorProcess:
-        workdir = tmp_path / f"collector{len(started)}"
-        workdir.mkdir()
-        process = CollectorProcess(workdir, config)
-        started.append(process)
-        return process
-
-    yield make
-    for process in started:
-        if process.proc is not None:
-            process.stop(signal.SIGKILL)
+    yield from _processes(tmp_path, CollectorProcess, "collector")
 
 
 def ledger_seqs(collector: CollectorProcess, agent: str = "poste-1") -> dict[str, list[int]]:

@@ -246,6 +246,43 @@ def test_report_usage_errors(tmp_path, ledger_path) -> None:
     assert both.returncode == 2 and "give --month YYYY-MM, or both --from and --to" in both.stderr
 
 
+def add_late_failures(path, now: float) -> int:
+    """Late results: both sites failing at 03:00 on the day (3 of their 5 results that
+    minute), in a new epoch; returns how many were stored."""
+    ledger = SqliteLedger(path)
+    ingest = Ingest(ledger, raw_retention=10 * 365 * 86400)
+    stored = 0
+    for site, agent in (("site-a", "poste-1"), ("site-b", "poste-2")):
+        late = [
+            {
+                "seq": n,
+                "ts": T0 + 3 * 3600 + 5 * n,
+                "probe": "http",
+                "target": "dui-login",
+                "role": "dui",
+                "success": False,
+                "duration_seconds": 10.0,
+                "error": "timeout",
+            }
+            for n in (1, 2, 3)
+        ]
+        payload = json.dumps(
+            {
+                "v": 1,
+                "org": "og",
+                "site": site,
+                "agent": agent,
+                "epoch": "feedfeedfeedfeed",
+                "first_seq": 1,
+                "results": late,
+            }
+        ).encode()
+        out = ingest.process([(f"dui/v1/og/{site}/{agent}/results", payload)], now=now)
+        stored += len(out.accepted)
+    ledger.close()
+    return stored
+
+
 def test_frozen_month_keeps_its_report(tmp_path, ledger_path) -> None:
     import shutil
 
@@ -286,38 +323,9 @@ def test_frozen_month_keeps_its_report(tmp_path, ledger_path) -> None:
 
     before = month_report()
     assert before["frozen"] is True and before["minutes"]["down"] == 40
-    # late results: both sites failing at 03:00 on the 17th (3 of 5 results), after the
-    # month was frozen
+    # after the month was frozen
+    assert add_late_failures(copy, now=december_12) == 6
     ledger = SqliteLedger(copy)
-    ingest = Ingest(ledger, raw_retention=10 * 365 * 86400)
-    for site, agent in (("site-a", "poste-1"), ("site-b", "poste-2")):
-        late = [
-            {
-                "seq": n,
-                "ts": T0 + 3 * 3600 + 5 * n,
-                "probe": "http",
-                "target": "dui-login",
-                "role": "dui",
-                "success": False,
-                "duration_seconds": 10.0,
-                "error": "timeout",
-            }
-            for n in (1, 2, 3)
-        ]
-        payload = json.dumps(
-            {
-                "v": 1,
-                "org": "og",
-                "site": site,
-                "agent": agent,
-                "epoch": "feedfeedfeedfeed",
-                "first_seq": 1,
-                "results": late,
-            }
-        ).encode()
-        assert ingest.process(
-            [(f"dui/v1/og/{site}/{agent}/results", payload)], now=december_12
-        ).accepted
     assert ledger.verify_chain() is None
     ledger.close()
     assert month_report() == before, "a frozen month does not move"
@@ -370,35 +378,7 @@ def test_live_evaluation_reads_only_what_arrived_and_equals_a_full_one(
     live = Live(load(path), copy)
     first = live.evaluate_one(contract, now)
     assert first["minutes"]["down"] == 40
-    ledger = SqliteLedger(copy)
-    ingest = Ingest(ledger, raw_retention=10 * 365 * 86400)
-    for site, agent in (("site-a", "poste-1"), ("site-b", "poste-2")):
-        late = [
-            {
-                "seq": n,
-                "ts": T0 + 3 * 3600 + 5 * n,
-                "probe": "http",
-                "target": "dui-login",
-                "role": "dui",
-                "success": False,
-                "duration_seconds": 10.0,
-                "error": "timeout",
-            }
-            for n in (1, 2, 3)
-        ]
-        payload = json.dumps(
-            {
-                "v": 1,
-                "org": "og",
-                "site": site,
-                "agent": agent,
-                "epoch": "feedfeedfeedfeed",
-                "first_seq": 1,
-                "results": late,
-            }
-        ).encode()
-        ingest.process([(f"dui/v1/og/{site}/{agent}/results", payload)], now=now + 30)
-    ledger.close()
+    assert add_late_failures(copy, now=now + 30) == 6
     again = live.evaluate_one(contract, now + 60)
     live.close()
     fresh = Live(load(path), copy)
