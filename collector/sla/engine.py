@@ -11,19 +11,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from types import MappingProxyType
 
 REFERENCE_ROLES = ("gateway", "internet")
 DAY = 1440  # minutes
 
 
-@dataclass(frozen=True)
+NO_REFERENCES: Mapping[str, tuple[int, int]] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)  # a month holds minutes × sites of these
 class SiteMinute:
     """One site's evidence in one minute."""
 
     results: int = 0  # results of the contract's targets (all the site's agents)
     bad: int = 0  # of which failed or slower than slow_threshold
     # reference role → (results, failures)
-    references: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    references: Mapping[str, tuple[int, int]] = field(default_factory=lambda: NO_REFERENCES)
 
 
 Records = Mapping[int, Mapping[str, SiteMinute]]  # UTC minute → site → evidence

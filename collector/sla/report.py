@@ -14,6 +14,8 @@ import json
 import sqlite3
 import time
 from decimal import Decimal
+from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 from collector import chain, evidence
@@ -22,6 +24,7 @@ from collector.evidence import check_backups, check_restore_tests
 from collector.sla.calendar import ServiceCalendar
 from collector.sla.engine import (
     DAY,
+    NO_REFERENCES,
     Evaluation,
     PenaltyTerms,
     SiteMinute,
@@ -71,24 +74,39 @@ def records(
     slow = float(contract.availability.slow_threshold)
     targets = list(contract.targets)
     marks = ",".join("?" * len(targets))
+    # streamed, not fetched: a month is millions of rows
     rows = db.execute(
         "SELECT CAST(ts / 60 AS INTEGER), site, target, role, probe, success, duration"
         " FROM results WHERE ts >= ? AND ts < ? AND ((target IN (" + marks + ") AND probe IN"
         " ('http', 'scenario')) OR role IN ('gateway', 'internet'))",
         ((start - history) * 60, end * 60, *targets),
-    ).fetchall()
+    )
     raw: dict[int, dict[str, list[Any]]] = {}
     for minute, site, target, role, probe, success, duration in rows:
-        entry = raw.setdefault(minute, {}).setdefault(site, [0, 0, {}])
+        entry = raw.setdefault(minute, {}).setdefault(site, [0, 0, None])
         if target in targets and probe in CONTRACT_PROBES:
             entry[0] += 1
             entry[1] += 0 if success and (duration or 0.0) <= slow else 1
         elif role in ("gateway", "internet"):
+            if entry[2] is None:
+                entry[2] = {}
             total, failed = entry[2].get(role, (0, 0))
             entry[2][role] = (total + 1, failed + (0 if success else 1))
     return {
-        m: {s: SiteMinute(e[0], e[1], e[2]) for s, e in sites.items()} for m, sites in raw.items()
+        m: {
+            s: _site_minute(e[0], e[1], tuple(sorted(e[2].items())) if e[2] else ())
+            for s, e in sites.items()
+        }
+        for m, sites in raw.items()
     }
+
+
+@lru_cache(maxsize=1 << 16)
+def _site_minute(results: int, bad: int, references: tuple) -> SiteMinute:
+    """Shared instances: most minutes of most sites look alike, and a month holds
+    minutes × sites of them."""
+    refs = MappingProxyType(dict(references)) if references else NO_REFERENCES
+    return SiteMinute(results, bad, refs)
 
 
 def _iso(minute: int, zone: Any) -> str:
