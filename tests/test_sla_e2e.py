@@ -8,17 +8,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import subprocess
-import sys
 import time
 import urllib.request
 
 import aiomqtt
 import pytest
 
-from tests.conftest import ROOT, wait_until
+from tests.conftest import wait_until
 from tests.test_evidence import post
-from tests.test_sla_report import day_of_results
+from tests.test_sla_report import collector_cli, day_of_results
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -140,27 +138,18 @@ async def test_contract_end_to_end(tmp_path, mosquitto, collector_process) -> No
 
     config = collector.config_path
     proc = await asyncio.to_thread(
-        subprocess.run,
-        [
-            sys.executable,
-            "-m",
-            "collector",
-            "report",
-            "--config",
-            str(config),
-            "--contract",
-            "dui-vendor-2026",
-            "--from",
-            iso(T0),
-            "--to",
-            iso(T0 + 86400),
-            "--format",
-            "json",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        collector_cli,
+        "report",
+        "--config",
+        str(config),
+        "--contract",
+        "dui-vendor-2026",
+        "--from",
+        iso(T0),
+        "--to",
+        iso(T0 + 86400),
+        "--format",
+        "json",
     )
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)

@@ -143,27 +143,29 @@ def config(tmp_path, ledger_path) -> str:
     return str(path)
 
 
-def run_report(config_path: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def collector_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """`dui-collector ARGS` as a real process."""
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "collector",
-            "report",
-            "--config",
-            config_path,
-            "--contract",
-            "dui-vendor-2026",
-            "--from",
-            "2026-11-17T00:00:00Z",
-            "--to",
-            "2026-11-18T00:00:00Z",
-            *extra,
-        ],
+        [sys.executable, "-m", "collector", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
+    )
+
+
+def run_report(config_path: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return collector_cli(
+        "report",
+        "--config",
+        config_path,
+        "--contract",
+        "dui-vendor-2026",
+        "--from",
+        "2026-11-17T00:00:00Z",
+        "--to",
+        "2026-11-18T00:00:00Z",
+        *extra,
     )
 
 
@@ -198,50 +200,24 @@ def test_csv_and_html(tmp_path, ledger_path) -> None:
 
 def test_report_usage_errors(tmp_path, ledger_path) -> None:
     path = config(tmp_path, ledger_path)
-    unknown = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "collector",
-            "report",
-            "--config",
-            path,
-            "--contract",
-            "nope",
-            "--month",
-            "2026-11",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    unknown = collector_cli("report", "--config", path, "--contract", "nope", "--month", "2026-11")
     assert (
         unknown.returncode == 2
         and "no contract 'nope' (known: dui-vendor-2026)" in unknown.stderr
         and "Traceback" not in unknown.stderr
     )
-    both = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "collector",
-            "report",
-            "--config",
-            path,
-            "--contract",
-            "dui-vendor-2026",
-            "--month",
-            "2026-11",
-            "--from",
-            "2026-11-01",
-            "--to",
-            "2026-11-02",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    both = collector_cli(
+        "report",
+        "--config",
+        path,
+        "--contract",
+        "dui-vendor-2026",
+        "--month",
+        "2026-11",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-02",
     )
     assert both.returncode == 2 and "give --month YYYY-MM, or both --from and --to" in both.stderr
 
@@ -298,25 +274,16 @@ def test_frozen_month_keeps_its_report(tmp_path, ledger_path) -> None:
     live.close()
 
     def month_report() -> dict:
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "collector",
-                "report",
-                "--config",
-                path,
-                "--contract",
-                "dui-vendor-2026",
-                "--month",
-                "2026-11",
-                "--format",
-                "json",
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
+        proc = collector_cli(
+            "report",
+            "--config",
+            path,
+            "--contract",
+            "dui-vendor-2026",
+            "--month",
+            "2026-11",
+            "--format",
+            "json",
         )
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)
@@ -334,27 +301,18 @@ def test_frozen_month_keeps_its_report(tmp_path, ledger_path) -> None:
 
 
 def test_no_evaluated_minute(tmp_path, ledger_path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "collector",
-            "report",
-            "--config",
-            config(tmp_path, ledger_path),
-            "--contract",
-            "dui-vendor-2026",
-            "--from",
-            "2026-10-01",
-            "--to",
-            "2026-10-02",
-            "--format",
-            "json",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    proc = collector_cli(
+        "report",
+        "--config",
+        config(tmp_path, ledger_path),
+        "--contract",
+        "dui-vendor-2026",
+        "--from",
+        "2026-10-01",
+        "--to",
+        "2026-10-02",
+        "--format",
+        "json",
     )
     r = json.loads(proc.stdout)
     assert r["availability"] is None and r["verdict"] is None and r["penalty"] is None

@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from collector import chain
 from collector.config import CollectorConfig, Contract
@@ -59,7 +60,6 @@ class Live:
     def _freeze(self, contract: Contract, now: float) -> None:
         """Freeze the months that ended more than `close_after` ago: their report goes
         into the hash chain and late data no longer changes it."""
-        from zoneinfo import ZoneInfo
 
         zone = contract.service_hours.timezone
         local = dt.datetime.fromtimestamp(now, ZoneInfo(zone))
@@ -94,7 +94,6 @@ class Live:
 
     def _evaluate(self, contract: Contract, now: float) -> dict[str, Any]:
         zone = contract.service_hours.timezone
-        from zoneinfo import ZoneInfo
 
         local = dt.datetime.fromtimestamp(now, ZoneInfo(zone))
         start, month_end = month_bounds(f"{local.year}-{local.month:02d}", zone)
