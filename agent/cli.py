@@ -15,8 +15,8 @@ import click
 
 from agent import __version__
 from agent.config import AgentConfig, load
-from wire import logs
-from wire.service import load_or_exit
+from runtime import logs
+from runtime.service import load_or_exit
 
 CONFIG = click.option(
     "--config",

@@ -21,7 +21,7 @@ import aiomqtt
 from agent import __version__
 from agent.config import AgentConfig
 from agent.spool import Spool
-from wire.logs import fields
+from runtime.logs import fields
 from wire.schema import (
     ACK_TIMEOUT_MAX_SECONDS,
     AGENT_BATCH_BYTES,

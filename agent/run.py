@@ -16,8 +16,8 @@ from agent.link import Link
 from agent.scheduler import Gate, build_jobs, run_forever
 from agent.spool import Spool
 from agent.worker import make_runner
-from wire.logs import fields
-from wire.service import install_stop
+from runtime.logs import fields
+from runtime.service import install_stop
 
 log = logging.getLogger("dui.agent")
 

@@ -22,7 +22,7 @@ import msgspec
 
 from agent.config import AgentConfig, TargetConfig
 from agent.worker import ProbeRunner
-from wire.logs import fields
+from runtime.logs import fields
 
 log = logging.getLogger("dui.agent.scheduler")
 

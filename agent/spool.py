@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from wire.logs import fields
+from runtime.logs import fields
 from wire.schema import encode
 
 log = logging.getLogger("dui.agent.spool")

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, Protocol
 
 from agent.probe_process import MAX_CONCURRENT_PROBES, safe_measure
-from wire.logs import fields
+from runtime.logs import fields
 
 log = logging.getLogger("dui.agent.worker")
 

@@ -18,7 +18,7 @@ from aiohttp import web
 from collector import chain, evidence
 from collector.config import CollectorConfig, Contract
 from collector.ledger import SqliteLedger
-from wire.logs import fields
+from runtime.logs import fields
 
 log = logging.getLogger("dui.collector.api")
 

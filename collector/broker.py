@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from collector.config import split_host_port
-from wire.logs import fields
+from runtime.logs import fields
 
 log = logging.getLogger("dui.collector.broker")
 

@@ -16,7 +16,7 @@ import aiomqtt
 
 from collector.config import CollectorConfig, split_host_port
 from collector.state import State
-from wire.logs import fields
+from runtime.logs import fields
 from wire.schema import COLLECTOR_STATUS_TOPIC, RESULTS_SUBSCRIPTION
 
 log = logging.getLogger("dui.collector.bus")

@@ -15,8 +15,8 @@ import click
 
 from agent import __version__
 from collector.config import CollectorConfig, load
-from wire import logs
-from wire.service import load_or_exit
+from runtime import logs
+from runtime.service import load_or_exit
 
 CONFIG_OPTION = click.option(
     "--config",

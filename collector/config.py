@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from wire.configfile import (
+from runtime.configfile import (
     ConfigError,
     Duration,
     Size,

@@ -29,7 +29,7 @@ from collector.config import CollectorConfig, split_host_port
 from collector.exposition import Exposition
 from collector.ledger import SqliteLedger
 from collector.state import State
-from wire.logs import fields
+from runtime.logs import fields
 
 log = logging.getLogger("dui.collector.http")
 HERE = Path(__file__).parent

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from collector.ledger import EpochKey, SqliteLedger, StoredResult
-from wire.logs import fields
+from runtime.logs import fields
 from wire.schema import (
     MAX_FUTURE_SECONDS,
     MAX_MESSAGE_BYTES,

@@ -20,8 +20,8 @@ from collector.ingest import Ingest
 from collector.ledger import SqliteLedger
 from collector.sla.live import Live
 from collector.state import State
-from wire.logs import fields
-from wire.service import install_stop
+from runtime.logs import fields
+from runtime.service import install_stop
 
 log = logging.getLogger("dui.collector")
 GROUP_MAX = 1000  # messages per transaction at most

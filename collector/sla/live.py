@@ -26,7 +26,7 @@ from collector.sla.report import (
     records,
     touched_minutes,
 )
-from wire.logs import fields
+from runtime.logs import fields
 
 log = logging.getLogger("dui.collector.sla")
 STATES = ("up", "degraded", "down", "unknown", "excluded")

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
-from wire.configfile import ConfigError
+from runtime.configfile import ConfigError
 
 T = TypeVar("T")
 

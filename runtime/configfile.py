@@ -16,8 +16,8 @@ import msgspec
 import msgspec.inspect
 import yaml
 
+from runtime.units import parse_duration, parse_size
 from wire.schema import ID_PATTERN
-from wire.units import parse_duration, parse_size
 
 T = TypeVar("T")
 
