@@ -20,7 +20,7 @@ from pathlib import Path
 from collector.config import parse
 from collector.ingest import Ingest
 from collector.ledger import SqliteLedger
-from collector.sla.live import Live
+from collector.live import LiveSla
 
 
 def fill(
@@ -103,20 +103,22 @@ def main() -> None:
         filled = time.perf_counter() - began
         contract = config.contracts[0]
         tracemalloc.start()  # memory on a first instance, timing on a second, untraced
-        traced = Live(config, path)
-        traced.evaluate_one(contract, now)
+        traced_ledger = SqliteLedger(path)
+        traced = LiveSla(config, traced_ledger)
+        traced.evaluate(contract, now)
         retained, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        traced.close()
-        live = Live(config, path)
+        traced_ledger.close()
+        live_ledger = SqliteLedger(path)
+        live = LiveSla(config, live_ledger)
         began = time.perf_counter()
-        live.evaluate_one(contract, now)
+        live.evaluate(contract, now)
         first = time.perf_counter() - began
         fill(ledger, args.sites, int(now), 1, now + 60, epoch=1)  # a minute of new results
         began = time.perf_counter()
-        doc = live.evaluate_one(contract, now + 60)
+        report = live.evaluate(contract, now + 60)
         incremental = time.perf_counter() - began
-        live.close()
+        live_ledger.close()
         ledger.close()
     print(f"{args.sites} sites × {args.days} days: {stored:,} results stored in {filled:.1f} s")
     print(f"first evaluation of the month: {first:.2f} s; next minute: {incremental:.2f} s")
@@ -124,7 +126,7 @@ def main() -> None:
         f"memory (tracemalloc): {peak / 1e6:.0f} MB at the peak of the first evaluation,"
         f" {retained / 1e6:.0f} MB kept for the next ones"
     )
-    print(f"(minutes: {doc['minutes']})")
+    print(f"(minutes: {report.period.minutes})")
 
 
 if __name__ == "__main__":

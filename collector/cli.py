@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sys
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from agent import __version__
 from collector.config import CollectorConfig, load
 from runtime import logs
 from runtime.service import load_or_exit
+from runtime.version import VERSION as __version__
+
+if TYPE_CHECKING:
+    from collector.ledger import Ledger
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -44,14 +49,21 @@ def cli() -> None:
 def run(config_path: str) -> None:
     """Run the collector service until SIGTERM or SIGINT."""
     from collector.run import run as run_collector
+    from runtime.secrets import SecretError
 
     config = _load(config_path)
     logs.setup(config.log.level)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run_collector(config))
-    except OSError as exc:  # a port in use, a ledger path that cannot be created…
+    except (OSError, SecretError) as exc:  # a port in use, an unreadable token file…
         click.echo(f"dui-collector: error: {exc}", err=True)
+        sys.exit(1)
+    except ExceptionGroup as group:  # a task of the service died: a bug, logged in full
+        for error in group.exceptions:
+            logging.getLogger("dui.collector").error(
+                "the collector stopped on an error", exc_info=error
+            )
         sys.exit(1)
 
 
@@ -107,11 +119,10 @@ def report(
     output: str | None,
 ) -> None:
     """The contract report: availability, incidents vs RTO, penalties (DESIGN.md §9)."""
-    import json
-    import sqlite3
-
-    from collector.sla.report import frozen, month_bounds, parse_bound, to_csv, to_html
-    from collector.sla.report import report as build
+    from collector.periods import read_period
+    from collector.render.document import period_document, to_csv, to_json
+    from collector.render.html import report_html
+    from collector.sla.period import month_bounds, parse_bound
 
     config = _load(config_path)
     contract = _contract(config, config_path, contract_id)
@@ -127,30 +138,39 @@ def report(
         raise click.UsageError(f"period: {exc}") from None
     if last <= first:
         raise click.UsageError("--to must be after --from")
-    path = config.ledger.sqlite_path
-    if not path.exists():
-        click.echo(
-            f"dui-collector: config error: {config_path}: ledger.url: no ledger at {path}", err=True
-        )
-        sys.exit(2)
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
+    with _ledger(config, config_path, read_only=True) as ledger:
         # a frozen month is reported as it was chained; late data no longer changes it
-        document = (frozen(db, contract.id, month) if month else None) or build(
-            db, contract, first, last
+        document = (ledger.frozen_month(contract.id, month) if month else None) or (
+            period_document(read_period(ledger, contract, first, last, time.time()))
         )
-    finally:
-        db.close()
     text = {
-        "json": lambda: json.dumps(document, ensure_ascii=False, indent=1) + "\n",
+        "json": lambda: to_json(document),
         "csv": lambda: to_csv(document),
-        "html": lambda: to_html(document, lang),
+        "html": lambda: report_html(document, lang),
     }[fmt]()
     if output:
         with open(output, "w", encoding="utf-8") as handle:
             handle.write(text)
     else:
         click.echo(text, nl=False)
+
+
+@contextlib.contextmanager
+def _ledger(config: CollectorConfig, config_path: str, read_only: bool = False) -> Iterator[Ledger]:
+    """The ledger for a command; a missing one is a config error when only read."""
+    from collector.ledger import open_ledger
+
+    path = config.ledger.sqlite_path
+    if read_only and not path.exists():
+        click.echo(
+            f"dui-collector: config error: {config_path}: ledger.url: no ledger at {path}", err=True
+        )
+        sys.exit(2)
+    ledger = open_ledger(path, read_only=read_only)
+    try:
+        yield ledger
+    finally:
+        ledger.close()
 
 
 def _contract(config: CollectorConfig, config_path: str, contract_id: str) -> Any:
@@ -178,9 +198,8 @@ def evidence() -> None:
 def evidence_import(config_path: str, contract_id: str, file: str) -> None:
     """Import a vendor spreadsheet (CSV, `;` or `,`): backups, or restore tests when it
     has a performed_at column. A bad row stops the import: nothing is imported."""
-    from collector import chain
     from collector import evidence as ev
-    from collector.ledger import SqliteLedger
+    from collector.ledger import Conflict
 
     config = _load(config_path)
     _contract(config, config_path, contract_id)
@@ -192,20 +211,12 @@ def evidence_import(config_path: str, contract_id: str, file: str) -> None:
     except ValueError as exc:
         click.echo(f"dui-collector: {file}: {exc}; nothing imported", err=True)
         sys.exit(1)
-    ledger = SqliteLedger(config.ledger.sqlite_path)
-    created = 0
     try:
-        with ledger.transaction():
-            for record in records:
-                _, new = chain.append(
-                    ledger.db, kind, contract_id, record.id, ev.canonical(record), time.time()
-                )
-                created += new
-    except chain.Conflict as exc:
+        with _ledger(config, config_path) as ledger:
+            created = sum(new for _, new in ledger.add_evidence(kind, records, time.time()))
+    except Conflict as exc:
         click.echo(f"dui-collector: {file}: {exc}; nothing imported", err=True)
         sys.exit(1)
-    finally:
-        ledger.close()
     label = "restore tests" if kind == "restore_test" else "backups"
     click.echo(f"{created} {label} imported, {len(records) - created} already known")
 
@@ -228,7 +239,7 @@ def maintenance_add(
     the contract's `maintenance.notice` before its start."""
     import datetime as dt
 
-    from collector.ledger import SqliteLedger
+    from collector.ledger import MaintenanceRecord
 
     config = _load(config_path)
     contract = _contract(config, config_path, contract_id)
@@ -239,11 +250,10 @@ def maintenance_add(
         raise click.UsageError(f"--start/--end: {exc}") from None
     if first.tzinfo is None or last.tzinfo is None or last <= first:
         raise click.UsageError("--start and --end need a UTC offset, and end after start")
-    ledger = SqliteLedger(config.ledger.sqlite_path)
-    try:
-        entry, _ = ledger.add_maintenance(contract_id, first, last, reason)
-    finally:
-        ledger.close()
+    with _ledger(config, config_path) as ledger:
+        entry, _ = ledger.add_maintenance(
+            MaintenanceRecord(contract_id, first, last, time.time(), reason)
+        )
     notice = float(contract.maintenance.notice)
     in_time = entry.received_at <= first.timestamp() - notice
     announced = dt.datetime.fromtimestamp(entry.received_at, dt.UTC).isoformat()
@@ -260,22 +270,10 @@ def maintenance_add(
 @click.option("--output", "-o", required=True, metavar="FILE", help="Where the copy goes.")
 def backup_ledger(config_path: str, output: str) -> None:
     """A consistent copy of the ledger, taken while the collector runs."""
-    from collector.ledger import SqliteLedger
-
     config = _load(config_path)
-    if not config.ledger.sqlite_path.exists():
-        click.echo(
-            f"dui-collector: config error: {config_path}: ledger.url: no ledger at "
-            f"{config.ledger.sqlite_path}",
-            err=True,
-        )
-        sys.exit(2)
-    ledger = SqliteLedger(config.ledger.sqlite_path)
-    try:
+    with _ledger(config, config_path, read_only=True) as ledger:
         ledger.backup(output)
         problem = ledger.verify_chain()
-    finally:
-        ledger.close()
     click.echo(
         f"ledger copied to {output}"
         + (f"; WARNING: {problem}" if problem else "; hash chain verified")

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from collector.ledger import EpochKey, SqliteLedger, StoredResult
+from collector.ledger import EpochKey, Ledger, StoredResult
 from runtime.logs import fields
 from wire.schema import (
     MAX_FUTURE_SECONDS,
@@ -88,7 +88,7 @@ class _Epoch:
 
 
 class Ingest:
-    def __init__(self, ledger: SqliteLedger, raw_retention: float) -> None:
+    def __init__(self, ledger: Ledger, raw_retention: float) -> None:
         self.ledger = ledger
         self.raw_retention = raw_retention
         self._epochs: dict[EpochKey, _Epoch] = {}

@@ -1,7 +1,10 @@
-"""`dui-collector run`: broker link → ingest (group commit) → ledger, state → /metrics.
+"""`dui-collector run`: broker link → ingest (group commit) → ledger, state → /metrics,
+and the background rounds (SLA evaluation, pruning, forgetting silent agents).
 
-Composed in one async-with block so shutdown order is visible: stop taking messages,
-finish the group in hand, close HTTP, the broker link, the embedded broker, the ledger.
+Composed once: resources in one AsyncExitStack (each role its own ledger connection),
+tasks in one TaskGroup. A failing round is shown in /healthz and retried; the bus or the
+writer dying is a bug that stops the service (exit 1) rather than leaving it half alive.
+Shutdown: stop taking messages, stop the rounds, then HTTP, the broker, the ledgers.
 """
 
 from __future__ import annotations
@@ -9,34 +12,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
+from contextlib import AsyncExitStack, closing
 
 from collector.broker import embedded_broker
 from collector.bus import Bus
 from collector.config import CollectorConfig
+from collector.health import Health, every
 from collector.http import http_server
 from collector.ingest import Ingest
-from collector.ledger import SqliteLedger
-from collector.sla.live import Live
+from collector.ledger import Ledger, open_ledger
+from collector.live import LiveSla
 from collector.state import State
 from runtime.logs import fields
 from runtime.service import install_stop
+from runtime.version import VERSION
 
 log = logging.getLogger("dui.collector")
 GROUP_MAX = 1000  # messages per transaction at most
-HOUSEKEEPING_EVERY = 60.0
+SLA_EVERY = 60.0
+FORGET_EVERY = 60.0
+PRUNE_EVERY = 3600.0
+Clock = Callable[[], float]
 
 
 async def _writer(
-    queue: asyncio.Queue[tuple[str, bytes]], ingest: Ingest, state: State, bus: Bus
+    queue: asyncio.Queue[tuple[str, bytes]], ingest: Ingest, state: State, bus: Bus, clock: Clock
 ) -> None:
     while True:
         group = [await queue.get()]
         while len(group) < GROUP_MAX and not queue.empty():
             group.append(queue.get_nowait())
+        now = clock()
         try:
-            outcome = await asyncio.to_thread(ingest.process, group)
+            outcome = await asyncio.to_thread(ingest.process, group, now)
         except Exception:
             log.exception(
                 "ingest transaction failed; the agents will re-send",
@@ -44,73 +53,84 @@ async def _writer(
             )
             ingest.reset()
             continue
-        state.apply(outcome)
+        state.apply(outcome, now)
         await bus.publish(outcome.acks)
-
-
-async def _housekeeping(
-    state: State, ledger: SqliteLedger, raw_retention: float, live: Live
-) -> None:
-    last_prune = 0.0
-    while True:
-        await asyncio.to_thread(live.tick)
-        state.sla = dict(live.docs)
-        await asyncio.sleep(HOUSEKEEPING_EVERY)
-        state.forget()
-        if time.time() - last_prune > 3600:
-            last_prune = time.time()
-            pruned = await asyncio.to_thread(ledger.prune, raw_retention)
-            if pruned:
-                log.info("raw results pruned", extra=fields(rows=pruned))
 
 
 async def run(
     config: CollectorConfig,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[int], None] | None = None,
+    *,
+    clock: Clock | None = None,
+    sla_every: float = SLA_EVERY,
 ) -> None:
+    """`clock` (Unix seconds) and `sla_every` are for tests that replay a known day."""
+    import time
+
+    clock = clock or time.time
     if stop is None:
         stop = asyncio.Event()
         install_stop(stop)
-    ledger = SqliteLedger(config.ledger.sqlite_path)
-    state = State(config.agents.stale_after, config.agents.forget_after)
-    ingest = Ingest(ledger, config.ledger.raw_retention)
-    live = Live(config, config.ledger.sqlite_path)
-    api_ledger = SqliteLedger(config.ledger.sqlite_path)  # the API writes on its own connection
-    queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-    bus = Bus(config, state, queue)
-    broker = (
-        embedded_broker(config.mqtt.listen) if config.mqtt.embedded else contextlib.nullcontext()
-    )
-    try:
-        async with broker, http_server(config, state, api_ledger, live) as port:
-            log.info(
-                "collector started",
-                extra=fields(
-                    ledger=str(config.ledger.sqlite_path),
-                    http_port=port,
-                    broker=config.mqtt.url or f"embedded on {config.mqtt.listen}",
-                ),
+    path = config.ledger.sqlite_path
+
+    def ledger(stack: AsyncExitStack) -> Ledger:
+        return stack.enter_context(closing(open_ledger(path)))  # type: ignore[arg-type]
+
+    async with AsyncExitStack() as stack:
+        ingest_ledger, sla_ledger, api_ledger, housekeeping_ledger = (
+            ledger(stack) for _ in range(4)
+        )
+        state = State(config.agents.stale_after, config.agents.forget_after)
+        health = Health(state)
+        ingest = Ingest(ingest_ledger, config.ledger.raw_retention)
+        live = LiveSla(config, sla_ledger)
+        queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        bus = Bus(config, state, queue)
+        if config.mqtt.embedded:
+            await stack.enter_async_context(embedded_broker(config.mqtt.listen))
+        port = await stack.enter_async_context(http_server(config, state, api_ledger, live, health))
+        log.info(
+            "collector started",
+            extra=fields(
+                version=VERSION,
+                ledger=str(path),
+                http_port=port,
+                broker=config.mqtt.url or f"embedded on {config.mqtt.listen}",
+            ),
+        )
+
+        async def sla_round() -> None:
+            failed = await asyncio.to_thread(live.tick, clock())
+            state.sla = dict(live.reports)
+            if failed:
+                raise RuntimeError(f"contract evaluation failed: {', '.join(failed)}")
+
+        async def forget_round() -> None:
+            state.forget(clock())
+
+        async def prune_round() -> None:
+            pruned = await asyncio.to_thread(
+                housekeeping_ledger.prune, config.ledger.raw_retention, clock()
             )
-            tasks = [
-                asyncio.create_task(bus.run()),
-                asyncio.create_task(_writer(queue, ingest, state, bus)),
-                asyncio.create_task(
-                    _housekeeping(state, ledger, config.ledger.raw_retention, live)
-                ),
+            if pruned:
+                log.info("raw results pruned", extra=fields(rows=pruned))
+
+        async with asyncio.TaskGroup() as tasks:
+            receiving = tasks.create_task(bus.run(), name="bus")
+            rounds = [
+                tasks.create_task(_writer(queue, ingest, state, bus, clock), name="writer"),
+                tasks.create_task(every(health, "sla", sla_every, sla_round)),
+                tasks.create_task(every(health, "forget", FORGET_EVERY, forget_round, 60.0)),
+                tasks.create_task(every(health, "prune", PRUNE_EVERY, prune_round, 60.0)),
             ]
             if on_ready is not None:
                 on_ready(port)
             await stop.wait()
             log.info("stopping")
-            tasks[0].cancel()  # stop taking messages first
+            receiving.cancel()  # stop taking messages first
             with contextlib.suppress(asyncio.CancelledError):
-                await tasks[0]
-            for task in tasks[1:]:
+                await receiving
+            for task in rounds:
                 task.cancel()
-            await asyncio.gather(*tasks[1:], return_exceptions=True)
-    finally:
-        live.close()
-        api_ledger.close()
-        ledger.close()
-        log.info("collector stopped")
+    log.info("collector stopped")

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from collector.ingest import Outcome
-from collector.ledger import BUCKETS
+from collector.ledger.types import AgentKey
+from collector.metrics.catalogue import HTTP_RESPONSE_BUCKETS, LAG_BUCKETS, LATENCY_BUCKETS
 from wire.schema import AgentStatus, Result
 
-LAG_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0)
-AgentKey = tuple[str, str, str]
+if TYPE_CHECKING:
+    from collector.sla.now import LiveReport
 
 
 @dataclass
@@ -65,7 +66,8 @@ class State:
         self.results_stored = 0
         self.ingest_lag = Histogram(LAG_BUCKETS)
         self.mqtt_connected = False
-        self.sla: dict[str, dict[str, Any]] = {}  # contract id → current period document
+        self.sla: dict[str, LiveReport] = {}  # contract id → its live report
+        self.task_failures: dict[str, int] = {}  # background task → failed rounds
 
     def _agent(self, key: AgentKey) -> AgentView:
         view = self.agents.get(key)
@@ -119,7 +121,9 @@ class State:
         counter = (*site_key, r.probe, outcome)
         self.results_total[counter] = self.results_total.get(counter, 0) + 1
         if r.probe == "http" and r.success and r.duration_seconds is not None:
-            self.http_response.setdefault(site_key, Histogram(BUCKETS)).observe(r.duration_seconds)
+            self.http_response.setdefault(site_key, Histogram(HTTP_RESPONSE_BUCKETS)).observe(
+                r.duration_seconds
+            )
         if r.probe == "latency" and r.rtt_seconds is not None:
             self.latency_rtt.setdefault(site_key, Histogram(LATENCY_BUCKETS)).observe(
                 r.rtt_seconds.avg
@@ -133,9 +137,3 @@ class State:
 
     def up(self, view: AgentView, now: float) -> bool:
         return view.state == "online" and now - view.last_seen <= self.stale_after
-
-    def summary(self) -> dict[str, Any]:
-        return {"agents": len(self.agents), "results_stored": self.results_stored}
-
-
-LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)

@@ -114,6 +114,7 @@ class Evaluation:
     failed_sites: dict[int, list[str]]
     local_minutes: set[int]  # minutes in which some site was in local fault
     evidenced: set[int] = field(default_factory=set)  # enough sites voted (excluded or not)
+    last_votes: dict[str, tuple[int, str]] = field(default_factory=dict)  # site → (minute, vote)
 
 
 def evaluate(
@@ -134,6 +135,9 @@ def evaluate(
             site: site_vote(site, minute, e, validity)
             for site, e in records.get(minute, {}).items()
         }
+        for site, vote in votes.items():
+            if vote is not None:
+                ev.last_votes[site] = (minute, vote)
         if any(v == "local" for v in votes.values()):
             ev.local_minutes.add(minute)
         state = minute_state(votes, quorum, min_sites)
@@ -149,8 +153,11 @@ def evaluate(
     return ev
 
 
+STATES = ("up", "degraded", "down", "unknown", "excluded")
+
+
 def counts(states: Mapping[int, str]) -> dict[str, int]:
-    out = dict.fromkeys(("up", "degraded", "down", "unknown", "excluded"), 0)
+    out = dict.fromkeys(STATES, 0)
     for state in states.values():
         out[state] += 1
     return out

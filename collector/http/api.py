@@ -10,15 +10,16 @@ import hmac
 import json
 import logging
 import time
-from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
-from collector import chain, evidence
+from collector import evidence
 from collector.config import CollectorConfig, Contract
-from collector.ledger import SqliteLedger
+from collector.ledger import Conflict, Ledger, MaintenanceRecord
+from collector.live import LiveSla
+from collector.render.document import live_document
 from runtime.logs import fields
+from runtime.secrets import read_secret
 
 log = logging.getLogger("dui.collector.api")
 
@@ -28,7 +29,7 @@ def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
 
 
 class Api:
-    def __init__(self, config: CollectorConfig, ledger: SqliteLedger, live: Any) -> None:
+    def __init__(self, config: CollectorConfig, ledger: Ledger, live: LiveSla | None) -> None:
         self.contracts = {c.id: c for c in config.contracts}
         self.ledger = ledger
         self.live = live
@@ -42,7 +43,7 @@ class Api:
     def _check_token(self, request: web.Request, contract: Contract) -> None:
         if contract.evidence_token_file is None:
             raise _error(web.HTTPForbidden, f"contract {contract.id} has no evidence_token_file")
-        token = Path(contract.evidence_token_file).read_text(encoding="utf-8").strip()
+        token = read_secret(contract.evidence_token_file)
         if not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
             log.warning(
                 "evidence refused: wrong or missing token",
@@ -65,8 +66,10 @@ class Api:
         except ValueError as exc:
             raise _error(web.HTTPUnprocessableEntity, str(exc)) from None
         try:
-            entry, created = await asyncio.to_thread(self.ledger.add_evidence, kind, record)
-        except chain.Conflict as exc:
+            [(entry, created)] = await asyncio.to_thread(
+                self.ledger.add_evidence, kind, [record], time.time()
+            )
+        except Conflict as exc:
             log.warning(
                 "evidence conflict", extra=fields(contract=contract.id, id=record.id, kind=kind)
             )
@@ -104,9 +107,8 @@ class Api:
             ) from None
         if start.tzinfo is None or end.tzinfo is None or end <= start:
             raise _error(web.HTTPUnprocessableEntity, "start and end need offsets, end > start")
-        entry, created = await asyncio.to_thread(
-            self.ledger.add_maintenance, contract.id, start, end, data.get("reason")
-        )
+        record = MaintenanceRecord(contract.id, start, end, time.time(), data.get("reason"))
+        entry, created = await asyncio.to_thread(self.ledger.add_maintenance, record)
         return web.json_response(
             {"announced_at": entry.received_at, "chain_hash": entry.hash, "created": created},
             status=201 if created else 200,
@@ -117,8 +119,10 @@ class Api:
         if self.live is None:
             raise _error(web.HTTPServiceUnavailable, "the contract engine is not running")
         # Evaluated on demand, so the answer includes results stored a second ago.
-        state = await asyncio.to_thread(self.live.evaluate_one, contract, time.time())
-        return web.json_response(state, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+        live = await asyncio.to_thread(self.live.evaluate, contract, time.time())
+        return web.json_response(
+            live_document(live), dumps=lambda o: json.dumps(o, ensure_ascii=False)
+        )
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/v1/evidence/backups", self.backups)

@@ -1,0 +1,130 @@
+"""The aiohttp application: routes, `http.auth` (basic or token) on the status page and
+the contracts and maintenance API, /metrics and /healthz open to the scraper."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from collector.config import CollectorConfig, split_host_port
+from collector.health import Health
+from collector.http.api import Api
+from collector.http.speedtest import Speedtest
+from collector.http.status import status_page
+from collector.ledger import Ledger
+from collector.live import LiveSla
+from collector.metrics.exposition import Exposition
+from collector.render.html import LANGS
+from collector.state import State
+from runtime.logs import fields
+from runtime.secrets import read_secret
+
+log = logging.getLogger("dui.collector.http")
+PROTECTED = ("/api/v1/contracts", "/api/v1/maintenance")
+
+
+def _auth_middleware(config: CollectorConfig) -> Callable:
+    auth = config.http.auth
+
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ):
+        protected = request.path == "/" or request.path.startswith(PROTECTED)
+        if auth is None or not protected:
+            return await handler(request)
+        secret = read_secret(auth.file)
+        header = request.headers.get("Authorization", "")
+        if auth.type == "token":
+            ok = hmac.compare_digest(header, f"Bearer {secret}")
+        else:
+            users = dict(line.split(":", 1) for line in secret.splitlines() if ":" in line)
+            ok = False
+            if header.startswith("Basic "):
+                with contextlib.suppress(ValueError, UnicodeDecodeError):
+                    user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+                    ok = user in users and hmac.compare_digest(users[user], password)
+        if not ok:
+            raise web.HTTPUnauthorized(
+                headers={"WWW-Authenticate": 'Basic realm="dui-sla"'}
+                if auth.type == "basic"
+                else {}
+            )
+        return await handler(request)
+
+    return middleware
+
+
+def make_app(
+    config: CollectorConfig,
+    state: State,
+    ledger: Ledger,
+    live: LiveSla | None = None,
+    health: Health | None = None,
+) -> web.Application:
+    """`ledger` is the API's own connection (evidence and maintenance writes, healthz)."""
+    app = web.Application(middlewares=[_auth_middleware(config)], client_max_size=1024 * 1024)
+    exposition = Exposition(state)
+    token = config.speedtest.token_file
+    speedtest = Speedtest(read_secret(token) if token else None, config.speedtest.max_bytes)
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=exposition.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(request: web.Request) -> web.Response:
+        problems = []
+        reason = await asyncio.to_thread(ledger.writable)
+        if reason:
+            problems.append(f"ledger not writable: {reason}")
+        if not state.mqtt_connected:
+            problems.append("not connected to the MQTT broker")
+        if health is not None:
+            problems.extend(health.problems())
+        if problems:
+            return web.Response(status=503, text="\n".join(problems) + "\n")
+        return web.Response(text="ok\n")
+
+    async def index(request: web.Request) -> web.Response:
+        lang = request.query.get("lang")
+        if lang not in LANGS:
+            accept = request.headers.get("Accept-Language", "fr")
+            lang = "en" if accept.lower().startswith("en") else "fr"
+        page = status_page(state, config, lang, time.time())
+        return web.Response(text=page, content_type="text/html")
+
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/", index)
+    speedtest.routes(app)
+    Api(config, ledger, live).routes(app)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def http_server(
+    config: CollectorConfig,
+    state: State,
+    ledger: Ledger,
+    live: LiveSla | None = None,
+    health: Health | None = None,
+) -> AsyncIterator[int]:
+    """Serves until the block ends; yields the bound port."""
+    runner = web.AppRunner(make_app(config, state, ledger, live, health), access_log=None)
+    await runner.setup()
+    host, port = split_host_port(config.http.listen)
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    log.info("http listening", extra=fields(listen=f"{host}:{bound}"))
+    try:
+        yield bound
+    finally:
+        await runner.cleanup()

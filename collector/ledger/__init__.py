@@ -1,0 +1,108 @@
+"""The ledger: the collector's one storage owner. Every SQL statement lives behind the
+`Ledger` interface below; `sqlite.SqliteLedger` is its first backend (PostgreSQL next).
+
+Each role of the service (ingest writer, housekeeping, SLA evaluation, HTTP API) opens
+its own `Ledger` with `open_ledger`, and a `Ledger` is used by one thread at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, Protocol
+
+from collector.ledger.chain import Conflict, Entry
+from collector.ledger.types import (
+    EpochKey,
+    MaintenanceRecord,
+    ResultRow,
+    StoredResult,
+)
+
+__all__ = [
+    "Conflict",
+    "Entry",
+    "EpochKey",
+    "Ledger",
+    "LedgerTx",
+    "MaintenanceRecord",
+    "ResultRow",
+    "StoredResult",
+    "open_ledger",
+]
+
+
+class LedgerTx(Protocol):
+    """What ingest writes inside one transaction (one group of messages)."""
+
+    def add_results(self, results: list[StoredResult], received_at: float) -> None: ...
+    def add_reject(self, key: EpochKey, seq: int, reason: str, received_at: float) -> bool: ...
+    def set_watermark(self, key: EpochKey, seq: int, now: float) -> None: ...
+
+
+class Ledger(Protocol):
+    """The storage interface. Reads the SLA needs are typed queries; the rules that decide
+    what the rows mean (which probes count, what a failed result is) stay in collector.sla
+    and arrive here as parameters."""
+
+    # ingest
+    def transaction(self) -> AbstractContextManager[LedgerTx]: ...
+    def watermark(self, key: EpochKey) -> int: ...
+    def settled_above(self, key: EpochKey, seq: int) -> set[int]: ...
+
+    # housekeeping and health
+    def prune(self, raw_retention: float, now: float) -> int: ...
+    def writable(self) -> str | None: ...
+    def counts(self) -> dict[str, int]: ...
+    def backup(self, target: str | Path) -> None: ...
+
+    # what the SLA reads
+    def results(
+        self,
+        targets: Iterable[str],
+        probes: Iterable[str],
+        reference_roles: Iterable[str],
+        start: float,
+        end: float,
+    ) -> Iterator[ResultRow]: ...
+    def touched_minutes(
+        self,
+        targets: Iterable[str],
+        probes: Iterable[str],
+        reference_roles: Iterable[str],
+        received_after: float,
+    ) -> tuple[set[int], float]: ...
+    def newest_received(self) -> float: ...
+    def loss_ratios(self, role: str, since: float) -> Iterator[tuple[str, float]]: ...
+
+    # the hash chain
+    def add_evidence(
+        self, kind: str, records: list[Any], received_at: float
+    ) -> list[tuple[Entry, bool]]: ...
+    def evidence(self, kind: str, contract: str) -> list[Any]: ...
+    def add_maintenance(self, record: MaintenanceRecord) -> tuple[Entry, bool]: ...
+    def maintenance(self, contract: str) -> list[MaintenanceRecord]: ...
+    def frozen_month(self, contract: str, month: str) -> dict[str, Any] | None: ...
+    def freeze_month(
+        self, contract: str, month: str, document: dict[str, Any], at: float
+    ) -> Entry: ...
+    def chain_head(self) -> str: ...
+    def verify_chain(self) -> str | None: ...
+
+    # minutes counted in dui_sla_seconds_total
+    def last_counted_minute(self, contract: str) -> int | None: ...
+    def count_minutes(self, contract: str, states: list[tuple[int, str]]) -> None: ...
+    def counted(self, contract: str) -> dict[str, int]: ...
+
+    def close(self) -> None: ...
+
+
+def open_ledger(url_or_path: str | Path, *, read_only: bool = False) -> Ledger:
+    """The backend for a ledger path (SQLite today; `ledger.url` already names it)."""
+    return SqliteLedger(url_or_path, read_only=read_only)
+
+
+from collector.ledger.sqlite import SqliteLedger  # noqa: E402 - the first backend
+
+__all__ += ["SqliteLedger"]

@@ -1,0 +1,456 @@
+"""The SQLite backend of the ledger: WAL with synchronous=FULL, one transaction per group
+of messages (group commit), a schema versioned with PRAGMA user_version and migrated on
+open. Every SQL statement of the collector is in this file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from collector import evidence
+from collector.ledger.chain import GENESIS, Conflict, Entry, link_hash
+from collector.ledger.types import EpochKey, MaintenanceRecord, ResultRow, StoredResult
+
+# Response-time buckets (seconds) of the per-minute rollups. They are the ledger's own
+# (a stored layout), not the /metrics histogram's, which may change without a migration.
+ROLLUP_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0)
+
+SCHEMA = [
+    # version 1
+    """
+    CREATE TABLE results (
+        org TEXT NOT NULL, site TEXT NOT NULL, agent TEXT NOT NULL, epoch TEXT NOT NULL,
+        seq INTEGER NOT NULL, ts REAL NOT NULL, probe TEXT NOT NULL, target TEXT NOT NULL,
+        role TEXT NOT NULL, success INTEGER NOT NULL, duration REAL, body BLOB NOT NULL,
+        received_at REAL NOT NULL,
+        PRIMARY KEY (org, site, agent, epoch, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX results_ts ON results (ts);
+    CREATE TABLE rejects (
+        org TEXT NOT NULL, site TEXT NOT NULL, agent TEXT NOT NULL, epoch TEXT NOT NULL,
+        seq INTEGER NOT NULL, reason TEXT NOT NULL, received_at REAL NOT NULL,
+        PRIMARY KEY (org, site, agent, epoch, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE watermarks (
+        org TEXT NOT NULL, site TEXT NOT NULL, agent TEXT NOT NULL, epoch TEXT NOT NULL,
+        seq INTEGER NOT NULL, updated_at REAL NOT NULL,
+        PRIMARY KEY (org, site, agent, epoch)
+    ) WITHOUT ROWID;
+    CREATE TABLE rollups (
+        minute INTEGER NOT NULL, org TEXT NOT NULL, site TEXT NOT NULL, target TEXT NOT NULL,
+        role TEXT NOT NULL, probe TEXT NOT NULL,
+        results INTEGER NOT NULL, failures INTEGER NOT NULL, duration_sum REAL NOT NULL,
+        b0 INTEGER NOT NULL DEFAULT 0, b1 INTEGER NOT NULL DEFAULT 0,
+        b2 INTEGER NOT NULL DEFAULT 0, b3 INTEGER NOT NULL DEFAULT 0,
+        b4 INTEGER NOT NULL DEFAULT 0, b5 INTEGER NOT NULL DEFAULT 0,
+        b6 INTEGER NOT NULL DEFAULT 0, b7 INTEGER NOT NULL DEFAULT 0,
+        b8 INTEGER NOT NULL DEFAULT 0, b9 INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (minute, org, site, target, role, probe)
+    ) WITHOUT ROWID;
+    """,
+    # version 2: the hash chain (evidence, maintenance, closed months) and the minutes
+    # already counted in dui_sla_seconds_total
+    """
+    CREATE TABLE chain (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL, contract TEXT NOT NULL, key TEXT NOT NULL, record TEXT NOT NULL,
+        received_at REAL NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
+        UNIQUE (kind, contract, key)
+    );
+    CREATE TABLE sla_counted (
+        contract TEXT NOT NULL, minute INTEGER NOT NULL, state TEXT NOT NULL,
+        PRIMARY KEY (contract, minute)
+    ) WITHOUT ROWID;
+    """,
+    # version 3: what arrived since the last evaluation, for incremental SLA evaluation
+    """
+    CREATE INDEX results_received ON results (received_at);
+    """,
+]
+_BUCKET_COLUMNS = [f"b{i}" for i in range(10)]
+ROLLUP_SQL = (
+    "INSERT INTO rollups (minute, org, site, target, role, probe, results, failures,"
+    f" duration_sum, {', '.join(_BUCKET_COLUMNS)}) VALUES ({', '.join(['?'] * 19)})"
+    " ON CONFLICT (minute, org, site, target, role, probe) DO UPDATE SET"
+    " results = results + excluded.results, failures = failures + excluded.failures,"
+    " duration_sum = duration_sum + excluded.duration_sum, "
+    + ", ".join(f"{c} = {c} + excluded.{c}" for c in _BUCKET_COLUMNS)
+)
+
+
+def bucket_index(seconds: float) -> int:
+    """Index of the first rollup bucket whose upper bound holds `seconds` (9: above 30 s)."""
+    for i, bound in enumerate(ROLLUP_BUCKETS):
+        if seconds <= bound:
+            return i
+    return len(ROLLUP_BUCKETS)
+
+
+class _SqliteTx:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def add_results(self, results: list[StoredResult], received_at: float) -> None:
+        """Store new results (ingest already left out the ones it knows) and add them
+        to the per-minute rollups, aggregated first: one upsert per rollup row."""
+        if not results:
+            return
+        self.db.executemany(
+            "INSERT INTO results (org, site, agent, epoch, seq, ts, probe, target, role,"
+            " success, duration, body, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    *r.key,
+                    r.seq,
+                    r.ts,
+                    r.probe,
+                    r.target,
+                    r.role,
+                    int(r.success),
+                    r.duration,
+                    r.body,
+                    received_at,
+                )
+                for r in results
+            ],
+        )
+        rollups: dict[tuple, list[float]] = {}
+        for r in results:
+            row_key = (int(r.ts // 60), r.key[0], r.key[1], r.target, r.role, r.probe)
+            row = rollups.get(row_key)
+            if row is None:
+                row = rollups[row_key] = [0, 0, 0.0] + [0] * (len(ROLLUP_BUCKETS) + 1)
+            duration = r.duration or 0.0
+            row[0] += 1
+            row[1] += 0 if r.success else 1
+            row[2] += duration
+            row[3 + bucket_index(duration)] += 1
+        self.db.executemany(ROLLUP_SQL, [(*k, *v) for k, v in rollups.items()])
+
+    def add_reject(self, key: EpochKey, seq: int, reason: str, received_at: float) -> bool:
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO rejects (org, site, agent, epoch, seq, reason, received_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (*key, seq, reason, received_at),
+        )
+        return cursor.rowcount == 1
+
+    def set_watermark(self, key: EpochKey, seq: int, now: float) -> None:
+        self.db.execute(
+            "INSERT INTO watermarks (org, site, agent, epoch, seq, updated_at) VALUES"
+            " (?, ?, ?, ?, ?, ?) ON CONFLICT (org, site, agent, epoch) DO UPDATE SET"
+            " seq = max(seq, excluded.seq), updated_at = excluded.updated_at",
+            (*key, seq, now),
+        )
+
+
+def _marks(values: list[str]) -> str:
+    return ",".join("?" * len(values))
+
+
+def _path(url_or_path: str | Path) -> Path:
+    text = str(url_or_path)
+    return Path(text.removeprefix("sqlite://")) if text.startswith("sqlite://") else Path(text)
+
+
+class SqliteLedger:
+    """One connection, used by one thread at a time (the lock makes it so, whatever the
+    caller does: a connection shared between two threads can interleave transactions)."""
+
+    def __init__(self, url_or_path: str | Path, *, read_only: bool = False) -> None:
+        self.path = _path(url_or_path)
+        self._lock = threading.RLock()
+        if read_only:
+            self.db = sqlite3.connect(
+                f"file:{self.path}?mode=ro",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        if not read_only:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(SCHEMA):
+            raise RuntimeError(
+                f"ledger {self.path} has schema version {version}, newer than this collector"
+                f" ({len(SCHEMA)}): upgrade dui-collector"
+            )
+        for number, script in enumerate(SCHEMA[version:], start=version + 1):
+            self.db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+
+    @contextmanager
+    def transaction(self) -> Iterator[_SqliteTx]:
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SqliteTx(self.db)
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        with self._lock:
+            return self.db.execute(sql, tuple(params)).fetchall()
+
+    def _one(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        with self._lock:
+            return self.db.execute(sql, tuple(params)).fetchone()
+
+    # -- ingest -------------------------------------------------------------------------
+    def watermark(self, key: EpochKey) -> int:
+        row = self._one(
+            "SELECT seq FROM watermarks WHERE org = ? AND site = ? AND agent = ? AND epoch = ?", key
+        )
+        return int(row[0]) if row else 0
+
+    def settled_above(self, key: EpochKey, seq: int) -> set[int]:
+        where = "org = ? AND site = ? AND agent = ? AND epoch = ? AND seq > ?"
+        rows = self._all(
+            f"SELECT seq FROM results WHERE {where} UNION SELECT seq FROM rejects WHERE {where}",
+            (*key, seq, *key, seq),
+        )
+        return {int(r[0]) for r in rows}
+
+    # -- housekeeping and health --------------------------------------------------------
+    def writable(self) -> str | None:
+        """None when the ledger accepts writes, else the reason."""
+        try:
+            with self._lock:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.execute("ROLLBACK")
+            return None
+        except sqlite3.Error as exc:
+            return str(exc)
+
+    def prune(self, raw_retention: float, now: float) -> int:
+        """Drop raw results older than the retention (rollups stay)."""
+        with self.transaction():
+            return self.db.execute(
+                "DELETE FROM results WHERE ts < ?", (now - raw_retention,)
+            ).rowcount
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table, and results counted in rollups (equal when nothing is double-counted)."""
+        return {
+            "results": self._one("SELECT COUNT(*) FROM results")[0],
+            "rejects": self._one("SELECT COUNT(*) FROM rejects")[0],
+            "rollup_results": self._one("SELECT COALESCE(SUM(results), 0) FROM rollups")[0],
+        }
+
+    def backup(self, target: str | Path) -> None:
+        """A consistent copy of the ledger, taken while it is in use."""
+        destination = sqlite3.connect(target)
+        with self._lock, destination:
+            self.db.backup(destination)
+        destination.close()
+
+    # -- what the SLA reads --------------------------------------------------------------
+    def _contract_filter(
+        self, targets: Iterable[str], probes: Iterable[str], roles: Iterable[str]
+    ) -> tuple[str, list[str]]:
+        t, p, r = list(targets), list(probes), list(roles)
+        sql = f"((target IN ({_marks(t)}) AND probe IN ({_marks(p)})) OR role IN ({_marks(r)}))"
+        return sql, [*t, *p, *r]
+
+    def results(
+        self,
+        targets: Iterable[str],
+        probes: Iterable[str],
+        reference_roles: Iterable[str],
+        start: float,
+        end: float,
+    ) -> Iterator[ResultRow]:
+        """The contract's results and the sites' references measured in [start, end),
+        streamed, not fetched: a month is millions of rows."""
+        where, params = self._contract_filter(targets, probes, reference_roles)
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT CAST(ts / 60 AS INTEGER), site, target, role, probe, success, duration"
+                f" FROM results WHERE ts >= ? AND ts < ? AND {where}",
+                (start, end, *params),
+            )
+            for minute, site, target, role, probe, success, duration in rows:
+                yield ResultRow(minute, site, target, role, probe, bool(success), duration)
+
+    def touched_minutes(
+        self,
+        targets: Iterable[str],
+        probes: Iterable[str],
+        reference_roles: Iterable[str],
+        received_after: float,
+    ) -> tuple[set[int], float]:
+        """Minutes that received such results since `received_after`, and the newest receive
+        time seen (for the next call). One writer stores groups one after the other, each
+        stamped when it starts, so a later group never carries an older stamp."""
+        where, params = self._contract_filter(targets, probes, reference_roles)
+        rows = self._all(
+            "SELECT CAST(ts / 60 AS INTEGER), received_at FROM results WHERE received_at > ?"
+            f" AND {where}",
+            (received_after, *params),
+        )
+        newest = max((r[1] for r in rows), default=received_after)
+        return {r[0] for r in rows}, newest
+
+    def newest_received(self) -> float:
+        return float(self._one("SELECT COALESCE(MAX(received_at), 0) FROM results")[0])
+
+    def loss_ratios(self, role: str, since: float) -> Iterator[tuple[str, float]]:
+        """(site, loss_ratio) of the latency results of `role` measured since `since`."""
+        for site, body in self._all(
+            "SELECT site, body FROM results WHERE ts >= ? AND probe = 'latency' AND role = ?",
+            (since, role),
+        ):
+            loss = json.loads(body).get("loss_ratio")
+            if isinstance(loss, int | float):
+                yield site, float(loss)
+
+    # -- the hash chain -----------------------------------------------------------------
+    def _append(
+        self, kind: str, contract: str, key: str, record: str, received_at: float
+    ) -> tuple[Entry, bool]:
+        """Add a record inside the caller's transaction: the same content again is
+        idempotent, different content under the same key is a Conflict."""
+        row = self.db.execute(
+            "SELECT record, received_at, hash FROM chain WHERE kind = ? AND contract = ?"
+            " AND key = ?",
+            (kind, contract, key),
+        ).fetchone()
+        if row is not None:
+            if row[0] != record:
+                raise Conflict(
+                    f"{kind} {key!r} of {contract} was received before with other content"
+                )
+            return Entry(kind, contract, key, row[0], row[1], row[2]), False
+        prev = self._head()
+        digest = link_hash(prev, kind, contract, key, record, received_at)
+        self.db.execute(
+            "INSERT INTO chain (kind, contract, key, record, received_at, prev_hash, hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (kind, contract, key, record, received_at, prev, digest),
+        )
+        return Entry(kind, contract, key, record, received_at, digest), True
+
+    def _head(self) -> str:
+        row = self.db.execute("SELECT hash FROM chain ORDER BY id DESC LIMIT 1").fetchone()
+        return row[0] if row else GENESIS
+
+    def _entries(self, kind: str, contract: str) -> list[Entry]:
+        rows = self._all(
+            "SELECT kind, contract, key, record, received_at, hash FROM chain"
+            " WHERE kind = ? AND contract = ? ORDER BY id",
+            (kind, contract),
+        )
+        return [Entry(*row) for row in rows]
+
+    def add_evidence(
+        self, kind: str, records: list[Any], received_at: float
+    ) -> list[tuple[Entry, bool]]:
+        """Backups or restore tests, all or none (one transaction); idempotent on their id;
+        Conflict when an id was received before with other content."""
+        with self.transaction():
+            return [
+                self._append(kind, r.contract, r.id, evidence.canonical(r), received_at)
+                for r in records
+            ]
+
+    def evidence(self, kind: str, contract: str) -> list[Any]:
+        return [evidence.parse(kind, e.record.encode()) for e in self._entries(kind, contract)]
+
+    def add_maintenance(self, record: MaintenanceRecord) -> tuple[Entry, bool]:
+        start = record.start.astimezone(dt.UTC).isoformat()
+        end = record.end.astimezone(dt.UTC).isoformat()
+        body = json.dumps({"start": start, "end": end, "reason": record.reason}, sort_keys=True)
+        with self.transaction():
+            return self._append(
+                "maintenance", record.contract, f"{start}/{end}", body, record.announced_at
+            )
+
+    def maintenance(self, contract: str) -> list[MaintenanceRecord]:
+        out = []
+        for entry in self._entries("maintenance", contract):
+            data = json.loads(entry.record)
+            out.append(
+                MaintenanceRecord(
+                    contract,
+                    dt.datetime.fromisoformat(data["start"]),
+                    dt.datetime.fromisoformat(data["end"]),
+                    entry.received_at,
+                    data.get("reason"),
+                )
+            )
+        return out
+
+    def frozen_month(self, contract: str, month: str) -> dict[str, Any] | None:
+        """The report of a frozen month as it was chained, or None."""
+        row = self._one(
+            "SELECT record FROM chain WHERE kind = 'month' AND contract = ? AND key = ?",
+            (contract, month),
+        )
+        return json.loads(row[0]) if row else None
+
+    def freeze_month(self, contract: str, month: str, document: dict[str, Any], at: float) -> Entry:
+        with self.transaction():
+            entry, _ = self._append(
+                "month", contract, month, json.dumps(document, sort_keys=True), at
+            )
+        return entry
+
+    def chain_head(self) -> str:
+        with self._lock:
+            return self._head()
+
+    def verify_chain(self) -> str | None:
+        """None when every link holds, else which record broke the chain."""
+        prev = GENESIS
+        for row_id, kind, contract, key, record, received_at, prev_hash, digest in self._all(
+            "SELECT id, kind, contract, key, record, received_at, prev_hash, hash FROM chain"
+            " ORDER BY id"
+        ):
+            if prev_hash != prev:
+                return f"record {row_id} ({kind} {key}) does not follow the one before it"
+            if link_hash(prev, kind, contract, key, record, received_at) != digest:
+                return f"record {row_id} ({kind} {key}) was changed after it was chained"
+            prev = digest
+        return None
+
+    # -- minutes counted in dui_sla_seconds_total -----------------------------------------
+    def last_counted_minute(self, contract: str) -> int | None:
+        row = self._one("SELECT MAX(minute) FROM sla_counted WHERE contract = ?", (contract,))
+        return row[0]
+
+    def count_minutes(self, contract: str, states: list[tuple[int, str]]) -> None:
+        if not states:
+            return
+        with self.transaction():
+            self.db.executemany(
+                "INSERT OR IGNORE INTO sla_counted (contract, minute, state) VALUES (?, ?, ?)",
+                [(contract, m, s) for m, s in states],
+            )
+
+    def counted(self, contract: str) -> dict[str, int]:
+        return dict(
+            self._all(
+                "SELECT state, COUNT(*) FROM sla_counted WHERE contract = ? GROUP BY state",
+                (contract,),
+            )
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()

@@ -1,0 +1,49 @@
+"""The ledger's typed rows: what ingest stores and what the SLA reads back."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import NamedTuple
+
+AgentKey = tuple[str, str, str]  # org, site, agent
+EpochKey = tuple[str, str, str, str]  # org, site, agent, epoch
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """What the ledger keeps of one accepted result."""
+
+    key: EpochKey
+    seq: int
+    ts: float  # corrected measurement time
+    probe: str
+    target: str
+    role: str
+    success: bool
+    duration: float | None
+    body: bytes
+
+
+class ResultRow(NamedTuple):
+    """One stored result as the SLA reads it (a month streams millions of these)."""
+
+    minute: int  # UTC minute of the corrected measurement time
+    site: str
+    target: str
+    role: str
+    probe: str
+    success: bool
+    duration: float | None
+
+
+@dataclass(frozen=True)
+class MaintenanceRecord:
+    """A maintenance window; `announced_at` is the server's receive time when recorded by
+    `maintenance add` or the API."""
+
+    contract: str
+    start: dt.datetime
+    end: dt.datetime
+    announced_at: float
+    reason: str | None = None

@@ -1,0 +1,153 @@
+"""The contract engine while the collector runs: each contract's current period is
+evaluated again (late data included) from minute records read once and then only where
+results arrived; minutes that became final are counted once, for good, for
+dui_sla_seconds_total; months past `close_after` are frozen into the hash chain."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from collector.config import CollectorConfig, Contract
+from collector.ledger import Ledger
+from collector.periods import read_period, read_records, touched_minutes
+from collector.render.document import period_document
+from collector.sla.engine import DAY, STATES, SiteMinute
+from collector.sla.now import RECENT_MINUTES, LiveReport, live_report, sites_now
+from collector.sla.period import month_bounds
+from collector.sla.records import CONTRACT_PROBES
+from runtime.logs import fields
+
+log = logging.getLogger("dui.collector.sla")
+
+
+@dataclass
+class _Cache:
+    first: int  # the period's first minute
+    records: dict[int, dict[str, SiteMinute]]
+    seen: float  # newest received_at read
+
+
+class LiveSla:
+    """Uses its own ledger connection; one evaluation at a time."""
+
+    def __init__(self, config: CollectorConfig, ledger: Ledger) -> None:
+        self.config = config
+        self.ledger = ledger
+        self.finalize_after = float(config.ledger.finalize_after)
+        self.reports: dict[str, LiveReport] = {}
+        self._lock = threading.Lock()
+        self._cache: dict[str, _Cache] = {}
+
+    def tick(self, now: float) -> list[str]:
+        """Freeze what is due and evaluate every contract; the contracts that failed."""
+        failed = []
+        for contract in self.config.contracts:
+            try:
+                with self._lock:
+                    self._freeze(contract, now)
+                self.evaluate(contract, now)
+            except Exception:
+                log.exception("contract evaluation failed", extra=fields(contract=contract.id))
+                failed.append(contract.id)
+        return failed
+
+    def evaluate(self, contract: Contract, now: float) -> LiveReport:
+        with self._lock:
+            report = self._evaluate(contract, now)
+            self.reports[contract.id] = report
+            return report
+
+    def _freeze(self, contract: Contract, now: float) -> None:
+        """Freeze the months that ended more than `close_after` ago: their report goes
+        into the hash chain and late data no longer changes it."""
+        zone = contract.service_hours.timezone
+        local = dt.datetime.fromtimestamp(now, ZoneInfo(zone))
+        year, month = local.year, local.month
+        for _ in range(2):  # the last two months, in case the collector was down
+            year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+            name = f"{year}-{month:02d}"
+            start, end = month_bounds(name, zone)
+            if end.timestamp() + float(self.config.ledger.close_after) > now:
+                continue
+            if self.ledger.frozen_month(contract.id, name) is not None:
+                continue
+            document = period_document(
+                read_period(self.ledger, contract, start, end, end.timestamp())
+            )
+            document.update(frozen=True, frozen_at=now)
+            entry = self.ledger.freeze_month(contract.id, name, document, now)
+            log.info(
+                "month frozen",
+                extra=fields(contract=contract.id, month=name, chain_hash=entry.hash),
+            )
+
+    def _evaluate(self, contract: Contract, now: float) -> LiveReport:
+        zone = contract.service_hours.timezone
+        local = dt.datetime.fromtimestamp(now, ZoneInfo(zone))
+        start, month_end = month_bounds(f"{local.year}-{local.month:02d}", zone)
+        current_minute = int(now // 60)
+        end = min(month_end, dt.datetime.fromtimestamp(current_minute * 60, dt.UTC))
+        if end <= start:
+            end = start + dt.timedelta(minutes=1)
+        period = read_period(
+            self.ledger,
+            contract,
+            start,
+            end,
+            now,
+            records=self._records(contract, start, month_end),
+        )
+        since = current_minute - RECENT_MINUTES
+        recent = self.ledger.results(contract.targets, CONTRACT_PROBES, (), since * 60, now + 1)
+        sites = sites_now(
+            recent, self.ledger.loss_ratios("dui", since * 60), period.evaluation.last_votes, since
+        )
+        counted = self._count_final(contract, period.evaluation.states, now)
+        return live_report(period, now, sites, counted)
+
+    def _records(
+        self, contract: Contract, start: dt.datetime, end: dt.datetime
+    ) -> dict[int, dict[str, SiteMinute]]:
+        """The period's minute records: read once, then only the minutes that received
+        results since the last evaluation are read again (late data included)."""
+        first, last = int(start.timestamp()) // 60, int(end.timestamp()) // 60
+        cached = self._cache.get(contract.id)
+        if cached is None or cached.first != first:
+            seen = self.ledger.newest_received()
+            cached = _Cache(first, read_records(self.ledger, contract, first, last), seen)
+        else:
+            touched, cached.seen = touched_minutes(self.ledger, contract, cached.seen)
+            for minute in touched:
+                if first - DAY <= minute < last:
+                    fresh = read_records(self.ledger, contract, minute, minute + 1, history=0)
+                    cached.records.pop(minute, None)
+                    if minute in fresh:
+                        cached.records[minute] = fresh[minute]
+        self._cache[contract.id] = cached
+        return cached.records
+
+    def _count_final(
+        self, contract: Contract, states: dict[int, str], now: float
+    ) -> dict[str, int]:
+        """Count each minute once, when it is final, from the first start on."""
+        final = int((now - self.finalize_after) // 60)  # minutes < final are final
+        last = self.ledger.last_counted_minute(contract.id)
+        since = last + 1 if last is not None else final - 1
+        first = min(states, default=since)
+        if since < first:  # last period's closing minutes turned final after the rollover
+            previous = read_period(
+                self.ledger,
+                contract,
+                dt.datetime.fromtimestamp(since * 60, dt.UTC),
+                dt.datetime.fromtimestamp(first * 60, dt.UTC),
+                now,
+            )
+            states = {**previous.evaluation.states, **states}
+        self.ledger.count_minutes(
+            contract.id, [(m, states[m]) for m in range(since, final) if m in states]
+        )
+        return dict.fromkeys(STATES, 0) | self.ledger.counted(contract.id)

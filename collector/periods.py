@@ -1,0 +1,58 @@
+"""A period's inputs read from the ledger, then evaluated by the pure SLA core: the glue
+between storage and collector.sla, shared by `report` and the live evaluation."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from collector.config import Contract
+from collector.ledger import Ledger
+from collector.sla.engine import DAY, REFERENCE_ROLES, Records
+from collector.sla.period import PeriodInputs, PeriodReport, evaluate_period
+from collector.sla.records import CONTRACT_PROBES, minute_records
+
+
+def read_records(
+    ledger: Ledger, contract: Contract, first: int, last: int, history: int = DAY
+) -> Records:
+    """Minute records of minutes [first, last), from `history` minutes before `first`
+    (24 h by default: reference validity looks back that far)."""
+    rows = ledger.results(
+        contract.targets, CONTRACT_PROBES, REFERENCE_ROLES, (first - history) * 60, last * 60
+    )
+    return minute_records(rows, contract.targets, float(contract.availability.slow_threshold))
+
+
+def touched_minutes(
+    ledger: Ledger, contract: Contract, received_after: float
+) -> tuple[set[int], float]:
+    return ledger.touched_minutes(
+        contract.targets, CONTRACT_PROBES, REFERENCE_ROLES, received_after
+    )
+
+
+def read_period(
+    ledger: Ledger,
+    contract: Contract,
+    start: dt.datetime,
+    end: dt.datetime,
+    now: float,
+    records: Records | None = None,
+) -> PeriodReport:
+    """The report of [start, end); `now` bounds the backup checks of a period not over."""
+    if records is None:
+        first, last = int(start.timestamp()) // 60, int(end.timestamp()) // 60
+        records = read_records(ledger, contract, first, last)
+    return evaluate_period(
+        PeriodInputs(
+            contract=contract,
+            start=start,
+            end=end,
+            records=records,
+            maintenance=ledger.maintenance(contract.id),
+            backups=ledger.evidence("backup", contract.id),
+            restore_tests=ledger.evidence("restore_test", contract.id),
+            at=min(end, dt.datetime.fromtimestamp(now, dt.UTC)),
+            chain_head=ledger.chain_head(),
+        )
+    )

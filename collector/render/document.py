@@ -1,0 +1,143 @@
+"""The report JSON document (DESIGN.md §9 field names) and the contracts API's, built
+from the typed PeriodReport / LiveReport, and the CSV rendering of any document."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from collector.sla.now import LiveReport
+from collector.sla.period import IncidentReport, PeriodReport
+
+AVAILABILITY_REASON = "no minute was evaluated: no site voted in service hours (see coverage)"
+
+
+def _iso(minute: int, zone: ZoneInfo) -> str:
+    return dt.datetime.fromtimestamp(minute * 60, dt.UTC).astimezone(zone).isoformat()
+
+
+def _when(value: dt.datetime | None, zone: ZoneInfo) -> str | None:
+    return value.astimezone(zone).isoformat() if value else None
+
+
+def _incident(i: IncidentReport, zone: ZoneInfo) -> dict[str, Any]:
+    return {
+        "start": _iso(i.start, zone),
+        "end": _iso(i.end, zone),
+        "duration_seconds": i.duration_seconds,
+        "sites": i.sites,
+        "attribution": i.attribution,
+        "rto_breach": i.rto_breach,
+        "notes": [],
+    }
+
+
+def period_document(r: PeriodReport) -> dict[str, Any]:
+    zone, ratio, b, t = r.zone, r.availability, r.backups, r.restore_tests
+    contract = r.contract
+    return {
+        "contract": contract.id,
+        "vendor": contract.vendor,
+        "period": {
+            "from": r.start.astimezone(zone).isoformat(),
+            "to": r.end.astimezone(zone).isoformat(),
+        },
+        "objective": float(r.objective),
+        "availability": float(ratio) if ratio is not None else None,
+        "availability_exact": f"{ratio.numerator}/{ratio.denominator}" if ratio else None,
+        "availability_reason": None if ratio is not None else AVAILABILITY_REASON,
+        "verdict": r.verdict,
+        "minutes": dict(r.minutes),
+        "coverage": r.coverage,
+        "downtime_seconds": {
+            "vendor": r.downtime.vendor,
+            "local": r.downtime.local,
+            "unknown": r.downtime.unknown,
+        },
+        "incidents": [_incident(i, zone) for i in r.incidents],
+        "backups": {
+            "rpo_compliant": b.rpo_compliant,
+            "largest_gap_seconds": b.largest_gap_seconds,
+            "rpo_breaches": b.rpo_breaches,
+            "frequency_compliant": b.frequency_compliant,
+            "retention_compliant": b.retention_compliant,
+            "last_success": _when(b.last_success, zone),
+            "oldest_restore_point": _when(b.oldest_restore_point, zone),
+        },
+        "restore_tests": {
+            "compliant": t.compliant,
+            "last_success": _when(t.last_success, zone),
+            "last_duration_seconds": t.last_duration_seconds,
+        },
+        "clauses": dict(r.clauses),
+        "clauses_not_evaluated": sorted(k for k, v in r.clauses.items() if v is None),
+        "penalty": None
+        if r.penalty is None
+        else {
+            "amount": str(r.penalty.amount),
+            "currency": contract.penalties.currency if contract.penalties else "EUR",
+            "steps": r.penalty.steps,
+            "capped": r.penalty.capped,
+        },
+        "evidence_chain_head": r.chain_head,
+    }
+
+
+def live_document(live: LiveReport) -> dict[str, Any]:
+    """`GET /api/v1/contracts/{id}`: the current period's report plus the state now."""
+    doc = period_document(live.period)
+    opened = live.open_incident
+    contract = live.period.contract
+    doc.update(
+        state=live.state,
+        open_incident=None
+        if opened is None
+        else {
+            **_incident(opened.incident, live.period.zone),
+            "duration_seconds": opened.duration_seconds,
+        },
+        sites={
+            site: {"p95_seconds": s.p95_seconds, "loss_ratio": s.loss_ratio, "state": s.state}
+            for site, s in live.sites.items()
+        },
+        evaluated_at=live.evaluated_at,
+        maintenance_active=live.maintenance_active,
+        rto_seconds=contract.rto,
+        rpo_seconds=contract.rpo,
+        minutes_counted=dict(live.counted),
+    )
+    return doc
+
+
+def to_json(document: dict[str, Any]) -> str:
+    return json.dumps(document, ensure_ascii=False, indent=1) + "\n"
+
+
+def to_csv(document: dict[str, Any]) -> str:
+    """One `field,value` row per JSON leaf (dotted path, list items indexed)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["field", "value"])
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            if not value and path:
+                writer.writerow([path, ""])
+            for key, item in value.items():
+                walk(item, f"{path}.{key}" if path else key)
+        elif isinstance(value, list):
+            if not value:
+                writer.writerow([path, ""])
+            for i, item in enumerate(value):
+                walk(item, f"{path}.{i}")
+        elif value is None:
+            writer.writerow([path, ""])
+        else:
+            writer.writerow([path, json.dumps(value) if isinstance(value, bool) else value])
+
+    walk(document, "")
+    return out.getvalue()

@@ -1,0 +1,266 @@
+"""/metrics from the one catalogue: a rich exposition equals its golden file, every family
+shows, promtool finds nothing to say, and docs/metrics.md is the catalogue's."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from collector.config import parse
+from collector.evidence import parse as parse_evidence
+from collector.ingest import Accepted, Outcome
+from collector.metrics import docs
+from collector.metrics.catalogue import FAMILIES
+from collector.metrics.exposition import Exposition
+from collector.sla.engine import SiteMinute
+from collector.sla.now import SiteNow, live_report
+from collector.sla.period import PeriodInputs, evaluate_period
+from collector.state import State
+from tests.helpers import ROOT
+from wire.schema import AgentStatus, decode_result
+
+GOLDEN = ROOT / "tests" / "data" / "metrics.golden.prom"
+NOW = 1_795_000_000.0  # 2026-11-18T08:26:40Z
+START = dt.datetime(2026, 11, 1, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+
+
+def result(probe: str, target: str, role: str, **extra) -> object:
+    body = {
+        "seq": 1,
+        "ts": NOW - 30,
+        "probe": probe,
+        "target": target,
+        "role": role,
+        "success": True,
+        "duration_seconds": 0.25,
+        "error": None,
+        **extra,
+    }
+    return decode_result(json.dumps(body).encode())
+
+
+RESULTS = [
+    result(
+        "http",
+        "dui-login",
+        "dui",
+        status_code=200,
+        tls_expiry_ts=1.8e9,
+        duration_seconds=0.002,
+        phases={
+            "resolve": 0.0001,
+            "connect": 0.0003,
+            "tls": 0.0006,
+            "processing": 0.001,
+            "transfer": 0.0001,
+        },
+    ),
+    result("dns", "dui-login", "dui", duration_seconds=0.004),
+    result(
+        "latency",
+        "gateway",
+        "gateway",
+        method="tcp",
+        sent=10,
+        received=9,
+        rtt_seconds={"min": 0.001, "avg": 0.002, "max": 0.004},
+        jitter_seconds=0.0005,
+        loss_ratio=0.1,
+    ),
+    result(
+        "bandwidth",
+        "link",
+        "speedtest",
+        download_bytes_per_second=2.4e6,
+        upload_bytes_per_second=9.1e5,
+    ),
+    result("http", "dui-parcours", "dui", success=False, error="timeout"),
+    result("context", "workstation", "workstation", version="1.0.0", link="wifi"),
+]
+
+
+def contract_report():
+    """The live report of a contract with every clause: 30 down minutes on the 17th."""
+    config = parse(
+        {
+            "contracts": [
+                {
+                    "id": "dui-vendor-2026",
+                    "vendor": "Éditeur DUI",
+                    "targets": ["dui-login"],
+                    "availability": {"objective": 0.9995},
+                    "rto": "4h",
+                    "rpo": "24h",
+                    "backups": {"every": "24h", "retention": "7d", "restore_test_every": "90d"},
+                    "penalties": {
+                        "monthly_fee": 1500,
+                        "per_step": {"below": 0.9995, "step": 0.001, "percent_of_fee": 2},
+                    },
+                }
+            ]
+        }
+    )
+    contract = config.contracts[0]
+    first, now_minute = int(START.timestamp()) // 60, int(NOW // 60)
+    down = range(now_minute - 24 * 60, now_minute - 24 * 60 + 30)
+    records = {
+        m: {"site-a": SiteMinute(2, 2 if m in down else 0)} for m in range(first, now_minute)
+    }
+    backup = parse_evidence(
+        "backup",
+        {
+            "contract": contract.id,
+            "id": "bk-1",
+            "status": "success",
+            "started_at": "2026-11-18T01:00:00Z",
+            "completed_at": "2026-11-18T01:40:00Z",
+            "restore_point_at": "2026-11-18T01:00:00Z",
+        },
+    )
+    restore = parse_evidence(
+        "restore_test",
+        {
+            "contract": contract.id,
+            "id": "rt-1",
+            "status": "success",
+            "performed_at": "2026-11-15T09:00:00Z",
+            "restore_point_at": "2026-11-14T01:00:00Z",
+            "duration_seconds": 9000,
+        },
+    )
+    period = evaluate_period(
+        PeriodInputs(
+            contract,
+            START,
+            dt.datetime.fromtimestamp(now_minute * 60, dt.UTC),
+            records,
+            [],
+            [backup],
+            [restore],
+            dt.datetime.fromtimestamp(NOW, dt.UTC),
+            "sha256:" + "ab" * 32,
+        )
+    )
+    evaluated = now_minute - first
+    assert period.availability == Fraction(evaluated - 30, evaluated)
+    sites = {"site-a": SiteNow(0.41, 0.0, "ok")}
+    return live_report(period, NOW, sites, {"up": 1000, "down": 30})
+
+
+def rich_state() -> State:
+    state = State(stale_after=300, forget_after=86400)
+    state.apply(
+        Outcome(
+            statuses=[
+                (
+                    "og",
+                    "s1",
+                    "stale",
+                    AgentStatus(
+                        v=1,
+                        state="online",
+                        version='1.0 "beta"\\x',
+                        os="Windows\n10",
+                        spool_results=3,
+                        dropped_results=2,
+                    ),
+                )
+            ]
+        ),
+        now=NOW - 600,
+    )
+    state.apply(
+        Outcome(
+            seen=[("og", "s1", "a1", -0.5), ("og", "s2", "a2", None)],
+            accepted=[
+                Accepted("og", site, agent, r, NOW - 30)
+                for site, agent in (("s1", "a1"), ("s2", "a2"))
+                for r in RESULTS
+            ],
+            messages={"accepted": 2, "duplicate": 1},
+            rejected_messages={"invalid": 1},
+            rejected_results={"future": 1},
+            lags=[1.0, 30.0],
+        ),
+        now=NOW,
+    )
+    state.mqtt_connected = True
+    state.task_failures["prune"] = 1
+    state.sla = {"dui-vendor-2026": contract_report()}
+    return state
+
+
+def exposition() -> str:
+    text = Exposition(rich_state()).render(now=NOW).decode()
+    return "".join(line + "\n" for line in text.splitlines() if "process_" not in line)
+
+
+def test_rich_exposition_equals_its_golden_file() -> None:
+    text = exposition()
+    if os.environ.get("DUI_UPDATE_GOLDEN"):
+        GOLDEN.write_text(text, encoding="utf-8")
+    assert text == GOLDEN.read_text(encoding="utf-8"), (
+        "the exposition changed: check the diff, then DUI_UPDATE_GOLDEN=1 pytest this test"
+    )
+
+
+def test_every_family_of_the_catalogue_has_samples() -> None:
+    text = exposition()
+    for family in FAMILIES:
+        assert f"# TYPE {family.name} {family.type}\n" in text
+        assert (
+            f"\n{family.name}{{" in text
+            or f"\n{family.name} " in text
+            or (f"\n{family.name}_bucket{{" in text)
+        ), family.name
+
+
+def test_http_response_buckets_start_at_5_ms() -> None:
+    """A 2 ms page lands in the 5 ms bucket, so a p95 no longer reads 95 ms."""
+    text = exposition()
+    site = 'dui_http_response_seconds_bucket{org="og",site="s1"'
+    line = next(x for x in text.splitlines() if x.startswith(site) and 'le="0.005"' in x)
+    assert line.endswith(" 1.0")
+
+
+def test_sla_figures_come_from_the_typed_report() -> None:
+    text = exposition()
+    ids = 'contract="dui-vendor-2026",vendor="Éditeur DUI"'
+    assert f'dui_sla_seconds_total{{{ids},state="down"}} 1800.0' in text
+    assert f'dui_sla_period_seconds{{{ids},state="down"}} 1800.0' in text
+    up = (int(NOW // 60) - int(START.timestamp()) // 60 - 30) * 60
+    assert f'dui_sla_period_seconds{{{ids},state="up"}} {up}.0' in text
+    assert f"dui_sla_penalty_amount{{{ids}}} 30.0" in text
+
+
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("promtool is missing: ./dui test installs Debian's prometheus package")
+        pytest.skip("promtool not installed (Debian package prometheus)")
+    return path
+
+
+def test_promtool_check_metrics_is_clean() -> None:
+    full = Exposition(rich_state()).render(now=NOW)
+    proc = subprocess.run(
+        [promtool(), "check", "metrics"], input=full, capture_output=True, timeout=60
+    )
+    assert proc.returncode == 0 and not proc.stdout.strip() and not proc.stderr.strip(), (
+        proc.stdout.decode() + proc.stderr.decode()
+    )
+
+
+def test_docs_metrics_md_is_generated_from_the_catalogue() -> None:
+    path = Path(ROOT) / "docs" / "metrics.md"
+    assert path.read_text(encoding="utf-8") == docs.markdown(), (
+        "docs/metrics.md is stale: python -m collector.metrics.docs > docs/metrics.md"
+    )
