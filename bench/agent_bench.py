@@ -27,7 +27,7 @@ import psutil
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-DELAYWIRE = ROOT.parent / "shared" / "tools" / "delaywire.py"
+DELAYWIRE = ROOT / "tools" / "delaywire.py"
 NAME = "dwbench"
 CLIENT, SERVER = f"{NAME}-a", f"{NAME}-b"
 ADDR = "198.18.0.2"
