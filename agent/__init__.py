@@ -1,3 +1,5 @@
 """dui-agent: measures the DUI from a site workstation and delivers every result."""
 
-__version__ = "0.1.0"
+from runtime.version import VERSION as __version__
+
+__all__ = ["__version__"]

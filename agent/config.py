@@ -27,6 +27,7 @@ from runtime.configfile import (
     positive,
     read_yaml,
 )
+from runtime.mqtt import Endpoint
 from wire.schema import ID_PATTERN, Role
 
 Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
@@ -45,45 +46,24 @@ class MqttConfig(Strict):
     resend_rate: Annotated[int, msgspec.Meta(ge=1)] = 2000  # results per second when re-sending
 
     def __post_init__(self) -> None:
+        endpoint = Endpoint.parse(self.url)
         parts = urlsplit(self.url)
-        if parts.scheme not in ("mqtt", "mqtts", "ws", "wss"):
-            raise ValueError(f"url {self.url!r}: scheme must be mqtt, mqtts, ws or wss")
-        if not parts.hostname:
-            raise ValueError(f"url {self.url!r} has no host")
         if parts.username or parts.password:
             raise ValueError("url must not carry credentials: use username and password_file")
-        if (
-            parts.scheme in ("mqtt", "ws")
-            and not self.allow_insecure
-            and not is_loopback(parts.hostname)
-        ):
+        if not endpoint.tls and not self.allow_insecure and not is_loopback(endpoint.host):
             raise ValueError(
-                f"url {self.url!r}: plain {parts.scheme}:// to a non-loopback host sends "
+                f"url {self.url!r}: plain {endpoint.scheme}:// to a non-loopback host sends "
                 "results unencrypted; use mqtts:// or wss://, or set mqtt.allow_insecure: true"
             )
         positive(self.ack_timeout, "ack_timeout")
 
     @property
-    def tls(self) -> bool:
-        return urlsplit(self.url).scheme in ("mqtts", "wss")
-
-    @property
-    def websockets(self) -> bool:
-        return urlsplit(self.url).scheme in ("ws", "wss")
+    def endpoint(self) -> Endpoint:
+        return Endpoint.parse(self.url)
 
     @property
     def host(self) -> str:
-        return urlsplit(self.url).hostname or ""
-
-    @property
-    def port(self) -> int:
-        default = {"mqtt": 1883, "mqtts": 8883, "ws": 80, "wss": 443}
-        parts = urlsplit(self.url)
-        return parts.port or default[parts.scheme]
-
-    @property
-    def path(self) -> str:
-        return urlsplit(self.url).path or "/mqtt"
+        return self.endpoint.host
 
 
 class SpoolConfig(Strict):

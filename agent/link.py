@@ -11,8 +11,6 @@ import asyncio
 import contextlib
 import logging
 import platform
-import random
-import ssl
 import time
 from typing import Any
 
@@ -22,6 +20,7 @@ from agent import __version__
 from agent.config import AgentConfig
 from agent.spool import Spool
 from runtime.logs import fields
+from runtime.mqtt import ClientSettings, keep_connected
 from wire.schema import (
     ACK_TIMEOUT_MAX_SECONDS,
     AGENT_BATCH_BYTES,
@@ -38,20 +37,12 @@ STATUS_EVERY = 60.0
 PUBLISH_TIMEOUT = 30.0
 
 
-def _read_secret(path: str | None) -> str | None:
-    if path is None:
-        return None
-    with open(path, encoding="utf-8") as handle:
-        return handle.read().strip()
-
-
 class Link:
     def __init__(self, config: AgentConfig, spool: Spool) -> None:
         self.config = config
         self.spool = spool
         self.topics = agent_topics(config.org, config.site, config.agent)
         self.clock_offset: float | None = None
-        self.connected = False
         self._base_wait = float(config.mqtt.ack_timeout)
         self._ack_wait = self._base_wait
         self._acked = spool.first_seq() - 1  # everything below the spool is settled
@@ -59,98 +50,57 @@ class Link:
         self._outstanding_since: float | None = None
         self._resend_until = 0  # while _sent < this, pace at resend_rate
         self._wakeup = asyncio.Event()
-        self.resends = 0
 
     # -- called by the scheduler ------------------------------------------------------
     def notify(self) -> None:
         self._wakeup.set()
 
     # -- connection -----------------------------------------------------------------
-    def _client(self) -> aiomqtt.Client:
+    def _settings(self) -> ClientSettings:
         mqtt = self.config.mqtt
-        tls_context = None
-        if mqtt.tls:
-            tls_context = ssl.create_default_context(cafile=mqtt.ca_file)
-            if mqtt.cert_file:
-                tls_context.load_cert_chain(mqtt.cert_file, mqtt.key_file)
-        return aiomqtt.Client(
-            mqtt.host,
-            mqtt.port,
+        return ClientSettings(
+            endpoint=mqtt.endpoint,
+            client_id=self.config.client_id,
+            status_topic=self.topics["status"],
+            offline=encode({"v": 1, "state": "offline"}),
             username=mqtt.username or self.config.client_id,
-            password=_read_secret(mqtt.password_file),
-            identifier=self.config.client_id,
-            protocol=aiomqtt.ProtocolVersion.V311,
-            clean_session=False,
-            keepalive=int(mqtt.keepalive),
-            will=aiomqtt.Will(self.topics["status"], encode({"v": 1, "state": "offline"}), 1, True),
-            transport="websockets" if mqtt.websockets else "tcp",
-            websocket_path=mqtt.path if mqtt.websockets else None,
-            tls_context=tls_context,
-            timeout=PUBLISH_TIMEOUT,
+            password_file=mqtt.password_file,
+            ca_file=mqtt.ca_file,
+            cert_file=mqtt.cert_file,
+            key_file=mqtt.key_file,
+            options={"keepalive": int(mqtt.keepalive), "timeout": PUBLISH_TIMEOUT},
         )
 
     async def run(self) -> None:
         """Stay connected until cancelled; on cancel, say offline if connected."""
-        backoff = 1.0
-        while True:
-            try:
-                async with self._client() as client:
-                    backoff = 1.0
-                    try:
-                        await self._session(client)
-                    finally:
-                        self.connected = False
-                        if asyncio.current_task().cancelling():  # type: ignore[union-attr]
-                            with contextlib.suppress(Exception):
-                                await asyncio.wait_for(self._publish_status(client, "offline"), 2)
-            except* aiomqtt.MqttError as group:
-                log.warning(
-                    "mqtt connection lost",
-                    extra=fields(
-                        broker=f"{self.config.mqtt.host}:{self.config.mqtt.port}",
-                        reason=str(group.exceptions[0]),
-                        retry_in=round(backoff, 1),
-                    ),
-                )
-            except* Exception as group:  # a bug must not stop delivery: log, reconnect
-                log.error(
-                    "link error",
-                    exc_info=group.exceptions[0],
-                    extra=fields(retry_in=round(backoff, 1)),
-                )
-            await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
-            backoff = min(backoff * 2, 60.0)
+        await keep_connected(self._settings(), self._session, log)
 
     async def _session(self, client: aiomqtt.Client) -> None:
         await client.subscribe(self.topics["ack"], qos=1)
         await client.subscribe(COLLECTOR_STATUS_TOPIC, qos=1)
-        self.connected = True
-        log.info(
-            "mqtt connected",
-            extra=fields(broker=f"{self.config.mqtt.host}:{self.config.mqtt.port}"),
-        )
-        await self._publish_status(client, "online")
+        log.info("mqtt connected", extra=fields(broker=str(self.config.mqtt.endpoint)))
+        await self._publish_online(client)
         self._rewind("reconnect")
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._receive(client))
             tasks.create_task(self._send(client))
             tasks.create_task(self._status_loop(client))
 
-    async def _publish_status(self, client: aiomqtt.Client, state: str) -> None:
-        status: dict[str, Any] = {"v": 1, "state": state}
-        if state == "online":
-            status.update(
-                version=__version__,
-                os=f"{platform.system()} {platform.release()}",
-                spool_results=self.spool.count(),
-                dropped_results=self.spool.dropped,
-            )
+    async def _publish_online(self, client: aiomqtt.Client) -> None:
+        status: dict[str, Any] = {
+            "v": 1,
+            "state": "online",
+            "version": __version__,
+            "os": f"{platform.system()} {platform.release()}",
+            "spool_results": self.spool.count(),
+            "dropped_results": self.spool.dropped,
+        }
         await client.publish(self.topics["status"], encode(status), qos=1, retain=True)
 
     async def _status_loop(self, client: aiomqtt.Client) -> None:
         while True:
             await asyncio.sleep(STATUS_EVERY)
-            await self._publish_status(client, "online")
+            await self._publish_online(client)
 
     # -- acks ------------------------------------------------------------------------
     async def _receive(self, client: aiomqtt.Client) -> None:
@@ -190,7 +140,6 @@ class Link:
                 "re-sending unacked results",
                 extra=fields(reason=why, from_seq=first, to_seq=self._sent),
             )
-            self.resends += 1
         self._resend_until = max(self._resend_until, self._sent)
         self._sent = first - 1
         self._outstanding_since = None

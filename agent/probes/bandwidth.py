@@ -23,6 +23,7 @@ from urllib.parse import urlencode, urlsplit
 
 from agent.probes._client import Connection, Endpoint, ProbeError, reason_of, resolve_proxy
 from agent.probes._common import Deadline, result
+from runtime.secrets import SecretError, read_secret
 
 CHUNK = 16 * 1024
 WARMUP_FRACTION = 0.25
@@ -96,9 +97,8 @@ def _token(params: dict[str, Any]) -> str | None:
     if not path:
         return None
     try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read().strip()
-    except OSError:
+        return read_secret(path)
+    except SecretError:
         raise ProbeError("config") from None
 
 

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 from agent.probes._client import Connection, Endpoint, ProbeError, reason_of, resolve_proxy
 from agent.probes._common import NS, Deadline, result
+from runtime.secrets import SecretError, read_secret
 
 
 def _secret(params: dict[str, Any], name: str) -> str:
@@ -34,9 +35,8 @@ def _secret(params: dict[str, Any], name: str) -> str:
     path = params.get(f"{name}_file")
     if path:
         try:
-            with open(path, encoding="utf-8") as handle:
-                return handle.read().strip()
-        except OSError:
+            return read_secret(path)
+        except SecretError:
             raise ProbeError("config") from None
     return ""
 

@@ -1,0 +1,21 @@
+"""Secret files (MQTT passwords, tokens, synthetic accounts), read and stripped; an
+unreadable one raises SecretError naming the file and why, never its content."""
+
+from __future__ import annotations
+
+import os
+
+
+class SecretError(Exception):
+    """A secret file that cannot be read; the message names the file, not the content."""
+
+
+def read_secret(path: str | os.PathLike[str]) -> str:
+    """The file's text without surrounding whitespace (a trailing newline is usual)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError as exc:
+        raise SecretError(f"{path}: cannot read the secret file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:  # its message would quote the file's bytes
+        raise SecretError(f"{path}: the secret file is not UTF-8 text") from None
