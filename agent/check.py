@@ -6,6 +6,7 @@ Needs no broker and writes no spool; seq is numbered from 1 for this run.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from agent.config import AgentConfig
@@ -75,32 +76,42 @@ def _inventory(r: dict[str, Any]) -> str:
     )
 
 
-def _detail(r: dict[str, Any]) -> str:
-    probe = r["probe"]
-    if probe == "http":
-        return _http(r)
-    if probe == "latency":
-        return _latency(r)
-    if probe == "bandwidth":
-        return (
-            f"down {_mbit(r.get('download_bytes_per_second'))}, "
-            f"up {_mbit(r.get('upload_bytes_per_second'))}"
-        )
-    if probe == "scenario":
-        return ", ".join(
-            f"{s['name']} {s.get('status_code', '-')} {_ms(s.get('duration_seconds'))}"
-            for s in r.get("steps") or []
-        )
-    if probe == "inventory":
-        return _inventory(r)
-    if probe == "context":
-        signal = r.get("wifi_signal_percent")
-        return f"agent {r.get('version')}, link {r.get('link')}" + (
-            f", signal {signal}%" if signal is not None else ""
-        )
-    if probe == "usage":
-        return "DUI in use" if r.get("in_use") else "DUI not in use"
-    return ""
+def _bandwidth(r: dict[str, Any]) -> str:
+    return (
+        f"down {_mbit(r.get('download_bytes_per_second'))}, "
+        f"up {_mbit(r.get('upload_bytes_per_second'))}"
+    )
+
+
+def _scenario(r: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{s['name']} {s.get('status_code', '-')} {_ms(s.get('duration_seconds'))}"
+        for s in r.get("steps") or []
+    )
+
+
+def _context(r: dict[str, Any]) -> str:
+    signal = r.get("wifi_signal_percent")
+    return f"agent {r.get('version')}, link {r.get('link')}" + (
+        f", signal {signal}%" if signal is not None else ""
+    )
+
+
+def _usage(r: dict[str, Any]) -> str:
+    return "DUI in use" if r.get("in_use") else "DUI not in use"
+
+
+# The DETAIL column of each probe kind (wire.probes), from the fields it fills.
+DETAIL: dict[str, Callable[[dict[str, Any]], str]] = {
+    "http": _http,
+    "latency": _latency,
+    "dns": lambda r: "",
+    "scenario": _scenario,
+    "bandwidth": _bandwidth,
+    "context": _context,
+    "inventory": _inventory,
+    "usage": _usage,
+}
 
 
 def table(results: list[dict[str, Any]], skipped: list[str]) -> str:
@@ -114,7 +125,7 @@ def table(results: list[dict[str, Any]], skipped: list[str]) -> str:
                 r["role"],
                 outcome,
                 _ms(r.get("duration_seconds")),
-                _detail(r),
+                DETAIL[r["probe"]](r),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(5)]

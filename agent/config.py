@@ -191,6 +191,16 @@ class BandwidthProbeConfig(Strict):
             raise ValueError(f"window {self.window!r}: write HH:MM-HH:MM, e.g. 20:00-07:00")
 
 
+# The probes a target may have, each under its kind's key (wire.probes), with its params.
+TARGET_PROBES: dict[str, type[Strict]] = {
+    "http": HttpProbeConfig,
+    "latency": LatencyProbeConfig,
+    "dns": DnsProbeConfig,
+    "scenario": ScenarioProbeConfig,
+    "bandwidth": BandwidthProbeConfig,
+}
+
+
 class TargetConfig(Strict):
     name: Id
     role: Role
@@ -202,17 +212,16 @@ class TargetConfig(Strict):
 
     def __post_init__(self) -> None:
         if not self.probes():
-            raise ValueError(
-                f"target {self.name} has no probe: add http, latency, dns, scenario or bandwidth"
-            )
+            kinds = ", ".join(TARGET_PROBES)
+            raise ValueError(f"target {self.name} has no probe: add one of {kinds}")
         if self.dns is not None and self.dns.host is None and self.default_host() is None:
             raise ValueError(f"target {self.name}: dns needs a host")
         if self.latency is not None and self.latency.host == "auto" and self.role != "gateway":
             raise ValueError(f"target {self.name}: latency host `auto` is for role gateway")
 
     def probes(self) -> list[tuple[str, Any]]:
-        kinds = ("http", "latency", "dns", "scenario", "bandwidth")
-        return [(kind, getattr(self, kind)) for kind in kinds if getattr(self, kind) is not None]
+        """(kind, params) of the probes this target has."""
+        return [(k, p) for k in TARGET_PROBES if (p := getattr(self, k)) is not None]
 
     def default_host(self) -> str | None:
         if self.http is not None:
@@ -235,6 +244,14 @@ class UsageConfig(Strict):
 class ContextConfig(Strict):
     enabled: bool = True
     interval: Duration = Duration(300)
+
+
+# The workstation-wide probes, each under its kind's key at the top of the file.
+WORKSTATION_PROBES: dict[str, type[Strict]] = {
+    "inventory": InventoryConfig,
+    "context": ContextConfig,
+    "usage": UsageConfig,
+}
 
 
 class LogConfig(Strict):
@@ -266,6 +283,10 @@ class AgentConfig(Strict):
             parts = urlsplit(self.proxy)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError(f"proxy {self.proxy!r}: write system, none or http://host:port")
+
+    def workstation_probes(self) -> list[tuple[str, Any]]:
+        """(kind, settings) of the workstation-wide probes that are enabled."""
+        return [(k, getattr(self, k)) for k in WORKSTATION_PROBES if getattr(self, k).enabled]
 
     @property
     def client_id(self) -> str:

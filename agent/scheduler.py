@@ -23,11 +23,12 @@ import msgspec
 from agent.config import AgentConfig, TargetConfig
 from agent.worker import ProbeRunner
 from runtime.logs import fields
+from wire.probes import PROBES
 
 log = logging.getLogger("dui.agent.scheduler")
 
 GRACE = 5.0  # beyond a probe's own timeout before the scheduler gives up on it
-TIMED = ("http", "latency", "dns", "scenario")  # what a bandwidth test would skew
+EXCLUSIVE = "bandwidth"  # fills the link: runs alone, never beside a timed probe
 
 
 @dataclass(frozen=True)
@@ -95,17 +96,44 @@ def _plain(value: Any) -> Any:
     raise TypeError(type(value))
 
 
+# What a target probe's job needs besides its config fields.
+_EXTRA_PARAMS: dict[str, Callable[[AgentConfig, TargetConfig], dict[str, Any]]] = {
+    "http": lambda config, target: {"proxy": config.proxy, "key": target.name},
+    "dns": lambda config, target: {"host": _dns_host(target)},
+    "scenario": lambda config, target: {"proxy": config.proxy},
+    "bandwidth": lambda config, target: {
+        "proxy": config.proxy,
+        "site": config.site,
+        "agent": config.agent,
+    },
+}
+
+
+@dataclass(frozen=True)
+class _Workstation:
+    """How a workstation-wide probe runs."""
+
+    timeout: float
+    at_start: bool = False
+    params: Callable[[AgentConfig], dict[str, Any]] = lambda config: {}
+
+
+_WORKSTATION = {
+    "inventory": _Workstation(60.0, at_start=True),
+    "context": _Workstation(20.0, at_start=True),
+    "usage": _Workstation(20.0, params=lambda config: {"hosts": dui_hosts(config)}),
+}
+
+
+def _dns_host(target: TargetConfig) -> str | None:
+    host = target.dns.host if target.dns else None
+    return host if host is not None else target.default_host()
+
+
 def _params(config: AgentConfig, kind: str, target: TargetConfig, probe: Any) -> dict[str, Any]:
     params = msgspec.to_builtins(probe, enc_hook=_plain)
-    if kind == "dns" and params.get("host") is None:
-        params["host"] = target.default_host()
-    if kind in ("http", "scenario", "bandwidth"):
-        params["proxy"] = config.proxy
-    if kind == "http":
-        params["key"] = target.name
-    if kind == "bandwidth":
-        params.update(site=config.site, agent=config.agent)
-    return params
+    extra = _EXTRA_PARAMS.get(kind)
+    return {**params, **extra(config, target)} if extra else params
 
 
 def dui_hosts(config: AgentConfig) -> list[str]:
@@ -123,56 +151,33 @@ def dui_hosts(config: AgentConfig) -> list[str]:
 
 
 def build_jobs(config: AgentConfig, extra: Callable[[], dict[str, Any]] | None = None) -> list[Job]:
-    """Every job of the config; `extra` adds fields to context results (clock offset)."""
-    jobs: list[Job] = []
-    for target in config.targets:
-        for kind, probe in target.probes():
-            window = getattr(probe, "window", None)
-            jobs.append(
-                Job(
-                    kind,
-                    target.name,
-                    target.role,
-                    _params(config, kind, target, probe),
-                    float(probe.interval),
-                    float(probe.timeout),
-                    window=window,
-                )
-            )
-    if config.inventory.enabled:
-        jobs.append(
-            Job(
-                "inventory",
-                "workstation",
-                "workstation",
-                {},
-                float(config.inventory.interval),
-                60.0,
-                at_start=True,
-            )
+    """Every job of the config; `extra` adds the clock offset to the results of the
+    kinds that carry it on the wire (context)."""
+    jobs = [
+        Job(
+            kind,
+            target.name,
+            target.role,
+            _params(config, kind, target, probe),
+            float(probe.interval),
+            float(probe.timeout),
+            window=getattr(probe, "window", None),
         )
-    if config.context.enabled:
+        for target in config.targets
+        for kind, probe in target.probes()
+    ]
+    for kind, settings in config.workstation_probes():
+        run = _WORKSTATION[kind]
         jobs.append(
             Job(
-                "context",
+                kind,
+                PROBES[kind].target or "workstation",
                 "workstation",
-                "workstation",
-                {},
-                float(config.context.interval),
-                20.0,
-                at_start=True,
-                extra=extra,
-            )
-        )
-    if config.usage.enabled:
-        jobs.append(
-            Job(
-                "usage",
-                "dui",
-                "workstation",
-                {"hosts": dui_hosts(config)},
-                float(config.usage.interval),
-                20.0,
+                run.params(config),
+                float(settings.interval),
+                run.timeout,
+                at_start=run.at_start,
+                extra=extra if "clock_offset_seconds" in PROBES[kind].fields else None,
             )
         )
     return jobs
@@ -196,8 +201,8 @@ async def run_once(
 ) -> dict[str, Any] | None:
     """One run of a job as a wire result without seq; None when the run was skipped."""
     started = time.time()
-    if gate is not None and (job.kind == "bandwidth" or job.kind in TIMED):
-        async with gate.hold(exclusive=job.kind == "bandwidth"):
+    if gate is not None and (job.kind == EXCLUSIVE or PROBES[job.kind].timed):
+        async with gate.hold(exclusive=job.kind == EXCLUSIVE):
             answer = await runner.run(job.kind, job.params, job.deadline)
     else:
         answer = await runner.run(job.kind, job.params, job.deadline)

@@ -1,8 +1,9 @@
-"""What the agent and the collector agree on: topics, message schemas, limits.
+"""What the agent and the collector agree on: topics, message schemas, probe kinds, limits.
 
 Both sides import this package; changing a name here changes the interface (DESIGN.md §5).
 """
 
+from wire.probes import COMMON_FIELDS, PROBE_NAMES, PROBES, ProbeKind
 from wire.schema import (
     ACK_TIMEOUT_MAX_SECONDS,
     AGENT_BATCH_BYTES,
@@ -13,7 +14,6 @@ from wire.schema import (
     MAX_FUTURE_SECONDS,
     MAX_MESSAGE_BYTES,
     RESULTS_SUBSCRIPTION,
-    ROLES,
     Ack,
     AgentStatus,
     Batch,
@@ -26,25 +26,26 @@ from wire.schema import (
     decode_result,
     encode,
     parse_agent_topic,
-    results_topic,
-    status_topic,
 )
 
 __all__ = [
     "ACK_TIMEOUT_MAX_SECONDS",
     "AGENT_BATCH_BYTES",
     "COLLECTOR_STATUS_TOPIC",
+    "COMMON_FIELDS",
     "ERRORS",
     "ID_PATTERN",
     "MAX_BATCH_RESULTS",
     "MAX_FUTURE_SECONDS",
     "MAX_MESSAGE_BYTES",
+    "PROBES",
+    "PROBE_NAMES",
     "RESULTS_SUBSCRIPTION",
-    "ROLES",
     "Ack",
     "AgentStatus",
     "Batch",
     "BatchEnvelope",
+    "ProbeKind",
     "Result",
     "ack_topic",
     "agent_topics",
@@ -53,6 +54,4 @@ __all__ = [
     "decode_result",
     "encode",
     "parse_agent_topic",
-    "results_topic",
-    "status_topic",
 ]

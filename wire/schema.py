@@ -7,7 +7,7 @@ fields so that a newer agent can add some without being rejected.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 
@@ -19,10 +19,9 @@ Seq = Annotated[int, msgspec.Meta(ge=1)]
 NonNeg = Annotated[float, msgspec.Meta(ge=0)]
 Ratio = Annotated[float, msgspec.Meta(ge=0, le=1)]
 
-ROLES = ("dui", "gateway", "internet", "speedtest", "workstation")
 Role = Literal["dui", "gateway", "internet", "speedtest", "workstation"]
-# Short machine-readable reasons of a failed result.
-ERRORS = (
+# Short machine-readable reasons of a failed result; a result with any other is rejected.
+Error = Literal[
     "timeout",
     "dns",
     "connect",
@@ -34,7 +33,8 @@ ERRORS = (
     "gateway",
     "config",
     "internal",
-)
+]
+ERRORS: tuple[str, ...] = get_args(Error)
 
 MAX_MESSAGE_BYTES = 1024 * 1024
 MAX_BATCH_RESULTS = 500
@@ -51,14 +51,6 @@ def _topic(org: str, site: str, agent: str, leaf: str) -> str:
         if not _ID_RE.match(value):
             raise ValueError(f"invalid id {value!r}: must match {ID_PATTERN}")
     return f"dui/v1/{org}/{site}/{agent}/{leaf}"
-
-
-def results_topic(org: str, site: str, agent: str) -> str:
-    return _topic(org, site, agent, "results")
-
-
-def status_topic(org: str, site: str, agent: str) -> str:
-    return _topic(org, site, agent, "status")
 
 
 def ack_topic(org: str, site: str, agent: str) -> str:
@@ -104,7 +96,7 @@ class Result(msgspec.Struct, omit_defaults=True):
     role: Role
     success: bool
     duration_seconds: NonNeg | None = None
-    error: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    error: Error | None = None
     # http
     status_code: Annotated[int, msgspec.Meta(ge=100, le=999)] | None = None
     reused_connection: bool | None = None

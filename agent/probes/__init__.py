@@ -1,9 +1,10 @@
-"""Probes: one module per kind, each with `measure(params) -> dict`.
+"""Probes: one module per kind of wire.probes.PROBES, each with `measure(params) -> dict`.
 
 `measure` is a blocking call that times socket operations in its own thread with
 `perf_counter_ns`; it runs in the probe worker (agent.worker), never on the event
 loop. It returns the result fields of DESIGN.md §5 except seq, target, role, probe.
-Probe modules import only the standard library, to keep the worker process small.
+Probe modules import only the standard library (and runtime.secrets, which does too),
+to keep the worker process small: hence no wire import here, the module name is the kind.
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-KINDS = ("http", "latency", "dns", "scenario", "bandwidth", "context", "inventory", "usage")
-
 
 def measure(kind: str, params: dict[str, Any]) -> dict[str, Any]:
-    if kind not in KINDS:
+    name = f"agent.probes.{kind}"
+    if not kind.isidentifier() or kind.startswith("_"):
         raise ValueError(f"unknown probe kind {kind!r}")
-    module = importlib.import_module(f"agent.probes.{kind}")
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        raise ValueError(f"unknown probe kind {kind!r}") from None
     return module.measure(params)
