@@ -159,13 +159,3 @@ def read_yaml(path: Path) -> Any:
         at = f" line {mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(f"{path}:{at}: not valid YAML: {problem}") from None
-
-
-def load_as(path: str | os.PathLike[str], schema: type[T]) -> T:
-    """Read and validate a config file; ConfigError messages start with the file name."""
-    path = Path(path)
-    data = read_yaml(path)
-    try:
-        return parse_as(data, schema, base=path.parent)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None

@@ -59,11 +59,3 @@ def parse_size(value: object) -> int:
     if not match or unit not in _SIZE_UNITS:
         raise ValueError(f"invalid size {value!r}: write 50000000, 50MB, 64MiB or 1Mbit")
     return round(float(match.group(1)) * _SIZE_UNITS[unit])
-
-
-def format_duration(seconds: float) -> str:
-    for unit in ("d", "h", "m", "s"):
-        factor = _DURATION_UNITS[unit]
-        if seconds >= factor and seconds % factor == 0:
-            return f"{int(seconds // factor)}{unit}"
-    return f"{seconds * 1000:g}ms"
