@@ -49,7 +49,7 @@ def hammer(ledger: SqliteLedger) -> tuple[list[BaseException], int]:
         while not done.is_set():
             try:
                 ledger.prune(86400, NOW)
-            except BaseException as exc:  # noqa: BLE001 - what the race raises is the finding
+            except BaseException as exc:  # what the race raises is the finding
                 errors.append(exc)
 
     pruner = threading.Thread(target=prune)
@@ -60,7 +60,7 @@ def hammer(ledger: SqliteLedger) -> tuple[list[BaseException], int]:
             try:
                 out = ingest.process([batch("poste-1", 1 + i * 20, 20)], now=NOW)
                 stored += len(out.accepted)
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 errors.append(exc)
                 ingest.reset()
     finally:
