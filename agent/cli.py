@@ -1,4 +1,4 @@
-"""Command line of dui-agent: `run` and `check` (DESIGN.md §3).
+"""Command line of dui-agent: `run` and `check` (README.md).
 
 Exit codes: 0 ok, 1 a probe failed (check), 2 usage or config error — one line,
 no traceback.

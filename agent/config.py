@@ -1,4 +1,4 @@
-"""The agent's config file (DESIGN.md §5): strict schema, durations, sizes, files.
+"""The agent's config file (docs/configuration.md): strict schema, durations, sizes, files.
 
 `load(path)` returns an AgentConfig or raises ConfigError with one line naming
 the file and the key; every other module trusts the parsed values.
@@ -270,7 +270,7 @@ class AgentConfig(Strict):
     usage: UsageConfig = msgspec.field(default_factory=UsageConfig)
     context: ContextConfig = msgspec.field(default_factory=ContextConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
-    # `process` keeps probe timing out of reach of the event loop's load (DESIGN.md §4).
+    # `process` keeps probe timing out of reach of the event loop's load.
     probe_worker: Literal["process", "thread"] = "process"
 
     def __post_init__(self) -> None:

@@ -1,5 +1,5 @@
 """The probe process: reads requests as JSON lines on stdin, runs each probe in a
-thread of its own, writes answers as JSON lines on stdout (DESIGN.md §4).
+thread of its own, writes answers as JSON lines on stdout.
 
 Started by agent.worker.ProcessRunner as `python -m agent.probe_process`; it imports
 only the standard library and the probe modules, to stay small.

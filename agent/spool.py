@@ -1,5 +1,5 @@
 """The agent's on-disk spool: every result is written here before it is published
-and deleted only when an ack of the same epoch covers it (DESIGN.md §4).
+and deleted only when an ack of the same epoch covers it.
 
 SQLite in WAL mode with synchronous=FULL: a result that `append` returned for
 survives a crash or power cut. `epoch` is created with the spool, so deleting

@@ -2,7 +2,7 @@
 
 Timing happens inside `measure`, in the thread that does the blocking socket call;
 the separate process also keeps the event loop's load (publishing, spool writes)
-from delaying the wake-up of a timed thread through the GIL (DESIGN.md §4).
+from delaying the wake-up of a timed thread through the GIL.
 """
 
 from __future__ import annotations

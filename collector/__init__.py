@@ -1,1 +1,1 @@
-"""dui-collector (see DESIGN.md); its issue has not landed yet."""
+"""dui-collector: ingest, ledger, contract engine, /metrics, reports (docs/architecture.md)."""

@@ -1,7 +1,7 @@
 """The embedded MQTT broker (amqtt, in-process) used when no `mqtt.url` is set.
 
 For trials and single sites: loopback by default, anonymous. Production uses
-Mosquitto as configured in deploy/ (DESIGN.md §6).
+Mosquitto as configured in deploy/ .
 """
 
 from __future__ import annotations

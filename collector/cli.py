@@ -1,4 +1,5 @@
-"""Command line of dui-collector (DESIGN.md §3): `run` and `trial` in this version.
+"""Command line of dui-collector (README.md): `run`, `trial`, `report`, `evidence`,
+`maintenance`, `backup`.
 
 Exit codes: 0 ok, 2 usage or config error — one line naming the file and the key.
 """
@@ -118,7 +119,7 @@ def report(
     lang: str,
     output: str | None,
 ) -> None:
-    """The contract report: availability, incidents vs RTO, penalties (DESIGN.md §9)."""
+    """The contract report: availability, incidents vs RTO, penalties (docs/sla.md)."""
     from collector.periods import read_period
     from collector.render.document import period_document, to_csv, to_json
     from collector.render.html import report_html

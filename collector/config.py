@@ -1,4 +1,4 @@
-"""The collector's config file (DESIGN.md §6): strict schema; every key optional but
+"""The collector's config file (docs/configuration.md): strict schema; every key optional but
 the contracts' essentials, so `dui-collector run` works on an empty file.
 """
 

@@ -1,4 +1,4 @@
-"""Vendor evidence (DESIGN.md §8): backups and restore tests, their strict schemas, the
+"""Vendor evidence (docs/evidence.md): backups and restore tests, their strict schemas, the
 CSV import, and the checks against the contract (RPO, frequency, retention, restore
 tests) as pure functions. Storage is the ledger's hash chain (collector/chain.py)."""
 

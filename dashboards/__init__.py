@@ -1,1 +1,1 @@
-"""dui-dashboards (see DESIGN.md); its issue has not landed yet."""
+"""dui-dashboards: Grafana dashboards and Prometheus rules (not yet in this version)."""

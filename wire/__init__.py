@@ -1,6 +1,6 @@
 """What the agent and the collector agree on: topics, message schemas, probe kinds, limits.
 
-Both sides import this package; changing a name here changes the interface (DESIGN.md §5).
+Both sides import this package; changing a name here changes the interface.
 """
 
 from wire.probes import COMMON_FIELDS, PROBE_NAMES, PROBES, ProbeKind

@@ -1,4 +1,4 @@
-"""The probe kinds of wire format v1 (DESIGN.md §4, §5): one entry per kind, with the
+"""The probe kinds of wire format v1 (docs/wire.md): one entry per kind, with the
 Result fields it fills. The agent schedules by it; the collector names metrics by it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Wire format v1 (DESIGN.md §5): topics, the results batch, acks and status.
+"""Wire format v1 (docs/wire.md): topics, the results batch, acks and status.
 
 Schemas are msgspec Structs: strict on the fields we rely on, lenient on unknown
 fields so that a newer agent can add some without being rejected.

@@ -2,7 +2,7 @@
 
 `measure` is a blocking call that times socket operations in its own thread with
 `perf_counter_ns`; it runs in the probe worker (agent.worker), never on the event
-loop. It returns the result fields of DESIGN.md §5 except seq, target, role, probe.
+loop. It returns the wire format's result fields (docs/wire.md) but seq, target, role, probe.
 Probe modules import only the standard library (and runtime.secrets, which does too),
 to keep the worker process small: hence no wire import here, the module name is the kind.
 """

@@ -1,5 +1,5 @@
 """inventory probe: what the collector judges against `prerequisites:` — OS, hardware
-and firmware date, CPU, RAM, free disk, browsers, link (DESIGN.md §5).
+and firmware date, CPU, RAM, free disk, browsers, link.
 """
 
 from __future__ import annotations

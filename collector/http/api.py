@@ -1,4 +1,4 @@
-"""The collector's JSON API (DESIGN.md §6, §8): vendor evidence (the contract's own
+"""The collector's JSON API (docs/evidence.md): vendor evidence (the contract's own
 bearer token), maintenance windows (stamped with the server's time) and the current
 state of a contract."""
 

@@ -1,4 +1,4 @@
-"""/speedtest/*: the agents' bandwidth test, one test per site at a time (DESIGN.md §6),
+"""/speedtest/*: the agents' bandwidth test, one test per site at a time,
 only with the speedtest token."""
 
 from __future__ import annotations

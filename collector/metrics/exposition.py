@@ -1,6 +1,6 @@
 """/metrics in the Prometheus text format, written from the catalogue.
 
-prometheus_client renders ~200,000 series in ≈ 1.7 s here; DESIGN.md §11 wants ≤ 1 s at
+prometheus_client renders ~200,000 series in ≈ 1.7 s here; the quality bar is ≤ 1 s at
 5,000 agents. So the per-agent lines are formatted once per result and kept until that
 agent's next result replaces it; the rest (per site, collector, contracts) is few series.
 The process_* families still come from prometheus_client's ProcessCollector.

@@ -1,4 +1,4 @@
-"""The report JSON document (DESIGN.md §9 field names) and the contracts API's, built
+"""The report JSON document (docs/sla.md field names) and the contracts API's, built
 from the typed PeriodReport / LiveReport, and the CSV rendering of any document."""
 
 from __future__ import annotations

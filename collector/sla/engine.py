@@ -1,4 +1,4 @@
-"""Minute states, availability, incidents, RTO and penalties (DESIGN.md §7), as pure
+"""Minute states, availability, incidents, RTO and penalties (docs/sla.md), as pure
 functions over per-minute records. Exact arithmetic: Fraction for ratios, Decimal
 (half-up, to the cent) for money."""
 

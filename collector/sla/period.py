@@ -119,7 +119,7 @@ class IncidentReport:
 
 @dataclass(frozen=True)
 class Downtime:
-    """Seconds, as DESIGN's `downtime_seconds`: vendor = down minutes; local = minutes
+    """Seconds, as the report's `downtime_seconds`: vendor = down minutes; local = minutes
     in service hours in which some site was in local fault; unknown = unknown minutes."""
 
     vendor: int
