@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from collector.ingest import Outcome
 from collector.ledger.types import AgentKey
 from collector.metrics.catalogue import HTTP_RESPONSE_BUCKETS, LAG_BUCKETS, LATENCY_BUCKETS
+from wire.probes import PROBES
 from wire.schema import AgentStatus, Result
 
 if TYPE_CHECKING:
@@ -113,8 +114,10 @@ class State:
         previous = view.last.get(slot)
         if previous is None or previous[0] <= ts:  # late results do not replace newer ones
             view.last[slot] = (ts, r)
-        if r.probe == "context" or r.probe == "inventory":
+        fields = PROBES[r.probe].fields if r.probe in PROBES else ()
+        if "link" in fields:  # context and inventory say which link the workstation uses
             view.link = r.link or view.link
+        if "version" in fields:
             view.version = r.version or view.version
         site_key = (org, site, r.target, r.role)
         outcome = "success" if r.success else "failure"

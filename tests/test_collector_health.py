@@ -1,0 +1,91 @@
+"""A background round that fails is logged, counted in
+dui_collector_task_failures_total, shown in /healthz, and the next round still runs;
+a task that dies stops the service instead of leaving it half alive."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import urllib.error
+import urllib.request
+
+import pytest
+
+from collector.config import parse
+from collector.health import Health, every
+from collector.http import http_server
+from collector.ledger import SqliteLedger
+from collector.state import State
+from tests.helpers.broker import free_port
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+async def test_a_failing_round_shows_in_healthz_and_the_next_runs(tmp_path, caplog) -> None:
+    config = parse({"http": {"listen": f"127.0.0.1:{free_port()}"}})
+    state = State(stale_after=300, forget_after=3600)
+    state.mqtt_connected = True
+    health = Health(state)
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    rounds: list[str] = []
+    failing = asyncio.Event()
+    failing.set()
+    ran_after_failure = asyncio.Event()
+
+    async def round_() -> None:
+        if failing.is_set():
+            rounds.append("failed")
+            raise RuntimeError("contract evaluation failed: dui-vendor-2026")
+        rounds.append("ok")
+        ran_after_failure.set()
+
+    caplog.set_level(logging.ERROR, logger="dui.collector")
+    async with http_server(config, state, ledger, health=health) as port:
+        url = f"http://127.0.0.1:{port}"
+        task = asyncio.create_task(every(health, "sla", 0.05, round_))
+        try:
+            async with asyncio.timeout(10):
+                while len(rounds) < 3:
+                    await asyncio.sleep(0.02)
+            status, text = await asyncio.to_thread(get, f"{url}/healthz")
+            assert status == 503
+            assert "background task sla failing: RuntimeError: contract evaluation failed" in text
+            metrics = (await asyncio.to_thread(get, f"{url}/metrics"))[1]
+            assert 'dui_collector_task_failures_total{task="sla"}' in metrics
+            assert state.task_failures["sla"] >= 3
+            failing.clear()
+            async with asyncio.timeout(10):
+                await ran_after_failure.wait()
+            assert await asyncio.to_thread(get, f"{url}/healthz") == (200, "ok\n")
+        finally:
+            task.cancel()
+    ledger.close()
+    logged = [r for r in caplog.records if r.getMessage() == "background task round failed"]
+    assert len(logged) == 1, "the same error is logged once, not every round"
+
+
+async def test_a_task_that_dies_stops_the_service(tmp_path, monkeypatch) -> None:
+    """The writer's loop raising (a bug) ends run() with the error, not a silent gap."""
+    from collector import run as service
+
+    async def broken_writer(*args, **kwargs) -> None:
+        raise RuntimeError("writer bug")
+
+    monkeypatch.setattr(service, "_writer", broken_writer)
+    config = parse(
+        {
+            "mqtt": {"listen": f"127.0.0.1:{free_port()}"},
+            "http": {"listen": f"127.0.0.1:{free_port()}"},
+            "ledger": {"url": f"sqlite:///{tmp_path / 'ledger.db'}"},
+        }
+    )
+    with pytest.raises(ExceptionGroup) as caught:
+        async with asyncio.timeout(30):
+            await service.run(config, stop=asyncio.Event())
+    assert "writer bug" in str(caught.value.exceptions[0])
