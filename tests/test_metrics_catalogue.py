@@ -19,6 +19,7 @@ from collector.ingest import Accepted, Outcome
 from collector.metrics import docs
 from collector.metrics.catalogue import FAMILIES
 from collector.metrics.exposition import Exposition
+from collector.metrics.samples import result_samples
 from collector.sla.engine import SiteMinute
 from collector.sla.now import SiteNow, live_report
 from collector.sla.period import PeriodInputs, evaluate_period
@@ -220,6 +221,19 @@ def test_every_family_of_the_catalogue_has_samples() -> None:
             or f"\n{family.name} " in text
             or (f"\n{family.name}_bucket{{" in text)
         ), family.name
+
+
+def test_probe_kind_metrics_name_known_kinds_and_families() -> None:
+    from collector.metrics.catalogue import BY_NAME
+    from collector.metrics.samples import KIND_SAMPLES
+    from wire.probes import PROBE_NAMES
+
+    assert set(KIND_SAMPLES) <= set(PROBE_NAMES)
+    for kind in PROBE_NAMES:
+        r = next((r for r in RESULTS if r.probe == kind), None)
+        if r is not None:
+            for name, _, _ in result_samples(kind, r):
+                assert name in BY_NAME, name
 
 
 def test_http_response_buckets_start_at_5_ms() -> None:
