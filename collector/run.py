@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack, closing
 
@@ -66,8 +67,6 @@ async def run(
     sla_every: float = SLA_EVERY,
 ) -> None:
     """`clock` (Unix seconds) and `sla_every` are for tests that replay a known day."""
-    import time
-
     clock = clock or time.time
     if stop is None:
         stop = asyncio.Event()
@@ -89,7 +88,9 @@ async def run(
         bus = Bus(config, state, queue)
         if config.mqtt.embedded:
             await stack.enter_async_context(embedded_broker(config.mqtt.listen))
-        port = await stack.enter_async_context(http_server(config, state, api_ledger, live, health))
+        port = await stack.enter_async_context(
+            http_server(config, state, api_ledger, live, health, clock)
+        )
         log.info(
             "collector started",
             extra=fields(

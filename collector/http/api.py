@@ -10,6 +10,7 @@ import hmac
 import json
 import logging
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -29,10 +30,17 @@ def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
 
 
 class Api:
-    def __init__(self, config: CollectorConfig, ledger: Ledger, live: LiveSla | None) -> None:
+    def __init__(
+        self,
+        config: CollectorConfig,
+        ledger: Ledger,
+        live: LiveSla | None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.contracts = {c.id: c for c in config.contracts}
         self.ledger = ledger
         self.live = live
+        self.clock = clock
 
     def _contract(self, contract_id: str) -> Contract:
         contract = self.contracts.get(contract_id)
@@ -67,7 +75,7 @@ class Api:
             raise _error(web.HTTPUnprocessableEntity, str(exc)) from None
         try:
             [(entry, created)] = await asyncio.to_thread(
-                self.ledger.add_evidence, kind, [record], time.time()
+                self.ledger.add_evidence, kind, [record], self.clock()
             )
         except Conflict as exc:
             log.warning(
@@ -107,7 +115,7 @@ class Api:
             ) from None
         if start.tzinfo is None or end.tzinfo is None or end <= start:
             raise _error(web.HTTPUnprocessableEntity, "start and end need offsets, end > start")
-        record = MaintenanceRecord(contract.id, start, end, time.time(), data.get("reason"))
+        record = MaintenanceRecord(contract.id, start, end, self.clock(), data.get("reason"))
         entry, created = await asyncio.to_thread(self.ledger.add_maintenance, record)
         return web.json_response(
             {"announced_at": entry.received_at, "chain_hash": entry.hash, "created": created},
@@ -119,7 +127,7 @@ class Api:
         if self.live is None:
             raise _error(web.HTTPServiceUnavailable, "the contract engine is not running")
         # Evaluated on demand, so the answer includes results stored a second ago.
-        live = await asyncio.to_thread(self.live.evaluate, contract, time.time())
+        live = await asyncio.to_thread(self.live.evaluate, contract, self.clock())
         return web.json_response(
             live_document(live), dumps=lambda o: json.dumps(o, ensure_ascii=False)
         )

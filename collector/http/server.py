@@ -69,15 +69,19 @@ def make_app(
     ledger: Ledger,
     live: LiveSla | None = None,
     health: Health | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> web.Application:
-    """`ledger` is the API's own connection (evidence and maintenance writes, healthz)."""
+    """`ledger` is the API's own connection (evidence and maintenance writes, healthz);
+    `clock` (Unix seconds) is the service's, injected by tests that replay a known day."""
     app = web.Application(middlewares=[_auth_middleware(config)], client_max_size=1024 * 1024)
     exposition = Exposition(state)
     token = config.speedtest.token_file
     speedtest = Speedtest(read_secret(token) if token else None, config.speedtest.max_bytes)
 
     async def metrics(request: web.Request) -> web.Response:
-        return web.Response(body=exposition.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(
+            body=exposition.render(clock()), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
 
     async def healthz(request: web.Request) -> web.Response:
         problems = []
@@ -97,14 +101,14 @@ def make_app(
         if lang not in LANGS:
             accept = request.headers.get("Accept-Language", "fr")
             lang = "en" if accept.lower().startswith("en") else "fr"
-        page = status_page(state, config, lang, time.time())
+        page = status_page(state, config, lang, clock())
         return web.Response(text=page, content_type="text/html")
 
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/", index)
     speedtest.routes(app)
-    Api(config, ledger, live).routes(app)
+    Api(config, ledger, live, clock).routes(app)
     return app
 
 
@@ -115,9 +119,11 @@ async def http_server(
     ledger: Ledger,
     live: LiveSla | None = None,
     health: Health | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[int]:
     """Serves until the block ends; yields the bound port."""
-    runner = web.AppRunner(make_app(config, state, ledger, live, health), access_log=None)
+    app = make_app(config, state, ledger, live, health, clock)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     host, port = split_host_port(config.http.listen)
     site = web.TCPSite(runner, host, port)
