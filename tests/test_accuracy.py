@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
+from tests.helpers.cli import agent_cli, python
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(300)]
 
@@ -58,12 +59,8 @@ def agent_check(wire, tmp_path: Path, targets: list[dict]) -> list[dict]:
     config.write_text(
         yaml.safe_dump({"org": "og-test", "site": "bench", "agent": "a1", "targets": targets})
     )
-    proc = subprocess.run(
-        wire.in_client(sys.executable, "-m", "agent", "check", "--json", "--config", str(config)),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    proc = agent_cli(
+        "check", "--json", "--config", str(config), prefix=wire.in_client(), timeout=120
     )
     assert proc.returncode == 0, proc.stderr + proc.stdout
     return [r for r in json.loads(proc.stdout)["results"] if r["role"] != "workstation"]
@@ -83,20 +80,14 @@ def test_tcp_connect_rtt_matches_reference(wire_server, tmp_path: Path) -> None:
         (result,) = agent_check(wire, tmp_path, [target])
         assert result["success"] and result["received"] == samples
         agent_avgs.append(result["rtt_seconds"]["avg"])
-        out = subprocess.run(
-            wire.in_client(
-                sys.executable,
-                "-m",
-                "tests.helpers.reference_client",
-                wire.server_addr,
-                "8080",
-                str(samples),
-                "0.02",
-            ),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
+        out = python(
+            "-m",
+            "tests.helpers.reference_client",
+            wire.server_addr,
+            "8080",
+            str(samples),
+            "0.02",
+            prefix=wire.in_client(),
             check=True,
         ).stdout
         reference.append(statistics.mean(json.loads(out)))

@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import agent_config, ledger_seqs, wait_until
+from tests.helpers import ROOT
+from tests.helpers.batches import batch_json
 from tests.helpers.broker import Mosquitto
+from tests.helpers.poll import await_until, wait_until
+from tests.helpers.processes import agent_config, ledger_seqs
 from tests.helpers.servers import http_server
 from tests.test_delivery import http_target, spool_state
 
@@ -33,9 +36,7 @@ def assert_exactly_once(collector, agent) -> list[int]:
     assert len(seqs) == 1, f"one epoch expected, got {list(seqs)}"
     (stored,) = seqs.values()
     count, low, _ = spool_state(agent.spool_path)
-    db = sqlite3.connect(agent.spool_path)
-    next_seq = int(db.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()[0])
-    db.close()
+    next_seq = numbered(agent) + 1
     low = low or next_seq
     assert len(stored) == len(set(stored))
     missing = sorted(set(range(1, low)) - set(stored))
@@ -51,10 +52,31 @@ def assert_exactly_once(collector, agent) -> list[int]:
     return stored
 
 
+def numbered(agent) -> int:
+    """How many results the agent has numbered (its spool's next seq - 1); 0 before it has
+    a spool."""
+    if not agent.spool_path.exists():
+        return 0
+    db = sqlite3.connect(f"file:{agent.spool_path}?mode=ro", uri=True, timeout=5)
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()
+    except sqlite3.OperationalError:  # the agent has not made its tables yet
+        return 0
+    finally:
+        db.close()
+    return int(row[0]) - 1 if row else 0
+
+
+def spooled(agent) -> int:
+    return spool_state(agent.spool_path)[0]
+
+
+def in_ledger(collector) -> int:
+    return sum(map(len, ledger_seqs(collector).values()))
+
+
 async def drain_and_stop(agent) -> None:
-    await asyncio.to_thread(
-        wait_until, lambda: spool_state(agent.spool_path)[0] <= 2, 60, "the spool to drain"
-    )
+    await await_until(lambda: spooled(agent) <= 2, 60, "the spool to drain")
     await agent.astop()
 
 
@@ -69,8 +91,7 @@ async def test_end_to_end_metrics(tmp_path, mosquitto, collector_process, agent_
             'agent="poste-1",org="og-test",probe="http",role="dui",site="site-a",target="dui-login"'
         )
         dns_labels = labels.replace('probe="http"', 'probe="dns"')
-        await asyncio.to_thread(
-            wait_until,
+        await await_until(
             lambda: (
                 collector.metrics().get(f"dui_probe_success{{{labels}}}") == 1.0
                 and collector.metrics().get(f"dui_probe_success{{{dns_labels}}}") == 1.0
@@ -105,15 +126,19 @@ async def test_broker_restart_exactly_once(tmp_path, mosquitto, collector_proces
     with http_server() as url:
         agent = agent_process(agent_config(tmp_path, mosquitto.url, [http_target(url, "100ms")]))
         agent.start()
-        await asyncio.sleep(2)
+        await await_until(lambda: in_ledger(collector) >= 20, 30, "20 results stored")
         mosquitto.stop()
-        await asyncio.sleep(2)
-        mosquitto.start()
-        await asyncio.sleep(2)
-        await agent.astop()
-        await asyncio.to_thread(
-            wait_until, lambda: collector.get("/healthz")[0] == 200, 30, "collector reconnected"
+        held = spooled(agent)
+        await await_until(
+            lambda: spooled(agent) >= held + 15, 30, "15 results spooled while the broker is down"
         )
+        before = in_ledger(collector)
+        mosquitto.start()
+        await await_until(
+            lambda: in_ledger(collector) >= before + 10, 60, "delivery after the broker restart"
+        )
+        await agent.astop()
+        await await_until(lambda: collector.get("/healthz")[0] == 200, 30, "collector reconnected")
         agent.start()  # a restart re-sends what is still unacked
         await drain_and_stop(agent)
     assert len(assert_exactly_once(collector, agent)) > 30
@@ -131,11 +156,17 @@ async def test_collector_killed_under_load(tmp_path, mosquitto, collector_proces
             agent_config(tmp_path, mosquitto.url, targets, mqtt={"ack_timeout": "1s"})
         )
         agent.start()
-        await asyncio.sleep(3)
+        await await_until(lambda: in_ledger(collector) >= 30, 30, "30 results stored")
         await collector.astop(signal.SIGKILL)
-        await asyncio.sleep(2)
+        held = spooled(agent)
+        await await_until(
+            lambda: spooled(agent) >= held + 20, 30, "20 results spooled, the collector down"
+        )
         await asyncio.to_thread(collector.start)
-        await asyncio.sleep(2)
+        before = in_ledger(collector)
+        await await_until(
+            lambda: in_ledger(collector) >= before + 10, 60, "delivery after the collector restart"
+        )
         await agent.astop()
         agent.start()
         await drain_and_stop(agent)
@@ -165,16 +196,21 @@ async def test_broker_queue_overflow_is_covered_by_resend(
                 agent_config(tmp_path, broker.url, targets, mqtt={"ack_timeout": "2s"})
             )
             agent.start()
-            await asyncio.sleep(6)  # far more than 20 batches while the collector is down
+            dropping = "Outgoing messages are being dropped"
+            await await_until(
+                lambda: numbered(agent) > 120 and dropping in broker.log.read_text(),
+                60,
+                "far more than 20 batches while the collector is down: the broker's queue full",
+            )
             await asyncio.to_thread(collector.start)
-            await asyncio.sleep(3)
+            await await_until(
+                lambda: in_ledger(collector) >= 20, 30, "what the broker queued, stored"
+            )
             await agent.astop()
             agent.start()
             await drain_and_stop(agent)
         assert len(assert_exactly_once(collector, agent)) > 100
-        assert "Outgoing messages are being dropped" in broker.log.read_text(), (
-            "the broker's queue must really have overflowed"
-        )
+        assert dropping in broker.log.read_text(), "the broker's queue must really have overflowed"
     finally:
         broker.stop()
 
@@ -190,12 +226,8 @@ async def test_embedded_broker(tmp_path, collector_process, agent_process):
             agent_config(tmp_path, f"mqtt://127.0.0.1:{port}", [http_target(url, "200ms")])
         )
         agent.start()
-        await asyncio.to_thread(
-            wait_until,
-            lambda: (
-                len(ledger_seqs(collector)) == 1
-                and sum(map(len, ledger_seqs(collector).values())) >= 5
-            ),
+        await await_until(
+            lambda: len(ledger_seqs(collector)) == 1 and in_ledger(collector) >= 5,
             30,
             "results through amqtt",
         )
@@ -207,7 +239,6 @@ def test_trial_serves_metrics(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from tests.conftest import ROOT
     from tests.helpers.broker import free_port
 
     http_port, mqtt_port = free_port(), free_port()
@@ -303,35 +334,14 @@ async def test_bad_messages_and_a_fast_clock_through_the_broker(
             "duration_seconds": 0.003,
             "error": None,
         }
-        return json.dumps(
-            {
-                "v": 1,
-                "org": "og-test",
-                "site": "site-a",
-                "agent": "poste-1",
-                "epoch": epoch,
-                "first_seq": 1,
-                "clock_offset_seconds": -300.0,
-                "results": [result],
-            }
-        ).encode()
+        return batch_json([result], org="og-test", epoch=epoch, clock_offset_seconds=-300.0)
 
     garbage = [
         b"",
         b"{",
         b'{"v":1}',
         b"\x00" * 100,
-        json.dumps(
-            {
-                "v": 1,
-                "org": "og-test",
-                "site": "other",
-                "agent": "poste-1",
-                "epoch": epoch,
-                "first_seq": 1,
-                "results": [],
-            }
-        ).encode(),
+        batch_json([], org="og-test", site="other", epoch=epoch),
     ]
     async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="fake-agent") as client:
         await client.subscribe("dui/v1/og-test/site-a/poste-1/ack", qos=1)

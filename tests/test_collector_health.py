@@ -17,6 +17,7 @@ from collector.http import http_server
 from collector.ledger import SqliteLedger
 from collector.state import State
 from tests.helpers.broker import free_port
+from tests.helpers.poll import await_until
 
 
 def get(url: str) -> tuple[int, str]:
@@ -50,9 +51,7 @@ async def test_a_failing_round_shows_in_healthz_and_the_next_runs(tmp_path, capl
         url = f"http://127.0.0.1:{port}"
         task = asyncio.create_task(every(health, "sla", 0.05, round_))
         try:
-            async with asyncio.timeout(10):
-                while len(rounds) < 3:
-                    await asyncio.sleep(0.02)
+            await await_until(lambda: len(rounds) >= 3, 10, "three rounds", step=0.02)
             status, text = await asyncio.to_thread(get, f"{url}/healthz")
             assert status == 503
             assert "background task sla failing: RuntimeError: contract evaluation failed" in text

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,8 +18,8 @@ from collector.ingest import Outcome
 from collector.ledger import SqliteLedger
 from collector.metrics import registry
 from collector.state import State
-from tests.conftest import ROOT
 from tests.helpers.broker import free_port
+from tests.helpers.cli import collector_cli
 from wire.schema import AgentStatus
 
 
@@ -135,13 +133,7 @@ def test_stale_and_forgotten_agents_in_metrics() -> None:
 def test_wide_listen_without_auth_is_a_config_error(tmp_path) -> None:
     path = tmp_path / "collector.yaml"
     path.write_text("http: {listen: '0.0.0.0:9108'}\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "collector", "run", "--config", str(path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = collector_cli("run", "--config", str(path), timeout=60)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0
     assert f"{path}: http: listen '0.0.0.0:9108' is beyond loopback: set http.auth" in proc.stderr

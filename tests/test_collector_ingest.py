@@ -11,6 +11,7 @@ import pytest
 from collector.ingest import Ingest
 from collector.ledger import SqliteLedger
 from collector.state import State
+from tests.helpers.batches import batch_json
 
 NOW = 1_795_000_000.0
 TOPIC = "dui/v1/og/site-a/poste-1/results"
@@ -36,18 +37,13 @@ def batch(
     results: list, first_seq: int | None = None, offset: float | None = None, **extra
 ) -> bytes:
     seqs = [r["seq"] for r in results if isinstance(r, dict) and "seq" in r]
-    body = {
-        "v": 1,
-        "org": "og",
-        "site": "site-a",
-        "agent": "poste-1",
-        "epoch": EPOCH,
-        "first_seq": first_seq or (min(seqs) if seqs else 1),
-        "clock_offset_seconds": offset,
-        "results": results,
+    return batch_json(
+        results,
+        epoch=EPOCH,
+        first_seq=first_seq or (min(seqs) if seqs else 1),
+        clock_offset_seconds=offset,
         **extra,
-    }
-    return json.dumps(body).encode()
+    )
 
 
 @pytest.fixture

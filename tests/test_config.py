@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from agent.config import ConfigError, load
-from tests.conftest import ROOT
+from tests.helpers import ROOT
+from tests.helpers.cli import agent_cli
 
 BASE = {
     "org": "og-exemple",
@@ -179,13 +178,7 @@ def test_missing_config_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize("command", ["run", "check"])
 def test_cli_exit_2_one_line_no_traceback(tmp_path: Path, command: str) -> None:
     path = write(tmp_path, with_target(http={"url": "https://x/", "timeout": "soon"}))
-    proc = subprocess.run(
-        [sys.executable, "-m", "agent", command, "--config", str(path)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    proc = agent_cli(command, "--config", str(path))
     assert proc.returncode == 2
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
@@ -198,12 +191,6 @@ def test_unusable_spool_path_exit_2(tmp_path: Path) -> None:
     blocker.write_text("x")
     data = {**BASE, "spool": {"path": str(blocker / "spool.db")}}
     path = write(tmp_path, data)
-    proc = subprocess.run(
-        [sys.executable, "-m", "agent", "run", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-    )
+    proc = agent_cli("run", "--config", str(path))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"{path}: spool.path: cannot open spool" in proc.stderr

@@ -11,7 +11,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from tests.conftest import agent_config
+from tests.helpers.poll import await_until
+from tests.helpers.processes import agent_config
 from tests.helpers.servers import http_server, silent_server
 from wire.schema import COLLECTOR_STATUS_TOPIC, AgentStatus, Result
 
@@ -114,13 +115,10 @@ async def test_status_retained_and_last_will(tmp_path, mosquitto, acker, agent_p
     online = await retained_status()
     assert online.state == "online" and online.version and online.spool_results is not None
     await agent.astop(signal.SIGKILL)  # no clean goodbye: the broker publishes the last will
-    await asyncio.sleep(0.5)
-    deadline = time.monotonic() + 120  # the broker notices after 1.5 × keepalive at worst
-    state = online.state
-    while state != "offline" and time.monotonic() < deadline:
-        state = (await retained_status()).state
-        await asyncio.sleep(0.5)
-    assert state == "offline"
+    status = await await_until(  # the broker notices after 1.5 × keepalive at worst
+        retained_status, 120, "the last will", step=0.5, until=lambda s: s.state == "offline"
+    )
+    assert status.state == "offline"
 
 
 async def test_broker_restart_loses_nothing(tmp_path, mosquitto, acker, agent_process, web):
@@ -129,7 +127,9 @@ async def test_broker_restart_loses_nothing(tmp_path, mosquitto, acker, agent_pr
     await acker.wait(lambda: len(acker.received) >= 10, 30, "10 results")
     epoch = acker.batches[0].epoch
     mosquitto.stop()
-    # While the broker is down the agent measures on, and nothing leaves the spool.
+    acked = acker.acked[epoch]
+    # While the broker is down the agent measures on, and nothing leaves the spool:
+    # sampled for 3 s on purpose, the time passing is what is tested.
     held = []
     for _ in range(30):
         held.append(spool_state(agent.spool_path))
@@ -140,7 +140,7 @@ async def test_broker_restart_loses_nothing(tmp_path, mosquitto, acker, agent_pr
     assert len(set(lows)) <= 1, "nothing may leave the spool without an ack"
     assert lows[0] <= acker.acked[epoch] + 1
     mosquitto.start()
-    await asyncio.sleep(1.5)
+    await acker.wait(lambda: acker.acked[epoch] > acked, 30, "acks after the broker restart")
     await agent.astop()
     _, low, _ = spool_state(agent.spool_path)
     last = max(s for (e, s) in acker.received) if low is None else low - 1
@@ -177,7 +177,7 @@ async def test_collector_online_triggers_resend(tmp_path, mosquitto, acker, agen
     agent.start()
     await acker.wait(lambda: acker.batches, 30, "a first batch")
     epoch = acker.batches[0].epoch
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # time passes on purpose: no re-send before ack_timeout (10 min)
     assert acker.copies(epoch, 1) == 1
     await acker.publish(COLLECTOR_STATUS_TOPIC, b"online", retain=True)
     await acker.wait(lambda: acker.copies(epoch, 1) >= 2, 10, "seq 1 sent again")

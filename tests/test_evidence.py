@@ -8,7 +8,6 @@ import datetime as dt
 import json
 import sqlite3
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 
@@ -20,8 +19,8 @@ from collector.config import parse
 from collector.http import http_server
 from collector.ledger import SqliteLedger
 from collector.state import State
-from tests.conftest import ROOT
 from tests.helpers.broker import free_port
+from tests.helpers.cli import collector_cli
 
 BACKUP = {
     "contract": "dui-vendor-2026",
@@ -169,22 +168,14 @@ def import_csv(tmp_path, text: str) -> subprocess.CompletedProcess[str]:
         config.write_text(yaml.safe_dump(collector_config(tmp_path)))
     path = tmp_path / "evidence.csv"
     path.write_text(text)
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "collector",
-            "evidence",
-            "import",
-            "--config",
-            str(config),
-            "--contract",
-            "dui-vendor-2026",
-            str(path),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    return collector_cli(
+        "evidence",
+        "import",
+        "--config",
+        str(config),
+        "--contract",
+        "dui-vendor-2026",
+        str(path),
         timeout=60,
     )
 
@@ -256,22 +247,7 @@ def test_backup_command_copies_a_consistent_ledger(tmp_path) -> None:
     ledger.add_evidence("backup", evidence.parse("backup", BACKUP))
     head = ledger.chain_head()
     copy = tmp_path / "copy.db"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "collector",
-            "backup",
-            "--config",
-            str(config),
-            "--output",
-            str(copy),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = collector_cli("backup", "--config", str(config), "--output", str(copy), timeout=60)
     ledger.close()
     assert proc.returncode == 0 and "hash chain verified" in proc.stdout, proc.stderr
     restored = SqliteLedger(copy)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 import subprocess
 import time
@@ -11,9 +10,10 @@ import aiomqtt
 import pytest
 import trustme
 
-from tests.conftest import agent_config
 from tests.helpers.acker import Acker
 from tests.helpers.broker import Mosquitto
+from tests.helpers.poll import await_until
+from tests.helpers.processes import agent_config
 from tests.helpers.servers import http_server
 from tests.test_delivery import http_target, spool_state
 from wire.schema import ack_topic, encode
@@ -98,9 +98,7 @@ async def test_wrong_password_keeps_results_and_retries(tmp_path, tls_broker, ag
         )
         agent = agent_process(config)
         agent.start()
-        end = time.monotonic() + 30
-        while time.monotonic() < end and spool_state(agent.spool_path)[0] < 5:
-            await asyncio.sleep(0.2)
+        await await_until(lambda: spool_state(agent.spool_path)[0] >= 5, 30, "5 results spooled")
         assert agent.proc.poll() is None, "the agent keeps running"
         await agent.astop()
     count, low, _ = spool_state(agent.spool_path)
@@ -122,7 +120,10 @@ async def test_ack_of_another_epoch_is_ignored(tmp_path, mosquitto, agent_proces
             foreign = {"v": 1, "epoch": "0123456789abcdef", "seq": 10**6, "ts": time.time()}
             await acker.publish(ack_topic("og-test", "site-a", "poste-1"), encode(foreign))
             await acker.publish(ack_topic("og-test", "site-a", "poste-1"), b"{not json")
-            await asyncio.sleep(1.0)
+            read = ("ack for another epoch ignored", "bad ack ignored")
+            await await_until(
+                lambda: all(line in agent.log() for line in read), 10, "both acks read"
+            )
             count, low, _ = spool_state(agent.spool_path)
             assert low == 1 and count >= 3
             assert agent.proc.poll() is None

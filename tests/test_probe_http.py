@@ -127,7 +127,7 @@ def test_reuse_keeps_the_connection_between_runs() -> None:
 def test_reuse_reconnects_when_server_closed_the_connection() -> None:
     with http_server(timeout=0.2) as url:  # the server drops idle connections after 0.2 s
         first = run(url, connection="reuse", key="t-closed")
-        time.sleep(0.6)
+        time.sleep(0.6)  # time passes on purpose: the server's idle timeout must expire
         second = run(url, connection="reuse", key="t-closed")
     assert first["success"] is True
     assert second["success"] is True and second["reused_connection"] is False

@@ -13,7 +13,7 @@ from agent.platform.linux import parse_route_table
 from agent.platform.windows import parse_route_print
 from agent.probes import measure
 from agent.probes.latency import summarize
-from tests.conftest import netns_unavailable
+from tests.helpers.netns import netns_unavailable
 from tests.helpers.servers import silent_server
 
 

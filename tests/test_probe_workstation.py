@@ -40,7 +40,7 @@ HOLD = """
 import socket, sys, time
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
 print("connected", flush=True)
-time.sleep(30)
+time.sleep(30)  # holds the connection open until the test kills this process
 """
 DUI = "127.0.0.77"  # a loopback address nothing else on the machine talks to
 

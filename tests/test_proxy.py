@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import os
 import ssl
-import subprocess
-import sys
 
 import pytest
 import trustme
 
 from agent.probes import measure
 from agent.probes._client import resolve_proxy
-from tests.conftest import ROOT
+from tests.helpers.cli import python
 from tests.helpers.proxy import http_proxy, proxy_url
 from tests.helpers.servers import http_server
 
@@ -85,15 +83,7 @@ def test_system_proxy_from_environment(setting: str) -> None:
     with http_server() as url, http_proxy() as proxy:
         env = {**os.environ, "http_proxy": proxy_url(proxy), "no_proxy": ""}
         env.pop("HTTP_PROXY", None)
-        out = subprocess.run(
-            [sys.executable, "-c", SYSTEM_SCRIPT, url, setting],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
+        out = python("-c", SYSTEM_SCRIPT, url, setting, env=env, timeout=30, check=True)
         r = json.loads(out.stdout)
         assert r["success"] is True
         assert proxy.seen == ([f"GET {url}"] if setting == "system" else [])

@@ -16,7 +16,8 @@ import yaml
 from agent.config import parse
 from agent.scheduler import Gate, Job, build_jobs, dui_hosts, in_window, run_once
 from agent.worker import ThreadRunner
-from tests.conftest import ROOT
+from tests.helpers import ROOT
+from tests.helpers.poll import await_until
 from tests.helpers.servers import http_server, silent_server
 from tests.helpers.speedtest import speedtest_server
 from wire.schema import Result
@@ -89,13 +90,15 @@ async def test_bandwidth_waits_for_timed_probes_and_holds_them_off() -> None:
     async def hold(name: str, exclusive: bool, seconds: float) -> None:
         async with gate.hold(exclusive):
             order.append(f"{name}+")
-            await asyncio.sleep(seconds)
+            await asyncio.sleep(seconds)  # the probe's run: holding the gate is what is tested
             order.append(f"{name}-")
 
     latency = asyncio.create_task(hold("latency", False, 0.2))
-    await asyncio.sleep(0.05)
+    await await_until(lambda: order == ["latency+"], 5, "latency holding the gate", step=0.01)
     bandwidth = asyncio.create_task(hold("bandwidth", True, 0.2))
-    await asyncio.sleep(0.05)
+    await await_until(  # the gate counts the exclusive holds that wait
+        lambda: gate._waiting_exclusive == 1, 5, "bandwidth waiting at the gate", step=0.01
+    )
     http = asyncio.create_task(hold("http", False, 0.05))  # arrives while bandwidth waits
     await asyncio.gather(latency, bandwidth, http)
     assert order == ["latency+", "latency-", "bandwidth+", "bandwidth-", "http+", "http-"]

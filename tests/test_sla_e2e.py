@@ -14,9 +14,11 @@ import urllib.request
 import aiomqtt
 import pytest
 
-from tests.conftest import wait_until
+from tests.helpers.batches import batch_json, results_topic
+from tests.helpers.cli import collector_cli
+from tests.helpers.poll import wait_until
 from tests.test_evidence import post
-from tests.test_sla_report import collector_cli, day_of_results
+from tests.test_sla_report import day_of_results
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -42,19 +44,14 @@ async def publish_day(port: int) -> None:
         async with aiomqtt.Client("127.0.0.1", port, identifier=f"{site}-{agent}") as client:
             await client.subscribe(f"dui/v1/og/{site}/{agent}/ack", qos=1)
             for start in range(0, len(results), 400):
-                payload = json.dumps(
-                    {
-                        "v": 1,
-                        "org": "og",
-                        "site": site,
-                        "agent": agent,
-                        "epoch": epoch,
-                        "first_seq": 1,
-                        "clock_offset_seconds": 0,
-                        "results": results[start : start + 400],
-                    }
-                ).encode()
-                await client.publish(f"dui/v1/og/{site}/{agent}/results", payload, qos=1)
+                payload = batch_json(
+                    results[start : start + 400],
+                    site=site,
+                    agent=agent,
+                    epoch=epoch,
+                    clock_offset_seconds=0,
+                )
+                await client.publish(results_topic("og", site, agent), payload, qos=1)
             async with asyncio.timeout(60):
                 async for message in client.messages:
                     if json.loads(message.payload)["seq"] == len(results):

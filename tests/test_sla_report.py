@@ -8,14 +8,14 @@ import datetime as dt
 import io
 import json
 import subprocess
-import sys
 
 import pytest
 import yaml
 
 from collector.ingest import Ingest
 from collector.ledger import SqliteLedger
-from tests.conftest import ROOT
+from tests.helpers.batches import batch_json, results_topic
+from tests.helpers.cli import collector_cli
 
 DAY_START = dt.datetime(2026, 11, 17, tzinfo=dt.UTC)  # a Tuesday, service 24/7 here
 T0 = int(DAY_START.timestamp())
@@ -79,20 +79,9 @@ def ledger_path(tmp_path_factory):
         results = day_of_results(site)
         epoch = f"{abs(hash(site)) % 16**16:016x}"
         for start in range(0, len(results), 400):
-            chunk = results[start : start + 400]
-            payload = json.dumps(
-                {
-                    "v": 1,
-                    "org": "og",
-                    "site": site,
-                    "agent": agent,
-                    "epoch": epoch,
-                    "first_seq": 1,
-                    "results": chunk,
-                }
-            ).encode()
+            payload = batch_json(results[start : start + 400], site=site, agent=agent, epoch=epoch)
             out = ingest.process(
-                [(f"dui/v1/og/{site}/{agent}/results", payload)], now=T0 + 86400 + 600
+                [(results_topic("og", site, agent), payload)], now=T0 + 86400 + 600
             )
             assert out.rejected_results == {}
     ledger.close()
@@ -143,17 +132,6 @@ def config(tmp_path, ledger_path) -> str:
     return str(path)
 
 
-def collector_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """`dui-collector ARGS` as a real process."""
-    return subprocess.run(
-        [sys.executable, "-m", "collector", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def run_report(config_path: str, *extra: str) -> subprocess.CompletedProcess[str]:
     return collector_cli(
         "report",
@@ -165,6 +143,20 @@ def run_report(config_path: str, *extra: str) -> subprocess.CompletedProcess[str
         "2026-11-17T00:00:00Z",
         "--to",
         "2026-11-18T00:00:00Z",
+        *extra,
+    )
+
+
+def month_report(config_path: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`dui-collector report` for the contract's November 2026."""
+    return collector_cli(
+        "report",
+        "--config",
+        config_path,
+        "--contract",
+        "dui-vendor-2026",
+        "--month",
+        "2026-11",
         *extra,
     )
 
@@ -206,19 +198,7 @@ def test_report_usage_errors(tmp_path, ledger_path) -> None:
         and "no contract 'nope' (known: dui-vendor-2026)" in unknown.stderr
         and "Traceback" not in unknown.stderr
     )
-    both = collector_cli(
-        "report",
-        "--config",
-        path,
-        "--contract",
-        "dui-vendor-2026",
-        "--month",
-        "2026-11",
-        "--from",
-        "2026-11-01",
-        "--to",
-        "2026-11-02",
-    )
+    both = month_report(path, "--from", "2026-11-01", "--to", "2026-11-02")
     assert both.returncode == 2 and "give --month YYYY-MM, or both --from and --to" in both.stderr
 
 
@@ -242,18 +222,8 @@ def add_late_failures(path, now: float) -> int:
             }
             for n in (1, 2, 3)
         ]
-        payload = json.dumps(
-            {
-                "v": 1,
-                "org": "og",
-                "site": site,
-                "agent": agent,
-                "epoch": "feedfeedfeedfeed",
-                "first_seq": 1,
-                "results": late,
-            }
-        ).encode()
-        out = ingest.process([(f"dui/v1/og/{site}/{agent}/results", payload)], now=now)
+        payload = batch_json(late, site=site, agent=agent, epoch="feedfeedfeedfeed")
+        out = ingest.process([(results_topic("og", site, agent), payload)], now=now)
         stored += len(out.accepted)
     ledger.close()
     return stored
@@ -273,29 +243,19 @@ def test_frozen_month_keeps_its_report(tmp_path, ledger_path) -> None:
     live.tick(now=december_12)
     live.close()
 
-    def month_report() -> dict:
-        proc = collector_cli(
-            "report",
-            "--config",
-            path,
-            "--contract",
-            "dui-vendor-2026",
-            "--month",
-            "2026-11",
-            "--format",
-            "json",
-        )
+    def november() -> dict:
+        proc = month_report(path, "--format", "json")
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)
 
-    before = month_report()
+    before = november()
     assert before["frozen"] is True and before["minutes"]["down"] == 40
     # after the month was frozen
     assert add_late_failures(copy, now=december_12) == 6
     ledger = SqliteLedger(copy)
     assert ledger.verify_chain() is None
     ledger.close()
-    assert month_report() == before, "a frozen month does not move"
+    assert november() == before, "a frozen month does not move"
     day = json.loads(run_report(path, "--format", "json").stdout)
     assert day["minutes"]["down"] == 41, "a period report recomputes with the late data"
 

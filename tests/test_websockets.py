@@ -7,7 +7,7 @@ import ssl
 import pytest
 import trustme
 
-from tests.conftest import agent_config
+from tests.helpers.processes import agent_config
 from tests.helpers.servers import http_server
 from tests.helpers.ws_bridge import ws_bridge
 from tests.test_delivery import http_target, spool_state

@@ -6,6 +6,7 @@ import os
 import signal
 
 from agent.worker import ProcessRunner, ThreadRunner
+from tests.helpers.poll import await_until
 from tests.helpers.servers import http_server, silent_server
 
 
@@ -22,10 +23,12 @@ async def test_probe_process_killed_is_restarted() -> None:
         async with ProcessRunner() as runner:
             first = runner.pid
             os.kill(first, signal.SIGKILL)
-            for _ in range(50):  # the reader thread notices the pipe closing
-                result = await runner.run("http", {"url": url, "timeout": 2.0}, 10)
-                if result["success"]:
-                    break
+            result = await await_until(  # once the reader thread notices the pipe closing
+                lambda: runner.run("http", {"url": url, "timeout": 2.0}, 10),
+                60,
+                "a run in the restarted process",
+                until=lambda r: r["success"],
+            )
             assert result["success"] is True
             assert runner.pid != first
 

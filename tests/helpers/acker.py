@@ -11,6 +11,7 @@ from collections import defaultdict
 import aiomqtt
 import msgspec
 
+from tests.helpers.poll import await_until
 from wire.schema import RESULTS_SUBSCRIPTION, Batch, ack_topic, encode, parse_agent_topic
 
 _batch = msgspec.json.Decoder(Batch)
@@ -54,9 +55,9 @@ class Acker:
                     self._client = client
                     async for message in client.messages:
                         await self._handle(client, message)
-            except aiomqtt.MqttError:
+            except aiomqtt.MqttError:  # the broker is down: retry until the test ends
                 self._client = None
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.2)  # not a wait for a condition: a reconnect pause
 
     async def _handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         ids = parse_agent_topic(message.topic.value)
@@ -93,12 +94,8 @@ class Acker:
         return {seq for (e, seq) in self.received if e == epoch}
 
     async def wait(self, predicate, timeout: float, what: str = "condition") -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if predicate():
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        """await_until, while this stand-in keeps receiving on the same event loop."""
+        await await_until(predicate, timeout, what)
 
     async def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         assert self._client is not None

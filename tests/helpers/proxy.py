@@ -10,10 +10,11 @@ import base64
 import select
 import socket
 import socketserver
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
+
+from tests.helpers.servers import serving
 
 
 class _Proxy(socketserver.ThreadingTCPServer):
@@ -91,13 +92,8 @@ class _Handler(socketserver.StreamRequestHandler):
 def http_proxy(refuse: bool = False, credentials: str | None = None) -> Iterator[_Proxy]:
     server = _Proxy(("127.0.0.1", 0), _Handler)
     server.refuse, server.credentials, server.seen = refuse, credentials, []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def proxy_url(server: _Proxy, credentials: str | None = None) -> str:

@@ -8,6 +8,19 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socketserver import BaseServer
+
+
+@contextmanager
+def serving(server: BaseServer) -> Iterator[None]:
+    """Serve `server` from a thread while the block runs; shut it and close it after."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -39,13 +52,8 @@ def http_server(host: str = "127.0.0.1", port: int = 0, ssl_context=None, **attr
     if ssl_context is not None:
         server.socket = ssl_context.wrap_socket(server.socket, server_side=True)
         scheme = "https"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield f"{scheme}://{host}:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @contextmanager

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from tests.helpers.servers import serving
+
 BLOCK = os.urandom(1 << 20)
 
 
@@ -117,13 +119,8 @@ def speedtest_server(host: str = "127.0.0.1", port: int = 0, **attrs) -> Iterato
     server.setup_state()
     for name, value in attrs.items():
         setattr(server, name, value)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def serve_forever() -> None:
