@@ -16,10 +16,10 @@ from collector.config import parse
 from collector.http import http_server
 from collector.ingest import Outcome
 from collector.ledger import SqliteLedger
-from collector.metrics import registry
 from collector.state import State
 from tests.helpers.broker import free_port
 from tests.helpers.cli import collector_cli
+from tests.helpers.metrics_oracle import registry
 from wire.schema import AgentStatus
 
 

@@ -9,10 +9,10 @@ import time
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from collector.exposition import Exposition
 from collector.ingest import Accepted, Outcome
-from collector.metrics import registry
+from collector.metrics.exposition import Exposition
 from collector.state import State
+from tests.helpers.metrics_oracle import registry
 from wire.schema import AgentStatus, decode_result
 
 

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import sqlite3
 import subprocess
+import time
 import urllib.error
 import urllib.request
 
@@ -134,13 +135,14 @@ async def test_maintenance_api_is_stamped_by_the_server(api) -> None:
     )
     assert status == 201 and body["announced_at"] >= before  # the client's claim is ignored
     (window,) = ledger.maintenance("dui-vendor-2026")
-    assert window[0] == dt.datetime(2027, 1, 10, 19, 0, tzinfo=dt.UTC)
+    assert window.start == dt.datetime(2027, 1, 10, 19, 0, tzinfo=dt.UTC)
 
 
 def test_chain_detects_an_edited_record(tmp_path) -> None:
     ledger = SqliteLedger(tmp_path / "ledger.db")
     for i in range(3):
-        ledger.add_evidence("backup", evidence.parse("backup", {**BACKUP, "id": f"bk-{i}"}))
+        record = evidence.parse("backup", {**BACKUP, "id": f"bk-{i}"})
+        ledger.add_evidence("backup", [record], time.time())
     head = ledger.chain_head()
     assert ledger.verify_chain() is None
     db = sqlite3.connect(tmp_path / "ledger.db")
@@ -244,7 +246,7 @@ def test_backup_command_copies_a_consistent_ledger(tmp_path) -> None:
     config = tmp_path / "collector.yaml"
     config.write_text(yaml.safe_dump(collector_config(tmp_path)))
     ledger = SqliteLedger(tmp_path / "ledger.db")
-    ledger.add_evidence("backup", evidence.parse("backup", BACKUP))
+    ledger.add_evidence("backup", [evidence.parse("backup", BACKUP)], time.time())
     head = ledger.chain_head()
     copy = tmp_path / "copy.db"
     proc = collector_cli("backup", "--config", str(config), "--output", str(copy), timeout=60)

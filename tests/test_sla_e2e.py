@@ -1,14 +1,14 @@
 """The contract engine end to end: two sites' results for a day with known truth go
 through a real Mosquitto into the collector, vendor evidence through its API; the
 report equals the truth to the minute and the penalty to the cent, and /metrics and
-/api/v1/contracts agree with it."""
+/api/v1/contracts agree with it. The collector runs in the test's loop with an injected
+clock set to the day after the day under test, and evaluates every 0.2 s."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import json
-import time
 import urllib.request
 
 import aiomqtt
@@ -16,16 +16,16 @@ import pytest
 
 from tests.helpers.batches import batch_json, results_topic
 from tests.helpers.cli import collector_cli
+from tests.helpers.inprocess import collector_in_process, replay_clock
 from tests.helpers.poll import wait_until
 from tests.test_evidence import post
 from tests.test_sla_report import day_of_results
 
 pytestmark = pytest.mark.timeout(300)
 
-NOW = time.time()
-# The day under test: the last full UTC day of this month before today, or yesterday.
-_today = dt.datetime.fromtimestamp(NOW, dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-T0 = int((_today - dt.timedelta(days=1)).timestamp())
+# The day under test, a Tuesday, and the collector's clock: 01:00 the next day.
+T0 = int(dt.datetime(2026, 11, 17, tzinfo=dt.UTC).timestamp())
+NOW = T0 + 86400 + 3600
 
 
 def at(hhmm: str) -> int:
@@ -91,12 +91,14 @@ def contract(tmp_path) -> dict:
     }
 
 
-async def test_contract_end_to_end(tmp_path, mosquitto, collector_process) -> None:
-    collector = collector_process(
-        {"mqtt": {"url": mosquitto.url}, "contracts": [contract(tmp_path)]}
-    )
-    collector.start()
-    await publish_day(mosquitto.port)
+async def test_contract_end_to_end(tmp_path, mosquitto) -> None:
+    config = {"mqtt": {"url": mosquitto.url}, "contracts": [contract(tmp_path)]}
+    async with collector_in_process(tmp_path, config, replay_clock(NOW)) as collector:
+        await check_contract(collector, mosquitto.port)
+
+
+async def check_contract(collector, broker_port: int) -> None:
+    await publish_day(broker_port)
     api = f"{collector.url}/api/v1"
     # Daily backups for ten days, one missing three days ago (a 48 h gap); a restore
     # test four months old (late).
@@ -163,9 +165,6 @@ async def test_contract_end_to_end(tmp_path, mosquitto, collector_process) -> No
     assert r["penalty"] == {"amount": "840.00", "currency": "EUR", "steps": 24, "capped": False}
     assert r["verdict"] == "fail" and r["evidence_chain_head"].startswith("sha256:")
 
-    if dt.datetime.fromtimestamp(T0, dt.UTC).month != _today.month:
-        pytest.skip("the day under test is in last month: the live period does not hold it")
-
     def current() -> dict:
         with urllib.request.urlopen(f"{api}/contracts/dui-vendor-2026", timeout=10) as resp:
             return json.loads(resp.read())
@@ -174,17 +173,16 @@ async def test_contract_end_to_end(tmp_path, mosquitto, collector_process) -> No
     assert live["downtime_seconds"]["vendor"] >= 2400
     assert live["evidence_chain_head"] == r["evidence_chain_head"]
     down = 'contract="dui-vendor-2026",state="down",vendor="Éditeur DUI"'
-    # the collector evaluates its contracts once a minute
     ids = 'contract="dui-vendor-2026",vendor="Éditeur DUI"'
     local = f'dui_sla_downtime_seconds{{attribution="local",{ids}}}'
 
     def evaluated_after_all_data() -> bool:
         # a tick may have run while only site a's results were in (40 down already)
         m = collector.metrics()
-        return m.get(f"dui_sla_period_minutes{{{down}}}", 0) >= 40 and m.get(local, 0) >= 1200
+        return m.get(f"dui_sla_period_seconds{{{down}}}", 0) >= 40 * 60 and m.get(local, 0) >= 1200
 
-    await asyncio.to_thread(wait_until, evaluated_after_all_data, 150, "the SLA gauges", 1.0)
-    m = collector.metrics()
+    await asyncio.to_thread(wait_until, evaluated_after_all_data, 30, "the SLA gauges", 0.2)
+    m = await asyncio.to_thread(collector.metrics)
     assert m[f'dui_sla_downtime_seconds{{attribution="local",{ids}}}'] >= 1200
     assert m[f"dui_sla_incidents{{{ids}}}"] >= 2
     assert m[f"dui_sla_rto_breaches{{{ids}}}"] >= 1

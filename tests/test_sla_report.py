@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 import subprocess
 
 import pytest
@@ -14,6 +15,9 @@ import yaml
 
 from collector.ingest import Ingest
 from collector.ledger import SqliteLedger
+from collector.live import LiveSla
+from collector.render.document import live_document
+from tests.helpers import ROOT
 from tests.helpers.batches import batch_json, results_topic
 from tests.helpers.cli import collector_cli
 
@@ -181,6 +185,19 @@ def test_report_equals_the_truth(tmp_path, ledger_path) -> None:
     assert r["period"] == {"from": "2026-11-17T01:00:00+01:00", "to": "2026-11-18T01:00:00+01:00"}
 
 
+REPORT_GOLDEN = ROOT / "tests" / "data" / "report.golden.json"
+
+
+def test_report_json_equals_its_golden_file(tmp_path, ledger_path) -> None:
+    """The whole JSON document of the day, field for field (DUI_UPDATE_GOLDEN=1 rewrites
+    it: then read the diff)."""
+    proc = run_report(config(tmp_path, ledger_path), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    if os.environ.get("DUI_UPDATE_GOLDEN"):
+        REPORT_GOLDEN.write_text(proc.stdout, encoding="utf-8")
+    assert json.loads(proc.stdout) == json.loads(REPORT_GOLDEN.read_text(encoding="utf-8"))
+
+
 def test_csv_and_html(tmp_path, ledger_path) -> None:
     path = config(tmp_path, ledger_path)
     rows = dict(csv.reader(io.StringIO(run_report(path, "--format", "csv").stdout)))
@@ -229,19 +246,23 @@ def add_late_failures(path, now: float) -> int:
     return stored
 
 
+def live_sla(config, path) -> LiveSla:
+    """The live evaluation on its own ledger connection (closed with `live.ledger.close()`)."""
+    return LiveSla(config, SqliteLedger(path))
+
+
 def test_frozen_month_keeps_its_report(tmp_path, ledger_path) -> None:
     import shutil
 
     from collector.config import load
-    from collector.sla.live import Live
 
     copy = tmp_path / "ledger.db"
     shutil.copy(ledger_path, copy)
     path = config(tmp_path, copy)
     december_12 = dt.datetime(2026, 12, 12, tzinfo=dt.UTC).timestamp()  # Nov + close_after 10d
-    live = Live(load(path), copy)
+    live = live_sla(load(path), copy)
     live.tick(now=december_12)
-    live.close()
+    live.ledger.close()
 
     def november() -> dict:
         proc = month_report(path, "--format", "json")
@@ -286,22 +307,21 @@ def test_live_evaluation_reads_only_what_arrived_and_equals_a_full_one(
     import shutil
 
     from collector.config import load
-    from collector.sla.live import Live
 
     copy = tmp_path / "ledger.db"
     shutil.copy(ledger_path, copy)
     path = config(tmp_path, copy)
     contract = load(path).contracts[0]
     now = T0 + 3 * 86400  # the 20th: the 17th is in the current period
-    live = Live(load(path), copy)
-    first = live.evaluate_one(contract, now)
+    live = live_sla(load(path), copy)
+    first = live_document(live.evaluate(contract, now))
     assert first["minutes"]["down"] == 40
     assert add_late_failures(copy, now=now + 30) == 6
-    again = live.evaluate_one(contract, now + 60)
-    live.close()
-    fresh = Live(load(path), copy)
-    full = fresh.evaluate_one(contract, now + 60)
-    fresh.close()
+    again = live_document(live.evaluate(contract, now + 60))
+    live.ledger.close()
+    fresh = live_sla(load(path), copy)
+    full = live_document(fresh.evaluate(contract, now + 60))
+    fresh.ledger.close()
     assert again["minutes"]["down"] == 41
     for key in ("minutes", "incidents", "downtime_seconds", "availability", "penalty"):
         assert again[key] == full[key], key
@@ -312,15 +332,14 @@ def test_minutes_are_counted_once_across_a_month_rollover(tmp_path, ledger_path)
     import sqlite3
 
     from collector.config import load
-    from collector.sla.live import Live
 
     copy = tmp_path / "ledger.db"
     shutil.copy(ledger_path, copy)
-    live = Live(load(config(tmp_path, copy)), copy)
+    live = live_sla(load(config(tmp_path, copy)), copy)
     december = dt.datetime(2026, 11, 30, 23, 0, tzinfo=dt.UTC).timestamp()  # Paris midnight
     live.tick(now=december - 30 * 60)  # 23:30 in Paris on 30 November: counting starts
     live.tick(now=december + 20 * 60)  # 00:20 on 1 December: a new period
-    live.close()
+    live.ledger.close()
     db = sqlite3.connect(copy)
     minutes = [m for (m,) in db.execute("SELECT minute FROM sla_counted ORDER BY minute")]
     db.close()
