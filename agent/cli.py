@@ -16,17 +16,9 @@ import click
 from agent import __version__
 from agent.config import AgentConfig, load
 from runtime import logs
-from runtime.service import load_or_exit
+from runtime.service import config_option, load_or_exit
 
-CONFIG = click.option(
-    "--config",
-    "-c",
-    "config_path",
-    required=True,
-    metavar="FILE",
-    type=click.Path(dir_okay=False),
-    help="Agent config file (YAML).",
-)
+CONFIG = config_option("Agent")
 
 
 def _load(path: str) -> AgentConfig:

@@ -18,21 +18,13 @@ import click
 
 from collector.config import CollectorConfig, load
 from runtime import logs
-from runtime.service import load_or_exit
+from runtime.service import config_option, load_or_exit
 from runtime.version import VERSION as __version__
 
 if TYPE_CHECKING:
     from collector.ledger import Ledger
 
-CONFIG_OPTION = click.option(
-    "--config",
-    "-c",
-    "config_path",
-    required=True,
-    metavar="FILE",
-    type=click.Path(dir_okay=False),
-    help="Collector config file.",
-)
+CONFIG_OPTION = config_option("Collector")
 
 
 def _load(path: str) -> CollectorConfig:

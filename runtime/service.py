@@ -7,7 +7,7 @@ import asyncio
 import signal
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from runtime.configfile import ConfigError
 
@@ -31,3 +31,18 @@ def load_or_exit(load: Callable[[str], T], path: str, program: str) -> T:
     except ConfigError as exc:
         print(f"{program}: config error: {exc}", file=sys.stderr)
         sys.exit(2)
+
+
+def config_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The `--config FILE` option every command takes, after its subcommand."""
+    import click
+
+    return click.option(
+        "--config",
+        "-c",
+        "config_path",
+        required=True,
+        metavar="FILE",
+        type=click.Path(dir_okay=False),
+        help=f"{what} config file (YAML).",
+    )

@@ -1,4 +1,4 @@
-"""Timing accuracy through a real delayed link (../shared/tools/delaywire.py).
+"""Timing accuracy through a real delayed link (tools/delaywire.py).
 
 The agent (probe process, as in production) and reference clients measure the
 same server across the same link in the same test: TCP connect RTT against a

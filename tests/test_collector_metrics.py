@@ -3,7 +3,6 @@ reference rendering, for every probe kind, stale agents and awkward label values
 
 from __future__ import annotations
 
-import json
 import time
 
 from prometheus_client import generate_latest
@@ -12,23 +11,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from collector.ingest import Accepted, Outcome
 from collector.metrics.exposition import Exposition
 from collector.state import State
+from tests.helpers.batches import decoded_result
 from tests.helpers.metrics_oracle import registry
-from wire.schema import AgentStatus, decode_result
+from wire.schema import AgentStatus
 
 
 def result(probe: str, target: str, role: str, **extra):
-    body = {
-        "seq": 1,
-        "ts": time.time(),
-        "probe": probe,
-        "target": target,
-        "role": role,
-        "success": True,
-        "duration_seconds": 0.25,
-        "error": None,
-        **extra,
-    }
-    return decode_result(json.dumps(body).encode())
+    return decoded_result(probe, target, role, time.time(), **extra)
 
 
 RESULTS = [

@@ -4,7 +4,6 @@ shows, promtool finds nothing to say, and docs/metrics.md is the catalogue's."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import shutil
 import subprocess
@@ -25,26 +24,16 @@ from collector.sla.now import SiteNow, live_report
 from collector.sla.period import PeriodInputs, evaluate_period
 from collector.state import State
 from tests.helpers import ROOT
-from wire.schema import AgentStatus, decode_result
+from tests.helpers.batches import decoded_result
+from wire.schema import AgentStatus
 
 GOLDEN = ROOT / "tests" / "data" / "metrics.golden.prom"
 NOW = 1_795_000_000.0  # 2026-11-18T08:26:40Z
 START = dt.datetime(2026, 11, 1, tzinfo=dt.timezone(dt.timedelta(hours=1)))
 
 
-def result(probe: str, target: str, role: str, **extra) -> object:
-    body = {
-        "seq": 1,
-        "ts": NOW - 30,
-        "probe": probe,
-        "target": target,
-        "role": role,
-        "success": True,
-        "duration_seconds": 0.25,
-        "error": None,
-        **extra,
-    }
-    return decode_result(json.dumps(body).encode())
+def result(probe: str, target: str, role: str, **extra):
+    return decoded_result(probe, target, role, NOW - 30, **extra)
 
 
 RESULTS = [

@@ -31,3 +31,21 @@ def batch_json(
 
 def results_topic(org: str, site: str, agent: str) -> str:
     return f"dui/v1/{org}/{site}/{agent}/results"
+
+
+def decoded_result(probe: str, target: str, role: str, ts: float, **extra):
+    """One successful result of 0.25 s as the collector decodes it; `extra` overrides."""
+    from wire.schema import decode_result
+
+    body = {
+        "seq": 1,
+        "ts": ts,
+        "probe": probe,
+        "target": target,
+        "role": role,
+        "success": True,
+        "duration_seconds": 0.25,
+        "error": None,
+        **extra,
+    }
+    return decode_result(json.dumps(body).encode())

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 from tests.helpers import ROOT
 
-DELAYWIRE = ROOT.parent / "shared" / "tools" / "delaywire.py"
+DELAYWIRE = ROOT / "tools" / "delaywire.py"
 
 
 def netns_unavailable() -> str | None:
