@@ -41,6 +41,7 @@ def cli() -> None:
 @CONFIG_OPTION
 def run(config_path: str) -> None:
     """Run the collector service until SIGTERM or SIGINT."""
+    from collector.ledger import LedgerError
     from collector.run import run as run_collector
     from runtime.secrets import SecretError
 
@@ -49,7 +50,7 @@ def run(config_path: str) -> None:
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run_collector(config))
-    except (OSError, SecretError) as exc:  # a port in use, an unreadable token file…
+    except (OSError, SecretError, LedgerError) as exc:  # a port in use, a token file…
         click.echo(f"dui-collector: error: {exc}", err=True)
         sys.exit(1)
     except ExceptionGroup as group:  # a task of the service died: a bug, logged in full
@@ -151,7 +152,7 @@ def report(
 @contextlib.contextmanager
 def _ledger(config: CollectorConfig, config_path: str, read_only: bool = False) -> Iterator[Ledger]:
     """The ledger for a command; a missing one is a config error when only read."""
-    from collector.ledger import open_ledger
+    from collector.ledger import LedgerError, open_ledger
 
     path = config.ledger.sqlite_path
     if read_only and not path.exists():
@@ -159,7 +160,11 @@ def _ledger(config: CollectorConfig, config_path: str, read_only: bool = False) 
             f"dui-collector: config error: {config_path}: ledger.url: no ledger at {path}", err=True
         )
         sys.exit(2)
-    ledger = open_ledger(path, read_only=read_only)
+    try:
+        ledger = open_ledger(path, read_only=read_only)
+    except LedgerError as exc:
+        click.echo(f"dui-collector: error: {exc}", err=True)
+        sys.exit(1)
     try:
         yield ledger
     finally:

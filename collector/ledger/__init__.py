@@ -103,6 +103,6 @@ def open_ledger(url_or_path: str | Path, *, read_only: bool = False) -> Ledger:
     return SqliteLedger(url_or_path, read_only=read_only)
 
 
-from collector.ledger.sqlite import SqliteLedger  # noqa: E402 - the first backend
+from collector.ledger.sqlite import LedgerError, SqliteLedger  # noqa: E402 - the first backend
 
-__all__ += ["SqliteLedger"]
+__all__ += ["LedgerError", "SqliteLedger"]

@@ -160,6 +160,10 @@ def _path(url_or_path: str | Path) -> Path:
     return Path(text.removeprefix("sqlite://")) if text.startswith("sqlite://") else Path(text)
 
 
+class LedgerError(Exception):
+    """The ledger cannot be opened: the message names the file and why."""
+
+
 class SqliteLedger:
     """One connection, used by one thread at a time (the lock makes it so, whatever the
     caller does: a connection shared between two threads can interleave transactions)."""
@@ -167,6 +171,12 @@ class SqliteLedger:
     def __init__(self, url_or_path: str | Path, *, read_only: bool = False) -> None:
         self.path = _path(url_or_path)
         self._lock = threading.RLock()
+        try:
+            self._open(read_only)
+        except (sqlite3.Error, OSError) as exc:
+            raise LedgerError(f"ledger {self.path}: {exc}") from None
+
+    def _open(self, read_only: bool) -> None:
         if read_only:
             self.db = sqlite3.connect(
                 f"file:{self.path}?mode=ro",
