@@ -140,9 +140,6 @@ class Availability(Strict):
     incident_merge: Duration = Duration(300)
 
 
-_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
 class ServiceHours(Strict):
     timezone: str = "Europe/Paris"
     weekly: str | dict[str, str] = "always"
