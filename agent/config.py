@@ -22,39 +22,25 @@ from runtime.configfile import (
     Duration,
     Size,
     Strict,
-    is_loopback,
     parse_as,
     positive,
     read_yaml,
 )
 from runtime.mqtt import Endpoint
+from runtime.mqttconfig import MqttClientConfig, check_url
 from wire.schema import ID_PATTERN, Role
 
 Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
 
 
-class MqttConfig(Strict):
+class MqttConfig(MqttClientConfig):
     url: str = "mqtt://127.0.0.1:1883"
-    username: str | None = None
-    password_file: str | None = None
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
     ack_timeout: Duration = Duration(60)
-    allow_insecure: bool = False
     keepalive: Duration = Duration(60)
     resend_rate: Annotated[int, msgspec.Meta(ge=1)] = 2000  # results per second when re-sending
 
     def __post_init__(self) -> None:
-        endpoint = Endpoint.parse(self.url)
-        parts = urlsplit(self.url)
-        if parts.username or parts.password:
-            raise ValueError("url must not carry credentials: use username and password_file")
-        if not endpoint.tls and not self.allow_insecure and not is_loopback(endpoint.host):
-            raise ValueError(
-                f"url {self.url!r}: plain {endpoint.scheme}:// to a non-loopback host sends "
-                "results unencrypted; use mqtts:// or wss://, or set mqtt.allow_insecure: true"
-            )
+        check_url(self.url, self.allow_insecure)
         positive(self.ack_timeout, "ack_timeout")
 
     @property

@@ -1,7 +1,7 @@
 """The embedded MQTT broker (amqtt, in-process) used when no `mqtt.url` is set.
 
 For trials and single sites: loopback by default, anonymous. Production uses
-Mosquitto as configured in deploy/ .
+Mosquitto as configured in deploy/.
 """
 
 from __future__ import annotations
@@ -31,7 +31,14 @@ async def embedded_broker(listen: str) -> AsyncIterator[None]:
             },
         }
     )
-    await broker.start()
+    quiet = logging.getLogger("amqtt.broker")
+    quiet.setLevel(logging.CRITICAL)  # a start failure is said once below, not as a traceback
+    try:
+        await broker.start()
+    except Exception as exc:  # amqtt wraps the OSError of a port in use in its BrokerError
+        raise OSError(f"mqtt.listen {listen}: the embedded broker cannot listen: {exc}") from None
+    finally:
+        quiet.setLevel(logging.ERROR)
     log.info("embedded broker listening", extra=fields(listen=listen))
     try:
         yield

@@ -9,7 +9,6 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 import msgspec
 
@@ -23,6 +22,7 @@ from runtime.configfile import (
     positive,
     read_yaml,
 )
+from runtime.mqttconfig import MqttClientConfig, check_url
 from wire.schema import ID_PATTERN
 
 Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
@@ -34,22 +34,15 @@ def split_host_port(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-class MqttConfig(Strict):
+class MqttConfig(MqttClientConfig):
     url: str | None = None  # omitted: the embedded broker on `listen`
     listen: HostPort = "127.0.0.1:1883"
-    username: str | None = None
-    password_file: str | None = None
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
     shared_group: Id | None = None
     client_id: str = "dui-collector"
 
     def __post_init__(self) -> None:
         if self.url is not None:
-            parts = urlsplit(self.url)
-            if parts.scheme not in ("mqtt", "mqtts", "ws", "wss") or not parts.hostname:
-                raise ValueError(f"url {self.url!r}: write mqtt://, mqtts://, ws:// or wss://")
+            check_url(self.url, self.allow_insecure)
 
     @property
     def embedded(self) -> bool:

@@ -14,14 +14,27 @@ from runtime.logs import fields
 log = logging.getLogger("dui.collector")
 
 
+LOG_AGAIN_AFTER = 600.0  # the same error of the same task is logged again after this
+
+
 class Health:
     def __init__(self, state: State) -> None:
         self.state = state
         self.failing: dict[str, str] = {}  # task → its last error
+        self._logged: dict[tuple[str, str], float] = {}
 
-    def failed(self, task: str, error: str) -> None:
+    def failed(self, task: str, error: str) -> bool:
+        """Count and show the failure; True when it should be logged (the first time,
+        then every LOG_AGAIN_AFTER seconds while it repeats)."""
         self.state.task_failures[task] = self.state.task_failures.get(task, 0) + 1
         self.failing[task] = error
+        now = time.monotonic()
+        if now - self._logged.get((task, error), -LOG_AGAIN_AFTER) < LOG_AGAIN_AFTER:
+            return False
+        if len(self._logged) > 1000:
+            self._logged.clear()
+        self._logged[(task, error)] = now
+        return True
 
     def ok(self, task: str) -> None:
         self.failing.pop(task, None)
@@ -38,18 +51,14 @@ async def every(
     first_delay: float = 0.0,
 ) -> None:
     """Run `round_` every `interval` seconds for as long as the service runs. A round that
-    raises is logged (once per distinct error, then every 10 min at most), counted and
-    shown in /healthz; the next round runs as usual, which is the restart."""
+    raises is counted, shown in /healthz and logged (rate-limited); the next round runs
+    as usual, which is the restart."""
     await asyncio.sleep(first_delay)
-    last_logged: dict[str, float] = {}
     while True:
         try:
             await round_()
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"[:300]
-            health.failed(task, error)
-            if time.monotonic() - last_logged.get(error, -1e9) > 600:
-                last_logged[error] = time.monotonic()
+            if health.failed(task, f"{type(exc).__name__}: {exc}"[:300]):
                 log.exception("background task round failed", extra=fields(task=task))
         else:
             health.ok(task)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -16,7 +17,7 @@ from collector.ledger import Ledger
 from collector.periods import read_period, read_records, touched_minutes
 from collector.render.document import period_document
 from collector.sla.engine import DAY, STATES, SiteMinute
-from collector.sla.now import RECENT_MINUTES, LiveReport, live_report, sites_now
+from collector.sla.now import RECENT_MINUTES, LiveReport, live_report, loss_ratios, sites_now
 from collector.sla.period import month_bounds
 from collector.sla.records import CONTRACT_PROBES
 from runtime.logs import fields
@@ -39,8 +40,15 @@ class LiveSla:
         self.ledger = ledger
         self.finalize_after = float(config.ledger.finalize_after)
         self.reports: dict[str, LiveReport] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one evaluation at a time; stop() waits for it
+        self._stopped = False
         self._cache: dict[str, _Cache] = {}
+        self._errors: dict[str, tuple[str, float]] = {}  # contract → last error logged, when
+
+    def stop(self) -> None:
+        """No evaluation after this returns (the one in progress is finished first)."""
+        with self._lock:
+            self._stopped = True
 
     def tick(self, now: float) -> list[str]:
         """Freeze what is due and evaluate every contract; the contracts that failed."""
@@ -48,18 +56,27 @@ class LiveSla:
         for contract in self.config.contracts:
             try:
                 with self._lock:
+                    if self._stopped:
+                        break
                     self._freeze(contract, now)
-                self.evaluate(contract, now)
-            except Exception:
-                log.exception("contract evaluation failed", extra=fields(contract=contract.id))
+                    self.reports[contract.id] = self._evaluate(contract, now, count=True)
+                self._errors.pop(contract.id, None)
+            except Exception as exc:
                 failed.append(contract.id)
+                error, at = f"{type(exc).__name__}: {exc}", time.monotonic()
+                last = self._errors.get(contract.id)
+                if last is None or last[0] != error or at - last[1] > 600:
+                    self._errors[contract.id] = (error, at)
+                    log.exception("contract evaluation failed", extra=fields(contract=contract.id))
         return failed
 
     def evaluate(self, contract: Contract, now: float) -> LiveReport:
+        """The contract now, for the API: the same evaluation, without counting minutes
+        (only the SLA rounds write)."""
         with self._lock:
-            report = self._evaluate(contract, now)
-            self.reports[contract.id] = report
-            return report
+            if self._stopped:
+                raise RuntimeError("the collector is stopping")
+            return self._evaluate(contract, now, count=False)
 
     def _freeze(self, contract: Contract, now: float) -> None:
         """Freeze the months that ended more than `close_after` ago: their report goes
@@ -85,7 +102,7 @@ class LiveSla:
                 extra=fields(contract=contract.id, month=name, chain_hash=entry.hash),
             )
 
-    def _evaluate(self, contract: Contract, now: float) -> LiveReport:
+    def _evaluate(self, contract: Contract, now: float, count: bool) -> LiveReport:
         zone = contract.service_hours.timezone
         local = dt.datetime.fromtimestamp(now, ZoneInfo(zone))
         start, month_end = month_bounds(f"{local.year}-{local.month:02d}", zone)
@@ -104,9 +121,14 @@ class LiveSla:
         since = current_minute - RECENT_MINUTES
         recent = self.ledger.results(contract.targets, CONTRACT_PROBES, (), since * 60, now + 1)
         sites = sites_now(
-            recent, self.ledger.loss_ratios("dui", since * 60), period.evaluation.last_votes, since
+            recent,
+            loss_ratios(self.ledger.bodies("latency", "dui", since * 60)),
+            period.evaluation.last_votes,
+            since,
         )
-        counted = self._count_final(contract, period.evaluation.states, now)
+        if count:
+            self._count_final(contract, period.evaluation.states, now)
+        counted = dict.fromkeys(STATES, 0) | self.ledger.counted(contract.id)
         return live_report(period, now, sites, counted)
 
     def _records(
@@ -130,9 +152,7 @@ class LiveSla:
         self._cache[contract.id] = cached
         return cached.records
 
-    def _count_final(
-        self, contract: Contract, states: dict[int, str], now: float
-    ) -> dict[str, int]:
+    def _count_final(self, contract: Contract, states: dict[int, str], now: float) -> None:
         """Count each minute once, when it is final, from the first start on."""
         final = int((now - self.finalize_after) // 60)  # minutes < final are final
         last = self.ledger.last_counted_minute(contract.id)
@@ -150,4 +170,3 @@ class LiveSla:
         self.ledger.count_minutes(
             contract.id, [(m, states[m]) for m in range(since, final) if m in states]
         )
-        return dict.fromkeys(STATES, 0) | self.ledger.counted(contract.id)

@@ -31,6 +31,7 @@ from runtime.version import VERSION
 
 log = logging.getLogger("dui.collector")
 GROUP_MAX = 1000  # messages per transaction at most
+QUEUE_MAX = 10 * GROUP_MAX
 SLA_EVERY = 60.0
 FORGET_EVERY = 60.0
 PRUNE_EVERY = 3600.0
@@ -38,7 +39,12 @@ Clock = Callable[[], float]
 
 
 async def _writer(
-    queue: asyncio.Queue[tuple[str, bytes]], ingest: Ingest, state: State, bus: Bus, clock: Clock
+    queue: asyncio.Queue[tuple[str, bytes]],
+    ingest: Ingest,
+    state: State,
+    bus: Bus,
+    clock: Clock,
+    health: Health,
 ) -> None:
     while True:
         group = [await queue.get()]
@@ -47,13 +53,15 @@ async def _writer(
         now = clock()
         try:
             outcome = await asyncio.to_thread(ingest.process, group, now)
-        except Exception:
-            log.exception(
-                "ingest transaction failed; the agents will re-send",
-                extra=fields(messages=len(group)),
-            )
+        except Exception as exc:
+            if health.failed("ingest", f"{type(exc).__name__}: {exc}"):
+                log.exception(
+                    "ingest transaction failed; the agents will re-send",
+                    extra=fields(messages=len(group)),
+                )
             ingest.reset()
             continue
+        health.ok("ingest")
         state.apply(outcome, now)
         await bus.publish(outcome.acks)
 
@@ -84,7 +92,8 @@ async def run(
         health = Health(state)
         ingest = Ingest(ingest_ledger, config.ledger.raw_retention)
         live = LiveSla(config, sla_ledger)
-        queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        # bounded: a slow disk holds the broker back instead of filling memory
+        queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(QUEUE_MAX)
         bus = Bus(config, state, queue)
         if config.mqtt.embedded:
             await stack.enter_async_context(embedded_broker(config.mqtt.listen))
@@ -120,7 +129,7 @@ async def run(
         async with asyncio.TaskGroup() as tasks:
             receiving = tasks.create_task(bus.run(), name="bus")
             rounds = [
-                tasks.create_task(_writer(queue, ingest, state, bus, clock), name="writer"),
+                tasks.create_task(_writer(queue, ingest, state, bus, clock, health), name="writer"),
                 tasks.create_task(every(health, "sla", sla_every, sla_round)),
                 tasks.create_task(every(health, "forget", FORGET_EVERY, forget_round, 60.0)),
                 tasks.create_task(every(health, "prune", PRUNE_EVERY, prune_round, 60.0)),
@@ -134,4 +143,6 @@ async def run(
                 await receiving
             for task in rounds:
                 task.cancel()
+        # a round's thread may still be at work: let it finish before the ledgers close
+        await asyncio.to_thread(live.stop)
     log.info("collector stopped")

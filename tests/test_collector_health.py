@@ -88,3 +88,33 @@ async def test_a_task_that_dies_stops_the_service(tmp_path, monkeypatch) -> None
         async with asyncio.timeout(30):
             await service.run(config, stop=asyncio.Event())
     assert "writer bug" in str(caught.value.exceptions[0])
+
+
+async def test_failing_ingest_transactions_show_in_healthz(tmp_path) -> None:
+    """A ledger that refuses commits (closed here; a full disk in the field) makes the
+    writer's transactions fail: /healthz says so instead of "ok"."""
+    from collector import run as service
+    from collector.ingest import Ingest
+    from tests.helpers.batches import batch_json, results_topic
+
+    state = State(stale_after=300, forget_after=3600)
+    health = Health(state)
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    ingest = Ingest(ledger, raw_retention=86400)
+    ledger.close()
+    queue: asyncio.Queue = asyncio.Queue()
+    result = {"seq": 1, "ts": 1.0, "probe": "dns", "target": "dui", "role": "dui", "success": True}
+    await queue.put(
+        (results_topic("og", "site-a", "poste-1"), batch_json([result], epoch="ab12cd34"))
+    )
+    writer = asyncio.create_task(
+        service._writer(queue, ingest, state, None, lambda: 1_800_000_000.0, health)  # type: ignore[arg-type]
+    )
+    try:
+        await await_until(lambda: "ingest" in health.failing, 10, "the ingest failure")
+    finally:
+        writer.cancel()
+    assert health.problems() == [
+        "background task ingest failing: ProgrammingError: Cannot operate on a closed database."
+    ]
+    assert state.task_failures == {"ingest": 1}

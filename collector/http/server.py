@@ -127,7 +127,11 @@ async def http_server(
     await runner.setup()
     host, port = split_host_port(config.http.listen)
     site = web.TCPSite(runner, host, port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise OSError(f"http.listen {config.http.listen}: {exc.strerror or exc}") from None
     bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     log.info("http listening", extra=fields(listen=f"{host}:{bound}"))
     try:

@@ -25,9 +25,11 @@ __all__ = [
     "Entry",
     "EpochKey",
     "Ledger",
+    "LedgerError",
     "LedgerTx",
     "MaintenanceRecord",
     "ResultRow",
+    "SqliteLedger",
     "StoredResult",
     "open_ledger",
 ]
@@ -74,7 +76,7 @@ class Ledger(Protocol):
         received_after: float,
     ) -> tuple[set[int], float]: ...
     def newest_received(self) -> float: ...
-    def loss_ratios(self, role: str, since: float) -> Iterator[tuple[str, float]]: ...
+    def bodies(self, probe: str, role: str, since: float) -> Iterator[tuple[str, bytes]]: ...
 
     # the hash chain
     def add_evidence(
@@ -99,10 +101,18 @@ class Ledger(Protocol):
 
 
 def open_ledger(url_or_path: str | Path, *, read_only: bool = False) -> Ledger:
-    """The backend for a ledger path (SQLite today; `ledger.url` already names it)."""
+    """The backend for a ledger path (SQLite today; `ledger.url` already names it);
+    LedgerError names the file and why when it cannot be opened."""
+    from collector.ledger.sqlite import SqliteLedger
+
     return SqliteLedger(url_or_path, read_only=read_only)
 
 
-from collector.ledger.sqlite import LedgerError, SqliteLedger  # noqa: E402 - the first backend
+def __getattr__(name: str) -> Any:
+    """The backend is imported when asked for, so the pure SLA core, which imports this
+    package's typed rows, never loads it."""
+    if name in ("LedgerError", "SqliteLedger"):
+        from collector.ledger import sqlite
 
-__all__ += ["LedgerError", "SqliteLedger"]
+        return getattr(sqlite, name)
+    raise AttributeError(name)

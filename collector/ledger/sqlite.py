@@ -87,6 +87,10 @@ def _path(url_or_path: str | Path) -> Path:
     return Path(text.removeprefix("sqlite://")) if text.startswith("sqlite://") else Path(text)
 
 
+BUSY_TIMEOUT_MS = 5000  # how long a write waits for another connection's transaction
+CHUNK_ROWS = 5000  # rows streamed per hold of the connection
+
+
 class LedgerError(Exception):
     """The ledger cannot be opened: the message names the file and why."""
 
@@ -116,17 +120,23 @@ class SqliteLedger:
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA busy_timeout=5000")
-        if not read_only:
+        self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if read_only:
+            self._check_version()
+        else:
             self._migrate()
 
-    def _migrate(self) -> None:
+    def _check_version(self) -> int:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(SCHEMA):
-            raise RuntimeError(
+            raise LedgerError(
                 f"ledger {self.path} has schema version {version}, newer than this collector"
                 f" ({len(SCHEMA)}): upgrade dui-collector"
             )
+        return version
+
+    def _migrate(self) -> None:
+        version = self._check_version()
         for number, script in enumerate(SCHEMA[version:], start=version + 1):
             self.db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
 
@@ -166,12 +176,21 @@ class SqliteLedger:
 
     # -- housekeeping and health --------------------------------------------------------
     def writable(self) -> str | None:
-        """None when the ledger accepts writes, else the reason."""
+        """None when the ledger accepts writes, else the reason. Another connection writing
+        right now (busy) is not a fault: the check does not wait for it."""
         try:
             with self._lock:
-                self.db.execute("BEGIN IMMEDIATE")
-                self.db.execute("ROLLBACK")
+                self.db.execute("PRAGMA busy_timeout=0")
+                try:
+                    self.db.execute("BEGIN IMMEDIATE")
+                    self.db.execute("ROLLBACK")
+                finally:
+                    self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             return None
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                return None
+            return str(exc)
         except sqlite3.Error as exc:
             return str(exc)
 
@@ -216,14 +235,25 @@ class SqliteLedger:
         """The contract's results and the sites' references measured in [start, end),
         streamed, not fetched: a month is millions of rows."""
         where, params = self._contract_filter(targets, probes, reference_roles)
+        sql = (
+            "SELECT CAST(ts / 60 AS INTEGER), site, target, role, probe, success, duration"
+            f" FROM results WHERE ts >= ? AND ts < ? AND {where}"
+        )
+        yield from (
+            ResultRow(m, si, t, r, p, bool(ok), d)
+            for m, si, t, r, p, ok, d in self._stream(sql, (start, end, *params))
+        )
+
+    def _stream(self, sql: str, params: tuple[Any, ...]) -> Iterator[tuple[Any, ...]]:
+        """Rows in chunks: the connection is held for one chunk at a time, never across a
+        yield, so a reader that stops early or is slow blocks no one."""
         with self._lock:
-            rows = self.db.execute(
-                "SELECT CAST(ts / 60 AS INTEGER), site, target, role, probe, success, duration"
-                f" FROM results WHERE ts >= ? AND ts < ? AND {where}",
-                (start, end, *params),
-            )
-            for minute, site, target, role, probe, success, duration in rows:
-                yield ResultRow(minute, site, target, role, probe, bool(success), duration)
+            cursor = self.db.execute(sql, params)
+            chunk = cursor.fetchmany(CHUNK_ROWS)
+        while chunk:
+            yield from chunk
+            with self._lock:
+                chunk = cursor.fetchmany(CHUNK_ROWS)
 
     def touched_minutes(
         self,
@@ -247,15 +277,12 @@ class SqliteLedger:
     def newest_received(self) -> float:
         return float(self._one("SELECT COALESCE(MAX(received_at), 0) FROM results")[0])
 
-    def loss_ratios(self, role: str, since: float) -> Iterator[tuple[str, float]]:
-        """(site, loss_ratio) of the latency results of `role` measured since `since`."""
-        for site, body in self._all(
-            "SELECT site, body FROM results WHERE ts >= ? AND probe = 'latency' AND role = ?",
-            (since, role),
-        ):
-            loss = json.loads(body).get("loss_ratio")
-            if isinstance(loss, int | float):
-                yield site, float(loss)
+    def bodies(self, probe: str, role: str, since: float) -> Iterator[tuple[str, bytes]]:
+        """(site, the result as the agent sent it) of a probe and role measured since."""
+        return self._stream(
+            "SELECT site, body FROM results WHERE ts >= ? AND probe = ? AND role = ?",
+            (since, probe, role),
+        )
 
     # -- the hash chain -----------------------------------------------------------------
     def _append(

@@ -4,8 +4,9 @@ for good. Pure: the clock and the ledger's rows are arguments."""
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from collector.ledger.types import ResultRow
@@ -44,6 +45,14 @@ def p95(values: list[float]) -> float | None:
         return None
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def loss_ratios(bodies: Iterable[tuple[str, bytes]]) -> Iterator[tuple[str, float]]:
+    """(site, loss_ratio) of latency results as the agents sent them."""
+    for site, body in bodies:
+        loss = json.loads(body).get("loss_ratio")
+        if isinstance(loss, int | float) and not isinstance(loss, bool):
+            yield site, float(loss)
 
 
 def sites_now(
