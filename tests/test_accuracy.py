@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.netns, pytest.mark.timeout(300)]
 
 DELAY = 0.010  # each way
 THINK = 0.020  # server think time
-TOLERANCE = 0.001  # DESIGN.md §11: within 1 ms of the reference (median)
+TOLERANCE = 0.001  # the quality bar: within 1 ms of the reference (median)
 
 
 @pytest.fixture
@@ -139,7 +139,7 @@ def test_http_phases_match_curl(wire_server, tmp_path: Path) -> None:
 
 
 def test_bandwidth_matches_the_link_rate(delaywire, tmp_path: Path) -> None:
-    """DESIGN.md §11: within 5 % of the link's rate (TCP goodput is ≈ 0.965 × rate)."""
+    """The quality bar: within 5 % of the link's rate (TCP goodput is ≈ 0.965 × rate)."""
     rate_mbit = 20
     wire = delaywire("--delay", "10ms", "--rate", f"{rate_mbit}mbit")
     server = subprocess.Popen(

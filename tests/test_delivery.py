@@ -1,4 +1,4 @@
-"""Delivery with a real Mosquitto and a stand-in collector: nothing lost (DESIGN.md §4)."""
+"""Delivery with a real Mosquitto and a stand-in collector: nothing lost."""
 
 from __future__ import annotations
 

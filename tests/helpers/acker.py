@@ -1,5 +1,5 @@
 """A stand-in for the collector: receives batches, validates them against the
-wire schema, and acks the contiguous watermark per epoch (DESIGN.md §5)."""
+wire schema, and acks the contiguous watermark per epoch, as docs/wire.md says."""
 
 from __future__ import annotations
 
