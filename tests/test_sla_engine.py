@@ -1,4 +1,4 @@
-"""The contract engine on hand-built minute records, one rule at a time, as docs/sla.md states it."""
+"""The contract engine on hand-built minute records, one rule at a time (docs/sla.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A loopback implementation of the collector's /speedtest API (docs/configuration.md, `speedtest`), for the
+"""A loopback implementation of the collector's /speedtest API (docs/configuration.md), for the
 bandwidth probe's tests until the collector serves it. Optional pacing of downloads.
 
 GET  /speedtest/download?bytes=N&site=S&agent=A  → N incompressible bytes
