@@ -25,6 +25,7 @@ from collector.sla.period import PeriodInputs, evaluate_period
 from collector.state import State
 from tests.helpers import ROOT
 from tests.helpers.batches import decoded_result
+from tests.test_collector_metrics import RESULTS as ONE_OF_EACH
 from wire.schema import AgentStatus
 
 GOLDEN = ROOT / "tests" / "data" / "metrics.golden.prom"
@@ -53,26 +54,7 @@ RESULTS = [
         },
     ),
     result("dns", "dui-login", "dui", duration_seconds=0.004),
-    result(
-        "latency",
-        "gateway",
-        "gateway",
-        method="tcp",
-        sent=10,
-        received=9,
-        rtt_seconds={"min": 0.001, "avg": 0.002, "max": 0.004},
-        jitter_seconds=0.0005,
-        loss_ratio=0.1,
-    ),
-    result(
-        "bandwidth",
-        "link",
-        "speedtest",
-        download_bytes_per_second=2.4e6,
-        upload_bytes_per_second=9.1e5,
-    ),
-    result("http", "dui-parcours", "dui", success=False, error="timeout"),
-    result("context", "workstation", "workstation", version="1.0.0", link="wifi"),
+    *ONE_OF_EACH[2:],  # latency, bandwidth, a failed http, context
 ]
 
 
