@@ -113,7 +113,7 @@ def report(
     output: str | None,
 ) -> None:
     """The contract report: availability, incidents vs RTO, penalties (docs/sla.md)."""
-    from collector.periods import read_period
+    from collector.periods import last_final, read_period
     from collector.render.document import period_document, to_csv, to_json
     from collector.render.html import report_html
     from collector.sla.period import month_bounds, parse_bound
@@ -135,7 +135,16 @@ def report(
     with _ledger(config, config_path, read_only=True) as ledger:
         # a frozen month is reported as it was chained; late data no longer changes it
         document = (ledger.frozen_month(contract.id, month) if month else None) or (
-            period_document(read_period(ledger, contract, first, last, time.time()))
+            period_document(
+                read_period(
+                    ledger,
+                    contract,
+                    first,
+                    last,
+                    time.time(),
+                    evaluated_to=last_final(time.time(), float(config.ledger.finalize_after)),
+                )
+            )
         )
     text = {
         "json": lambda: to_json(document),

@@ -131,6 +131,8 @@ class Availability(Strict):
     min_sites: Annotated[int, msgspec.Meta(ge=1)] = 1
     unknown: Literal["excluded", "up", "down"] = "excluded"
     incident_merge: Duration = Duration(300)
+    # below this share of service minutes with evidence, a report gives no verdict
+    min_coverage: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.9
 
 
 class ServiceHours(Strict):

@@ -107,16 +107,16 @@ class LiveSla:
         local = dt.datetime.fromtimestamp(now, ZoneInfo(zone))
         start, month_end = month_bounds(f"{local.year}-{local.month:02d}", zone)
         current_minute = int(now // 60)
-        end = min(month_end, dt.datetime.fromtimestamp(current_minute * 60, dt.UTC))
-        if end <= start:
-            end = start + dt.timedelta(minutes=1)
+        # the state now: through the last minute, final or not (late data may change it)
+        upto = min(month_end, dt.datetime.fromtimestamp(current_minute * 60, dt.UTC))
         period = read_period(
             self.ledger,
             contract,
             start,
-            end,
+            month_end,
             now,
             records=self._records(contract, start, month_end),
+            evaluated_to=upto,
         )
         since = current_minute - RECENT_MINUTES
         recent = self.ledger.results(contract.targets, CONTRACT_PROBES, (), since * 60, now + 1)

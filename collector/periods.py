@@ -23,6 +23,11 @@ def read_records(
     return minute_records(rows, contract.targets, float(contract.availability.slow_threshold))
 
 
+def last_final(now: float, finalize_after: float) -> dt.datetime:
+    """The end of the last final minute: a minute is final `finalize_after` after its end."""
+    return dt.datetime.fromtimestamp(int((now - finalize_after) // 60) * 60, dt.UTC)
+
+
 def touched_minutes(
     ledger: Ledger, contract: Contract, received_after: float
 ) -> tuple[set[int], float]:
@@ -38,8 +43,10 @@ def read_period(
     end: dt.datetime,
     now: float,
     records: Records | None = None,
+    evaluated_to: dt.datetime | None = None,
 ) -> PeriodReport:
-    """The report of [start, end); `now` bounds the backup checks of a period not over."""
+    """The report of [start, end), evaluated up to `evaluated_to` (default: the end);
+    `now` bounds the backup checks of a period not over."""
     if records is None:
         first, last = int(start.timestamp()) // 60, int(end.timestamp()) // 60
         records = read_records(ledger, contract, first, last)
@@ -48,11 +55,13 @@ def read_period(
             contract=contract,
             start=start,
             end=end,
+            evaluated_to=end if evaluated_to is None else evaluated_to,
             records=records,
             maintenance=ledger.maintenance(contract.id),
             backups=ledger.evidence("backup", contract.id),
             restore_tests=ledger.evidence("restore_test", contract.id),
             at=min(end, dt.datetime.fromtimestamp(now, dt.UTC)),
             chain_head=ledger.chain_head(),
+            config_windows=ledger.config_windows(contract.id),
         )
     )

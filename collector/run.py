@@ -24,6 +24,7 @@ from collector.http import http_server
 from collector.ingest import Ingest
 from collector.ledger import Ledger, open_ledger
 from collector.live import LiveSla
+from collector.sla.period import config_records
 from collector.state import State
 from runtime.logs import fields
 from runtime.service import install_stop
@@ -88,6 +89,8 @@ async def run(
         ingest_ledger, sla_ledger, api_ledger, housekeeping_ledger = (
             ledger(stack) for _ in range(4)
         )
+        for contract in config.contracts:  # an edit of the config then leaves a trace
+            housekeeping_ledger.chain_config_windows(contract.id, config_records(contract), clock())
         state = State(config.agents.stale_after, config.agents.forget_after)
         health = Health(state)
         ingest = Ingest(ingest_ledger, config.ledger.raw_retention)

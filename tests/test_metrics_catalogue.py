@@ -31,6 +31,7 @@ from wire.schema import AgentStatus
 GOLDEN = ROOT / "tests" / "data" / "metrics.golden.prom"
 NOW = 1_795_000_000.0  # 2026-11-18T08:26:40Z
 START = dt.datetime(2026, 11, 1, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+END = dt.datetime(2026, 12, 1, tzinfo=dt.timezone(dt.timedelta(hours=1)))
 
 
 def result(probe: str, target: str, role: str, **extra):
@@ -111,6 +112,7 @@ def contract_report():
         PeriodInputs(
             contract,
             START,
+            END,
             dt.datetime.fromtimestamp(now_minute * 60, dt.UTC),
             records,
             [],

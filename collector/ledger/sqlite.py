@@ -6,6 +6,7 @@ statement of the collector is in these two files.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import sqlite3
 import threading
@@ -356,6 +357,46 @@ class SqliteLedger:
                     dt.datetime.fromisoformat(data["end"]),
                     entry.received_at,
                     data.get("reason"),
+                    recorded_at=entry.received_at,
+                )
+            )
+        return out
+
+    def chain_config_windows(
+        self, contract: str, windows: list[MaintenanceRecord], at: float
+    ) -> int:
+        """Chain the config file's windows not chained yet, stamped `at` (their recorded_at):
+        an edit of the config then leaves a trace. The number newly chained."""
+        created = 0
+        with self.transaction():
+            for w in windows:
+                body = json.dumps(
+                    {
+                        "start": w.start.astimezone(dt.UTC).isoformat(),
+                        "end": w.end.astimezone(dt.UTC).isoformat(),
+                        "announced_at": w.announced_at,
+                        "reason": w.reason,
+                    },
+                    sort_keys=True,
+                )
+                key = "sha256:" + hashlib.sha256(body.encode()).hexdigest()
+                created += self._append("maintenance_config", contract, key, body, at)[1]
+        return created
+
+    def config_windows(self, contract: str) -> list[MaintenanceRecord]:
+        """The config windows ever chained for a contract (in the config or not any more)."""
+        out = []
+        for entry in self._entries("maintenance_config", contract):
+            data = json.loads(entry.record)
+            out.append(
+                MaintenanceRecord(
+                    contract,
+                    dt.datetime.fromisoformat(data["start"]),
+                    dt.datetime.fromisoformat(data["end"]),
+                    float(data["announced_at"]),
+                    data.get("reason"),
+                    source="config",
+                    recorded_at=entry.received_at,
                 )
             )
         return out

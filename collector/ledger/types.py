@@ -39,11 +39,14 @@ class ResultRow(NamedTuple):
 
 @dataclass(frozen=True)
 class MaintenanceRecord:
-    """A maintenance window; `announced_at` is the server's receive time when recorded by
-    `maintenance add` or the API."""
+    """A maintenance window. From the API or `maintenance add`, `announced_at` is the
+    server's receive time; from the config file it is the OG's word, and `recorded_at` is
+    when the collector first chained it."""
 
     contract: str
     start: dt.datetime
     end: dt.datetime
     announced_at: float
     reason: str | None = None
+    source: str = "api"  # api (maintenance add, POST /api/v1/maintenance) or config
+    recorded_at: float | None = None  # when chained; for the API, the announcement itself

@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from collector.sla.now import LiveReport
-from collector.sla.period import IncidentReport, PeriodReport
+from collector.sla.period import IncidentReport, PeriodReport, WindowReport
 
 AVAILABILITY_REASON = "no minute was evaluated: no site voted in service hours (see coverage)"
 
@@ -36,6 +36,25 @@ def _incident(i: IncidentReport, zone: ZoneInfo) -> dict[str, Any]:
     }
 
 
+def _stamp(ts: float | None, zone: ZoneInfo) -> str | None:
+    return None if ts is None else dt.datetime.fromtimestamp(ts, zone).isoformat()
+
+
+def _window(w: WindowReport, zone: ZoneInfo) -> dict[str, Any]:
+    r = w.record
+    return {
+        "start": r.start.astimezone(zone).isoformat(),
+        "end": r.end.astimezone(zone).isoformat(),
+        "source": r.source,
+        "reason": r.reason,
+        "announced_at": _stamp(r.announced_at, zone),
+        "recorded_at": _stamp(r.recorded_at, zone),
+        "excluded": w.in_time and w.in_config,
+        "declared_after_the_fact": w.after_the_fact,
+        "in_config": w.in_config,
+    }
+
+
 def period_document(r: PeriodReport) -> dict[str, Any]:
     zone, ratio, b, t = r.zone, r.availability, r.backups, r.restore_tests
     contract = r.contract
@@ -46,11 +65,15 @@ def period_document(r: PeriodReport) -> dict[str, Any]:
             "from": r.start.astimezone(zone).isoformat(),
             "to": r.end.astimezone(zone).isoformat(),
         },
+        "complete": r.complete,
+        "evaluated_to": r.evaluated_to.astimezone(zone).isoformat(),
         "objective": float(r.objective),
         "availability": float(ratio) if ratio is not None else None,
         "availability_exact": f"{ratio.numerator}/{ratio.denominator}" if ratio else None,
         "availability_reason": None if ratio is not None else AVAILABILITY_REASON,
         "verdict": r.verdict,
+        "verdict_reason": r.verdict_reason,
+        "error_budget_remaining_ratio": r.error_budget_remaining_ratio,
         "minutes": dict(r.minutes),
         "coverage": r.coverage,
         "downtime_seconds": {
@@ -83,6 +106,7 @@ def period_document(r: PeriodReport) -> dict[str, Any]:
             "steps": r.penalty.steps,
             "capped": r.penalty.capped,
         },
+        "maintenance": [_window(w, zone) for w in r.maintenance],
         "evidence_chain_head": r.chain_head,
     }
 

@@ -4,6 +4,7 @@ ledger; the report renderers, the contracts API and /metrics all read its result
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,14 +62,71 @@ def parse_bound(text: str, timezone: str) -> dt.datetime:
     return value
 
 
-def windows(contract: Contract, recorded: Sequence[MaintenanceRecord]) -> list[Window]:
-    """The config's maintenance windows and those recorded by `maintenance add` or the
-    API, as UTC minutes (start rounded down, end up)."""
-    spans = [(w.start, w.end, w.announced_at.timestamp()) for w in contract.maintenance.windows]
-    spans += [(r.start, r.end, r.announced_at) for r in recorded]
+@dataclass(frozen=True)
+class WindowReport:
+    """A maintenance window as the report shows it."""
+
+    record: MaintenanceRecord
+    in_time: bool  # announced at least `notice` before its start: its minutes are excluded
+    after_the_fact: bool  # recorded (chained) after its start: the OG's announced_at stands
+    in_config: bool  # a config window still in the config file (False: edited or removed)
+
+
+def _key(r: MaintenanceRecord) -> tuple:
+    return (r.start.timestamp(), r.end.timestamp(), r.announced_at, r.reason)
+
+
+def config_records(contract: Contract) -> list[MaintenanceRecord]:
+    """The config file's windows of a contract (announced_at is the OG's word)."""
     return [
-        Window(int(s.timestamp()) // 60, -(-int(e.timestamp()) // 60), int(a) // 60)
-        for s, e, a in spans
+        MaintenanceRecord(
+            contract.id, w.start, w.end, w.announced_at.timestamp(), w.reason, source="config"
+        )
+        for w in contract.maintenance.windows
+    ]
+
+
+def maintenance_windows(
+    contract: Contract,
+    recorded: Sequence[MaintenanceRecord],
+    chained_config: Sequence[MaintenanceRecord] = (),
+) -> list[WindowReport]:
+    """The windows of the config file (with when they were chained, if they were) and
+    those recorded by `maintenance add` or the API; config windows chained once and no
+    longer in the file are kept, as a trace, but exclude nothing."""
+    chained = {_key(r): r.recorded_at for r in chained_config}
+    current = [
+        dataclasses.replace(r, recorded_at=chained.get(_key(r))) for r in config_records(contract)
+    ]
+    kept = {_key(r) for r in current}
+    notice = float(contract.maintenance.notice)
+    out = []
+    for r, in_config in [
+        *((r, True) for r in [*current, *recorded]),
+        *((r, False) for r in chained_config if _key(r) not in kept),
+    ]:
+        start = r.start.timestamp()
+        out.append(
+            WindowReport(
+                record=r,
+                in_time=r.announced_at <= start - notice,
+                after_the_fact=r.recorded_at is not None and r.recorded_at > start,
+                in_config=in_config,
+            )
+        )
+    return out
+
+
+def windows(reports: Sequence[WindowReport]) -> list[Window]:
+    """The windows that may exclude minutes, as UTC minutes (start down, end up)."""
+    return [
+        Window(
+            int(w.record.start.timestamp()) // 60,
+            -(-int(w.record.end.timestamp()) // 60),
+            int(w.record.announced_at) // 60,
+        )
+        for w in reports
+        if w.in_config
     ]
 
 
@@ -96,12 +154,14 @@ class PeriodInputs:
     contract: Contract
     start: dt.datetime
     end: dt.datetime
+    evaluated_to: dt.datetime  # the end, or the last final minute of a period not over
     records: Records  # from 24 h before `start` (reference validity looks back that far)
-    maintenance: Sequence[MaintenanceRecord]
+    maintenance: Sequence[MaintenanceRecord]  # recorded by `maintenance add` or the API
     backups: Sequence[Backup]
     restore_tests: Sequence[RestoreTest]
     at: dt.datetime  # when the backup clauses are judged: the period's end, or now if sooner
     chain_head: str
+    config_windows: Sequence[MaintenanceRecord] = ()  # the config's windows as chained
 
 
 @dataclass(frozen=True)
@@ -132,6 +192,7 @@ class PeriodReport:
     contract: Contract
     start: dt.datetime
     end: dt.datetime
+    evaluated_to: dt.datetime
     zone: ZoneInfo
     objective: Fraction
     availability: Fraction | None
@@ -146,10 +207,27 @@ class PeriodReport:
     chain_head: str
     evaluation: Evaluation
     windows: list[Window]
+    maintenance: list[WindowReport]  # the windows overlapping the period
+    service_minutes: int  # of the whole period, elapsed or not: the error budget's base
+
+    @property
+    def complete(self) -> bool:
+        return self.evaluated_to >= self.end
+
+    @property
+    def verdict_reason(self) -> str | None:
+        """Why there is no verdict: `coverage` below `availability.min_coverage` (a report
+        never says pass on a few minutes of evidence), or no minute evaluated."""
+        if (self.coverage or 0.0) < self.contract.availability.min_coverage:
+            return "coverage"
+        if self.availability is None:
+            return "no_evaluated_minute"
+        return None
 
     @property
     def verdict(self) -> str | None:
-        if self.availability is None:
+        """pass or fail; provisional while the period is not complete."""
+        if self.verdict_reason is not None:
             return None
         return "pass" if all(v is not False for v in self.clauses.values()) else "fail"
 
@@ -159,24 +237,27 @@ class PeriodReport:
 
     @property
     def error_budget_remaining_ratio(self) -> float:
-        """1 − down minutes / the budget the objective allows over the evaluated minutes."""
-        m = self.minutes
-        evaluated = m["up"] + m["degraded"] + m["down"]
-        if evaluated == 0:
-            return 1.0
-        allowed = (1 - float(self.objective)) * evaluated
-        if not allowed:
-            return 0.0 if m["down"] else 1.0
-        return 1 - m["down"] / allowed
+        """Calendar-aligned, like the contract: 1 − bad minutes / ((1 − objective) × every
+        service minute of the period, elapsed or not); bad = down, plus unknown when the
+        contract counts unknown as down. Below 0 once the budget is overspent."""
+        bad = self.minutes["down"]
+        if self.contract.availability.unknown == "down":
+            bad += self.minutes["unknown"]
+        budget = (1 - self.objective) * self.service_minutes
+        if budget == 0:
+            return 0.0 if bad else 1.0
+        return float(1 - bad / budget)
 
 
 def evaluate_period(inputs: PeriodInputs) -> PeriodReport:
     contract = inputs.contract
     calendar = ServiceCalendar.of(contract.service_hours)
     first, last = int(inputs.start.timestamp()) // 60, int(inputs.end.timestamp()) // 60
-    minutes = range(first, last)
+    upto = max(first, min(last, int(inputs.evaluated_to.timestamp()) // 60))
+    minutes = range(first, upto)  # minutes that have not happened are not counted at all
     in_service = {m: calendar.in_service(m) for m in minutes}
-    spans = windows(contract, inputs.maintenance)
+    declared = maintenance_windows(contract, inputs.maintenance, inputs.config_windows)
+    spans = windows(declared)
     ev = evaluate(
         minutes,
         inputs.records,
@@ -230,6 +311,7 @@ def evaluate_period(inputs: PeriodInputs) -> PeriodReport:
         contract=contract,
         start=inputs.start,
         end=inputs.end,
+        evaluated_to=min(inputs.end, inputs.evaluated_to),
         zone=calendar.zone,
         objective=objective,
         availability=ratio,
@@ -248,4 +330,8 @@ def evaluate_period(inputs: PeriodInputs) -> PeriodReport:
         chain_head=inputs.chain_head,
         evaluation=ev,
         windows=spans,
+        maintenance=[
+            w for w in declared if w.record.start < inputs.end and w.record.end > inputs.start
+        ],
+        service_minutes=serving + sum(calendar.in_service(m) for m in range(upto, last)),
     )

@@ -1,0 +1,207 @@
+"""Periods in progress, coverage and the calendar error budget, against hand-computed
+truth; maintenance windows of the config file chained when the collector loads them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from fractions import Fraction
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+
+from collector.config import parse
+from collector.ledger import SqliteLedger
+from collector.sla.engine import SiteMinute
+from collector.sla.period import PeriodInputs, evaluate_period
+from tests.helpers.broker import free_port
+from tests.helpers.cli import collector_cli
+from tests.helpers.inprocess import collector_in_process, replay_clock
+
+PARIS = ZoneInfo("Europe/Paris")
+NOV = dt.datetime(2026, 11, 1, tzinfo=PARIS)
+DEC = dt.datetime(2026, 12, 1, tzinfo=PARIS)
+MONTH_MINUTES = 30 * 1440  # November in Paris: no DST change
+
+
+def contract(**availability):
+    return parse(
+        {
+            "contracts": [
+                {
+                    "id": "c",
+                    "targets": ["dui-login"],
+                    "availability": {"objective": 0.995, **availability},
+                }
+            ]
+        }
+    ).contracts[0]
+
+
+def period(contract_, records, evaluated_to):
+    return evaluate_period(
+        PeriodInputs(
+            contract_,
+            NOV,
+            DEC,
+            evaluated_to,
+            records,
+            [],
+            [],
+            [],
+            min(evaluated_to, DEC),
+            "sha256:" + "0" * 64,
+        )
+    )
+
+
+def minute(t: dt.datetime) -> int:
+    return int(t.timestamp()) // 60
+
+
+def test_a_month_in_progress_counts_only_what_happened() -> None:
+    """Two days evaluated: day one with evidence and 10 down minutes, day two silent."""
+    first = minute(NOV)
+    records = {
+        m: {"site-a": SiteMinute(2, 2 if first + 600 <= m < first + 610 else 0)}
+        for m in range(first, first + 1440)
+    }
+    r = period(contract(), records, NOV + dt.timedelta(days=2))
+    assert not r.complete
+    assert r.minutes == {"up": 1430, "degraded": 0, "down": 10, "unknown": 1440, "excluded": 0}
+    assert sum(r.minutes.values()) == 2880, "minutes that have not happened are not counted"
+    assert r.coverage == 0.5
+    assert r.availability == Fraction(1430, 1440)
+    # a report never says pass on a few minutes of evidence
+    assert r.verdict is None and r.verdict_reason == "coverage"
+    # budget = 0.005 × 43,200 service minutes of the whole month = 216 minutes
+    assert r.service_minutes == MONTH_MINUTES
+    assert r.error_budget_remaining_ratio == pytest.approx(1 - 10 / 216)
+
+
+def test_one_down_minute_in_a_month_leaves_the_calendar_budget_nearly_whole() -> None:
+    first = minute(NOV)
+    records = {
+        m: {"site-a": SiteMinute(1, 1 if m == first + 60 else 0)} for m in range(first, minute(DEC))
+    }
+    full = period(contract(), records, DEC)
+    assert full.complete and full.coverage == 1.0 and full.verdict == "pass"
+    assert round(full.error_budget_remaining_ratio, 4) == 0.9954
+    # a trial a few minutes old, on the 3rd: pass at 100 % on 0.05 % coverage was the old
+    # answer
+    now = NOV + dt.timedelta(days=3)
+    young = period(
+        contract(), {minute(now) - 2: records[first], minute(now) - 1: records[first]}, now
+    )
+    assert young.availability == 1 and young.coverage == 2 / 4320
+    assert young.verdict is None and young.verdict_reason == "coverage"
+    # min_coverage 0 lets a thin period be judged, unknown-as-down spends the budget
+    thin = period(contract(min_coverage=0, unknown="down"), {}, NOV + dt.timedelta(minutes=3))
+    assert thin.verdict == "fail" and thin.minutes["unknown"] == 3
+    assert thin.error_budget_remaining_ratio == pytest.approx(1 - 3 / 216)
+
+
+def test_report_of_the_current_month_stops_at_the_last_final_minute(tmp_path) -> None:
+    now = dt.datetime.now(PARIS)
+    month = f"{now.year}-{now.month:02d}"
+    SqliteLedger(tmp_path / "ledger.db").close()
+    path = tmp_path / "collector.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "ledger": {"url": f"sqlite:///{tmp_path / 'ledger.db'}", "finalize_after": "5m"},
+                "contracts": [
+                    {"id": "c", "targets": ["dui-login"], "availability": {"objective": 0.995}}
+                ],
+            }
+        )
+    )
+    proc = collector_cli(
+        "report", "--config", str(path), "--contract", "c", "--month", month, "--format", "json"
+    )
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    start = dt.datetime.fromisoformat(r["period"]["from"])
+    evaluated_to = dt.datetime.fromisoformat(r["evaluated_to"])
+    assert r["complete"] is False
+    assert dt.timedelta(minutes=5) <= now - evaluated_to < dt.timedelta(minutes=7)
+    assert sum(r["minutes"].values()) == (evaluated_to - start) // dt.timedelta(minutes=1)
+    assert r["verdict"] is None and r["verdict_reason"] == "coverage"
+
+
+def collector_config(tmp_path, windows: list[dict]) -> dict:
+    return {
+        "mqtt": {"listen": f"127.0.0.1:{free_port()}"},
+        "ledger": {"url": f"sqlite:///{tmp_path / 'ledger.db'}"},
+        "contracts": [
+            {
+                "id": "c",
+                "targets": ["dui-login"],
+                "availability": {"objective": 0.995},
+                "maintenance": {"notice": "5d", "windows": windows},
+            }
+        ],
+    }
+
+
+def window(start: str, end: str, announced: str) -> dict:
+    return {"start": start, "end": end, "announced_at": announced}
+
+
+def month_report(config_path) -> dict:
+    proc = collector_cli(
+        "report",
+        "--config",
+        str(config_path),
+        "--contract",
+        "c",
+        "--month",
+        "2026-11",
+        "--format",
+        "json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+async def test_config_windows_are_chained_and_edits_leave_a_trace(tmp_path) -> None:
+    loaded = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC).timestamp()
+    announced_in_time = window(
+        "2026-11-28T20:00:00+01:00", "2026-11-28T23:00:00+01:00", "2026-11-20T10:00:00+01:00"
+    )
+    after_the_fact = window(
+        "2026-11-10T20:00:00+01:00", "2026-11-10T21:00:00+01:00", "2026-11-01T10:00:00+01:00"
+    )
+    config = collector_config(tmp_path, [announced_in_time, after_the_fact])
+    async with collector_in_process(tmp_path, config, replay_clock(loaded)) as collector:
+        config_path = collector.config_path
+    first = month_report(config_path)
+    by_start = {w["start"]: w for w in first["maintenance"]}
+    late = by_start["2026-11-10T20:00:00+01:00"]
+    assert late["source"] == "config" and late["declared_after_the_fact"] is True
+    assert late["announced_at"] == "2026-11-01T10:00:00+01:00"  # the OG's word, shown beside
+    assert late["recorded_at"].startswith("2026-11-20T13:00")  # when the collector chained it
+    assert by_start["2026-11-28T20:00:00+01:00"]["declared_after_the_fact"] is False
+
+    # the OG edits the config: the window moves; the old one stays in the chain, as a trace
+    moved = {
+        **announced_in_time,
+        "start": "2026-11-29T20:00:00+01:00",
+        "end": "2026-11-29T23:00:00+01:00",
+    }
+    config = collector_config(tmp_path, [moved, after_the_fact])
+    later = loaded + 86400
+    async with collector_in_process(tmp_path, config, replay_clock(later)) as collector:
+        config_path = collector.config_path
+    second = {w["start"]: w for w in month_report(config_path)["maintenance"]}
+    gone = second["2026-11-28T20:00:00+01:00"]
+    assert gone["in_config"] is False and gone["excluded"] is False
+    assert second["2026-11-29T20:00:00+01:00"]["in_config"] is True
+    assert second["2026-11-29T20:00:00+01:00"]["recorded_at"].startswith("2026-11-21T13:00")
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    try:
+        assert ledger.verify_chain() is None
+        assert len(ledger.config_windows("c")) == 3
+    finally:
+        ledger.close()
