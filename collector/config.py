@@ -89,6 +89,7 @@ class LedgerConfig(Strict):
 class AgentsConfig(Strict):
     stale_after: Duration = Duration(300)
     forget_after: Duration = Duration(86400)
+    max_agents: Annotated[int, msgspec.Meta(ge=1)] = 20000
 
 
 class SpeedtestConfig(Strict):

@@ -11,29 +11,34 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import msgspec
 
-from collector.ledger import EpochKey, Ledger, StoredResult
+from collector.ledger import EpochKey, Ledger, LedgerTx, StoredResult
+from collector.ledger.types import AgentKey
 from runtime.logs import fields
 from wire.schema import (
     MAX_FUTURE_SECONDS,
     MAX_MESSAGE_BYTES,
+    MAX_STATUS_BYTES,
     AgentStatus,
     Result,
+    Seq,
     ack_topic,
     decode_batch_envelope,
     decode_result,
+    decode_status,
     encode,
     parse_agent_topic,
 )
 
 log = logging.getLogger("dui.collector.ingest")
+LOG_EVERY = 60.0  # one log line per kind of rejection per minute, however many arrive
+FORGET_EVERY = 60.0
 
 
 class _SeqOnly(msgspec.Struct):
-    seq: int
+    seq: Seq
 
 
 _seq_only = msgspec.json.Decoder(_SeqOnly)
@@ -61,8 +66,42 @@ class Outcome:
     rejected_results: dict[str, int] = field(default_factory=dict)
     lags: list[float] = field(default_factory=list)
 
-    def count(self, table: dict[str, int], key: str) -> None:
-        table[key] = table.get(key, 0) + 1
+    def count(self, table: dict[str, int], key: str, n: int = 1) -> None:
+        table[key] = table.get(key, 0) + n
+
+    def merge(self, part: Outcome) -> None:
+        """Add one message's outcome, once its writes are kept."""
+        self.accepted += part.accepted
+        self.seen += part.seen
+        self.statuses += part.statuses
+        self.lags += part.lags
+        for mine, theirs in (
+            (self.messages, part.messages),
+            (self.rejected_messages, part.rejected_messages),
+            (self.rejected_results, part.rejected_results),
+        ):
+            for key, n in theirs.items():
+                self.count(mine, key, n)
+
+
+class Throttle:
+    """Logs the first line of each kind, then at most one per `every` seconds with the
+    number left out: a flood of bad messages never floods the log."""
+
+    def __init__(self, every: float = LOG_EVERY) -> None:
+        self.every = every
+        self._last: dict[str, float] = {}
+        self._skipped: dict[str, int] = {}
+
+    def warning(self, kind: str, event: str, **values: object) -> None:
+        now = time.monotonic()
+        last = self._last.get(kind)
+        if last is not None and now - last < self.every:
+            self._skipped[kind] = self._skipped.get(kind, 0) + 1
+            return
+        self._last[kind] = now
+        skipped = self._skipped.pop(kind, 0)
+        log.warning(event, extra=fields(**values, kind=kind, similar_left_out=skipped))
 
 
 class _Epoch:
@@ -76,6 +115,9 @@ class _Epoch:
     def settled(self, seq: int) -> bool:
         return seq <= self.mark or seq in self.above
 
+    def copy(self) -> _Epoch:
+        return _Epoch(self.mark, set(self.above))
+
     def settle(self, seqs: list[int], first_seq: int) -> int:
         self.above.update(s for s in seqs if s > self.mark)
         if first_seq - 1 > self.mark:  # the agent dropped what it never sent
@@ -88,10 +130,21 @@ class _Epoch:
 
 
 class Ingest:
-    def __init__(self, ledger: Ledger, raw_retention: float) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        raw_retention: float,
+        max_agents: int = 20000,
+        forget_after: float = 86400.0,
+    ) -> None:
         self.ledger = ledger
         self.raw_retention = raw_retention
+        self.max_agents = max_agents
+        self.forget_after = forget_after
         self._epochs: dict[EpochKey, _Epoch] = {}
+        self._agents: dict[AgentKey, float] = {}  # agent → last accepted message
+        self._forgot_at = 0.0
+        self.throttle = Throttle()
 
     def reset(self) -> None:
         """Forget cached watermarks (after a failed transaction) and reload them lazily."""
@@ -104,76 +157,120 @@ class Ingest:
             epoch = self._epochs[key] = _Epoch(mark, self.ledger.settled_above(key, mark))
         return epoch
 
+    def _forget(self, now: float) -> None:
+        """Agents silent for forget_after free their slot, as their series leave /metrics."""
+        if now - self._forgot_at < FORGET_EVERY:
+            return
+        self._forgot_at = now
+        for key in [k for k, seen in self._agents.items() if now - seen > self.forget_after]:
+            del self._agents[key]
+
     def process(self, messages: list[tuple[str, bytes]], now: float | None = None) -> Outcome:
-        """One transaction for the group; one ack per agent epoch, covering all its batches
-        in the group (duplicates included), sent by the caller after the commit."""
+        """One transaction for the group, one savepoint per message: a message's writes
+        are all kept or all undone, whatever happens to the others. One ack per agent
+        epoch, covering all its batches in the group (duplicates included), sent by the
+        caller after the commit."""
         now = time.time() if now is None else now
+        self._forget(now)
         out = Outcome()
-        new: list[StoredResult] = []
         touched: dict[EpochKey, None] = {}
         with self.ledger.transaction() as tx:
             for topic, payload in messages:
+                part = Outcome()
                 try:
-                    self._message(tx, topic, payload, now, out, new, touched)
-                except Exception:  # a bug on one message must not lose the others
-                    log.exception("message failed", extra=fields(topic=topic[:200]))
-                    out.count(out.rejected_messages, "internal")
-                    out.count(out.messages, "rejected")
-            tx.add_results(new, now)
+                    with tx.savepoint():
+                        moved = self._message(tx, topic, payload, now, part)
+                except Exception as exc:  # a bug on one message must not lose the others
+                    self._internal(out, topic, exc)
+                    continue
+                if moved is not None:  # its watermark is stored: the cache follows
+                    key, epoch = moved
+                    self._epochs[key] = epoch
+                    touched[key] = None
+                if part.seen or part.statuses:
+                    self._agents[parse_agent_topic(topic)[:3]] = now  # type: ignore[index]
+                out.merge(part)
             for key in touched:
-                org, site, agent, epoch = key
+                org, site, agent, epoch_id = key
                 mark = self._epochs[key].mark
-                tx.set_watermark(key, mark, now)
                 out.acks.append(
                     (
                         ack_topic(org, site, agent),
-                        encode({"v": 1, "epoch": epoch, "seq": mark, "ts": now}),
+                        encode({"v": 1, "epoch": epoch_id, "seq": mark, "ts": now}),
                     )
                 )
         return out
 
+    def _internal(self, out: Outcome, topic: str, exc: Exception) -> None:
+        out.count(out.rejected_messages, "internal")
+        out.count(out.messages, "rejected")
+        kind = type(exc).__name__
+        self.throttle.warning(
+            f"internal:{kind}",
+            "message failed, nothing of it stored",
+            topic=topic[:200],
+            error=f"{kind}: {str(exc)[:300]}",
+        )
+
     def _reject_message(self, out: Outcome, topic: str, reason: str, detail: str) -> None:
         out.count(out.rejected_messages, reason)
         out.count(out.messages, "rejected")
-        log.warning(
-            "message rejected", extra=fields(topic=topic[:200], reason=reason, detail=detail[:300])
+        self.throttle.warning(
+            f"message:{reason}",
+            "message rejected",
+            topic=topic[:200],
+            reason=reason,
+            detail=detail[:300],
         )
 
+    def _admitted(self, out: Outcome, topic: str, agent: AgentKey) -> bool:
+        """A new agent id beyond agents.max_agents is refused (not acked: the agent keeps
+        its results and re-sends once a slot is free)."""
+        if agent in self._agents or len(self._agents) < self.max_agents:
+            return True
+        self._reject_message(out, topic, "max_agents", f"{self.max_agents} agents known")
+        return False
+
     def _message(
-        self,
-        tx: Any,
-        topic: str,
-        payload: bytes,
-        now: float,
-        out: Outcome,
-        new: list[StoredResult],
-        touched: dict[EpochKey, None],
-    ) -> None:
+        self, tx: LedgerTx, topic: str, payload: bytes, now: float, out: Outcome
+    ) -> tuple[EpochKey, _Epoch] | None:
+        """Writes one message; returns its epoch key and new watermark when it moved one."""
         ids = parse_agent_topic(topic)
         if ids is None:
-            return self._reject_message(out, topic, "topic", "not an agent topic")
+            self._reject_message(out, topic, "topic", "not an agent topic")
+            return None
         org, site, agent, leaf = ids
+        if leaf not in ("results", "status"):
+            self._reject_message(out, topic, "topic", f"unexpected leaf {leaf!r}")
+            return None
+        if leaf == "status" and not payload:
+            return None  # a retained status being cleared
+        if not self._admitted(out, topic, (org, site, agent)):
+            return None
         if leaf == "status":
-            return self._status(topic, payload, org, site, agent, out)
-        if leaf != "results":
-            return self._reject_message(out, topic, "topic", f"unexpected leaf {leaf!r}")
+            self._status(topic, payload, org, site, agent, out)
+            return None
         if len(payload) > MAX_MESSAGE_BYTES:
-            return self._reject_message(out, topic, "too_large", f"{len(payload)} bytes")
+            self._reject_message(out, topic, "too_large", f"{len(payload)} bytes")
+            return None
         try:
             batch = decode_batch_envelope(payload)
         except ValueError as exc:
-            return self._reject_message(out, topic, "invalid", str(exc))
+            self._reject_message(out, topic, "invalid", str(exc))
+            return None
         if (batch.org, batch.site, batch.agent) != (org, site, agent):
-            return self._reject_message(
+            self._reject_message(
                 out, topic, "topic_mismatch", f"payload says {batch.org}/{batch.site}/{batch.agent}"
             )
+            return None
         key: EpochKey = (org, site, agent, batch.epoch)
-        epoch = self._epoch(key)
+        epoch = self._epoch(key).copy()  # the cache moves only once the writes are kept
         offset = batch.clock_offset_seconds or 0.0
         out.seen.append((org, site, agent, batch.clock_offset_seconds))
         settled: list[int] = []
         fresh = 0
         rejects: dict[str, int] = {}
+        new: list[StoredResult] = []
         for raw in batch.results:
             try:
                 result = decode_result(raw)
@@ -216,33 +313,35 @@ class Ingest:
             )
             out.accepted.append(Accepted(org, site, agent, result, ts))
             out.lags.append(now - ts)
+        tx.add_results(new, now)
+        tx.set_watermark(key, epoch.settle(settled, batch.first_seq), now)
         for reason, n in rejects.items():
-            out.rejected_results[reason] = out.rejected_results.get(reason, 0) + n
-            log.warning(
+            out.count(out.rejected_results, reason, n)
+            self.throttle.warning(
+                f"results:{reason}",
                 "results rejected",
-                extra=fields(agent=f"{org}.{site}.{agent}", reason=reason, count=n),
+                agent=f"{org}.{site}.{agent}",
+                reason=reason,
+                count=n,
             )
-        epoch.settle(settled, batch.first_seq)
-        touched[key] = None
         out.count(out.messages, "accepted" if fresh else "duplicate")
-        return None
+        return key, epoch
 
     @staticmethod
     def _seq_of(raw: msgspec.Raw) -> int | None:
+        """The seq of a result that failed validation, when it has a valid one."""
         try:
-            seq = _seq_only.decode(raw).seq
-        except msgspec.DecodeError:
+            return _seq_only.decode(raw).seq
+        except (msgspec.DecodeError, RecursionError):
             return None
-        return seq if seq >= 1 else None
 
     def _status(
         self, topic: str, payload: bytes, org: str, site: str, agent: str, out: Outcome
     ) -> None:
-        if not payload:
-            return  # a retained status being cleared
         try:
-            status = msgspec.json.decode(payload, type=AgentStatus)
-        except msgspec.DecodeError as exc:
-            return self._reject_message(out, topic, "invalid", str(exc))
+            status = decode_status(payload)
+        except ValueError as exc:
+            reason = "too_large" if len(payload) > MAX_STATUS_BYTES else "invalid"
+            return self._reject_message(out, topic, reason, str(exc))
         out.statuses.append((org, site, agent, status))
         return None

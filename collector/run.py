@@ -93,7 +93,12 @@ async def run(
             housekeeping_ledger.chain_config_windows(contract.id, config_records(contract), clock())
         state = State(config.agents.stale_after, config.agents.forget_after)
         health = Health(state)
-        ingest = Ingest(ingest_ledger, config.ledger.raw_retention)
+        ingest = Ingest(
+            ingest_ledger,
+            config.ledger.raw_retention,
+            max_agents=config.agents.max_agents,
+            forget_after=config.agents.forget_after,
+        )
         live = LiveSla(config, sla_ledger)
         # bounded: a slow disk holds the broker back instead of filling memory
         queue: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(QUEUE_MAX)

@@ -15,9 +15,25 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 _ID_RE = re.compile(ID_PATTERN)
 Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
 Epoch = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{8,32}$")]
-Seq = Annotated[int, msgspec.Meta(ge=1)]
-NonNeg = Annotated[float, msgspec.Meta(ge=0)]
+# Every field is bounded to what the ledger (SQLite INTEGER, REAL) and the calendar
+# (datetime, years 1970-9999) can hold, so no value can fail after validation.
+MAX_SEQ = 2**63 - 1
+MAX_COUNT = 2**53 - 1  # counts and sizes: exact in a float, as Prometheus reads them
+MAX_SECONDS = 253_402_300_799.0  # 9999-12-31T23:59:59Z
+MAX_STRING = 256
+MAX_ENTRIES = 32  # keys of an inventory dict, steps of a scenario
+Seq = Annotated[int, msgspec.Meta(ge=1, le=MAX_SEQ)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
+NonNeg = Annotated[float, msgspec.Meta(ge=0, le=MAX_COUNT)]  # also rejects NaN and inf
 Ratio = Annotated[float, msgspec.Meta(ge=0, le=1)]
+Timestamp = Annotated[float, msgspec.Meta(ge=0, le=MAX_SECONDS)]
+Offset = Annotated[float, msgspec.Meta(ge=-1e9, le=1e9)]  # a clock wrong by 30 years at most
+Text = Annotated[str, msgspec.Meta(max_length=MAX_STRING)]
+Key = Annotated[str, msgspec.Meta(max_length=64)]
+# A value of an inventory dict or a scenario step: a scalar, or one level of dict.
+Scalar = Text | Annotated[int, msgspec.Meta(ge=-MAX_COUNT, le=MAX_COUNT)] | Offset | bool | None
+Flat = Annotated[dict[Key, Scalar], msgspec.Meta(max_length=MAX_ENTRIES)]
+Step = Annotated[dict[Key, Scalar | Flat], msgspec.Meta(max_length=MAX_ENTRIES)]
 
 Role = Literal["dui", "gateway", "internet", "speedtest", "workstation"]
 # Short machine-readable reasons of a failed result; a result with any other is rejected.
@@ -37,6 +53,7 @@ Error = Literal[
 ERRORS: tuple[str, ...] = get_args(Error)
 
 MAX_MESSAGE_BYTES = 1024 * 1024
+MAX_STATUS_BYTES = 64 * 1024
 MAX_BATCH_RESULTS = 500
 AGENT_BATCH_BYTES = 256 * 1024
 MAX_FUTURE_SECONDS = 300.0
@@ -90,7 +107,7 @@ class Result(msgspec.Struct, omit_defaults=True):
     """One measurement. Fields that do not apply may be omitted or null."""
 
     seq: Seq
-    ts: float
+    ts: Timestamp
     probe: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
     target: Id
     role: Role
@@ -101,12 +118,12 @@ class Result(msgspec.Struct, omit_defaults=True):
     status_code: Annotated[int, msgspec.Meta(ge=100, le=999)] | None = None
     reused_connection: bool | None = None
     phases: Phases | None = None
-    tls_expiry_ts: float | None = None
-    tls_issuer: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+    tls_expiry_ts: Timestamp | None = None
+    tls_issuer: Text | None = None
     # latency
     method: Literal["tcp", "icmp"] | None = None
-    sent: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    received: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    sent: Count | None = None
+    received: Count | None = None
     rtt_seconds: Rtt | None = None
     jitter_seconds: NonNeg | None = None
     loss_ratio: Ratio | None = None
@@ -114,23 +131,19 @@ class Result(msgspec.Struct, omit_defaults=True):
     download_bytes_per_second: NonNeg | None = None
     upload_bytes_per_second: NonNeg | None = None
     # inventory and context
-    os: dict[str, Any] | None = None
-    hardware: dict[str, Any] | None = None
-    cpu: dict[str, Any] | None = None
-    ram_bytes: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    disk_free_bytes: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    browsers: dict[str, str | None] | None = None
+    os: Flat | None = None
+    hardware: Flat | None = None
+    cpu: Flat | None = None
+    ram_bytes: Count | None = None
+    disk_free_bytes: Count | None = None
+    browsers: Annotated[dict[Key, Text | None], msgspec.Meta(max_length=MAX_ENTRIES)] | None = None
     link: Literal["wired", "wifi", "unknown"] | None = None
     wifi_signal_percent: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None
     version: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    clock_offset_seconds: float | None = None
+    clock_offset_seconds: Offset | None = None
     # usage and scenario
     in_use: bool | None = None
-    steps: list[dict[str, Any]] | None = None
-
-    def __post_init__(self) -> None:
-        if not (self.ts == self.ts and abs(self.ts) != float("inf")):
-            raise ValueError("ts must be a finite number")
+    steps: Annotated[list[Step], msgspec.Meta(max_length=MAX_ENTRIES)] | None = None
 
 
 class Batch(msgspec.Struct):
@@ -143,7 +156,7 @@ class Batch(msgspec.Struct):
     epoch: Epoch
     first_seq: Seq
     results: Annotated[list[Result], msgspec.Meta(max_length=MAX_BATCH_RESULTS)]
-    clock_offset_seconds: float | None = None
+    clock_offset_seconds: Offset | None = None
 
 
 class BatchEnvelope(msgspec.Struct):
@@ -157,28 +170,29 @@ class BatchEnvelope(msgspec.Struct):
     epoch: Epoch
     first_seq: Seq
     results: Annotated[list[msgspec.Raw], msgspec.Meta(max_length=MAX_BATCH_RESULTS)]
-    clock_offset_seconds: float | None = None
+    clock_offset_seconds: Offset | None = None
 
 
 class Ack(msgspec.Struct):
     v: Literal[1]
     epoch: Epoch
-    seq: Annotated[int, msgspec.Meta(ge=0)]
-    ts: float
+    seq: Annotated[int, msgspec.Meta(ge=0, le=MAX_SEQ)]
+    ts: Timestamp
 
 
 class AgentStatus(msgspec.Struct, omit_defaults=True):
     v: Literal[1]
     state: Literal["online", "offline"]
-    version: str | None = None
-    os: str | None = None
-    spool_results: int | None = None
-    dropped_results: int | None = None
+    version: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    os: Text | None = None
+    spool_results: Count | None = None
+    dropped_results: Count | None = None
 
 
 _envelope_decoder = msgspec.json.Decoder(BatchEnvelope)
 _result_decoder = msgspec.json.Decoder(Result)
 _ack_decoder = msgspec.json.Decoder(Ack)
+_status_decoder = msgspec.json.Decoder(AgentStatus)
 _encoder = msgspec.json.Encoder()
 
 
@@ -186,24 +200,31 @@ def decode_batch_envelope(payload: bytes) -> BatchEnvelope:
     """Raises ValueError naming what is wrong (size, JSON, schema)."""
     if len(payload) > MAX_MESSAGE_BYTES:
         raise ValueError(f"message of {len(payload)} bytes exceeds {MAX_MESSAGE_BYTES}")
-    try:
-        return _envelope_decoder.decode(payload)
-    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
-        raise ValueError(str(exc)) from None
+    return _decode(_envelope_decoder, payload)
 
 
 def decode_result(raw: bytes | msgspec.Raw) -> Result:
-    try:
-        return _result_decoder.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise ValueError(str(exc)) from None
+    return _decode(_result_decoder, raw)
 
 
 def decode_ack(payload: bytes) -> Ack:
+    return _decode(_ack_decoder, payload)
+
+
+def decode_status(payload: bytes) -> AgentStatus:
+    """Raises ValueError naming what is wrong (size, JSON, schema)."""
+    if len(payload) > MAX_STATUS_BYTES:
+        raise ValueError(f"status of {len(payload)} bytes exceeds {MAX_STATUS_BYTES}")
+    return _decode(_status_decoder, payload)
+
+
+def _decode(decoder: msgspec.json.Decoder, payload: bytes | msgspec.Raw) -> Any:
     try:
-        return _ack_decoder.decode(payload)
-    except msgspec.DecodeError as exc:
+        return decoder.decode(payload)
+    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
         raise ValueError(str(exc)) from None
+    except RecursionError:  # JSON nested deeper than msgspec follows, even in unknown fields
+        raise ValueError("JSON nested too deeply") from None
 
 
 def encode(obj: Any) -> bytes:

@@ -25,6 +25,18 @@ class _SqliteTx:
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """One message's writes: kept on success, undone alone when the block raises."""
+        self.db.execute("SAVEPOINT message")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK TO message")
+            self.db.execute("RELEASE message")
+            raise
+        self.db.execute("RELEASE message")
+
     def add_results(self, results: list[StoredResult], received_at: float) -> None:
         """Store new results (ingest already left out the ones it knows) and add them
         to the per-minute rollups, aggregated first: one upsert per rollup row."""
