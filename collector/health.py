@@ -21,6 +21,7 @@ class Health:
     def __init__(self, state: State) -> None:
         self.state = state
         self.failing: dict[str, str] = {}  # task → its last error
+        self.standing: dict[str, str] = {}  # found at start, shown until a restart (chain)
         self._logged: dict[tuple[str, str], float] = {}
 
     def failed(self, task: str, error: str) -> bool:
@@ -40,7 +41,9 @@ class Health:
         self.failing.pop(task, None)
 
     def problems(self) -> list[str]:
-        return [f"background task {t} failing: {e}" for t, e in sorted(self.failing.items())]
+        return [*self.standing.values()] + [
+            f"background task {t} failing: {e}" for t, e in sorted(self.failing.items())
+        ]
 
 
 async def every(
