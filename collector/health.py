@@ -15,6 +15,7 @@ log = logging.getLogger("dui.collector")
 
 
 LOG_AGAIN_AFTER = 600.0  # the same error of the same task is logged again after this
+BROKER_GRACE = 60.0  # a broker away this long, once connected, makes /healthz 503
 
 
 class Health:
@@ -39,6 +40,17 @@ class Health:
 
     def ok(self, task: str) -> None:
         self.failing.pop(task, None)
+
+    def broker_problem(self) -> str | None:
+        """Not yet connected: at once (the service is not ready). Connected before: only
+        after BROKER_GRACE, so that a broker restart or a short reconnect does not flap."""
+        if self.state.mqtt_connected:
+            return None
+        lost_at = self.state.mqtt_lost_at
+        if lost_at is None:
+            return "not connected to the MQTT broker yet"
+        away = time.monotonic() - lost_at
+        return f"not connected to the MQTT broker for {away:.0f} s" if away > BROKER_GRACE else None
 
     def problems(self) -> list[str]:
         return [*self.standing.values()] + [
