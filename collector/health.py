@@ -15,12 +15,14 @@ log = logging.getLogger("dui.collector")
 
 
 LOG_AGAIN_AFTER = 600.0  # the same error of the same task is logged again after this
+BROKER_GRACE = 60.0  # a broker away this long, once connected, makes /healthz 503
 
 
 class Health:
     def __init__(self, state: State) -> None:
         self.state = state
         self.failing: dict[str, str] = {}  # task → its last error
+        self.standing: dict[str, str] = {}  # found at start, shown until a restart (chain)
         self._logged: dict[tuple[str, str], float] = {}
 
     def failed(self, task: str, error: str) -> bool:
@@ -39,8 +41,21 @@ class Health:
     def ok(self, task: str) -> None:
         self.failing.pop(task, None)
 
+    def broker_problem(self) -> str | None:
+        """Not yet connected: at once (the service is not ready). Connected before: only
+        after BROKER_GRACE, so that a broker restart or a short reconnect does not flap."""
+        if self.state.mqtt_connected:
+            return None
+        lost_at = self.state.mqtt_lost_at
+        if lost_at is None:
+            return "not connected to the MQTT broker yet"
+        away = time.monotonic() - lost_at
+        return f"not connected to the MQTT broker for {away:.0f} s" if away > BROKER_GRACE else None
+
     def problems(self) -> list[str]:
-        return [f"background task {t} failing: {e}" for t, e in sorted(self.failing.items())]
+        return [*self.standing.values()] + [
+            f"background task {t} failing: {e}" for t, e in sorted(self.failing.items())
+        ]
 
 
 async def every(

@@ -22,7 +22,7 @@ from collector.config import CollectorConfig
 from collector.health import Health, every
 from collector.http import http_server
 from collector.ingest import Ingest
-from collector.ledger import Ledger, open_ledger
+from collector.ledger import Ledger, LedgerError, open_ledger
 from collector.live import LiveSla
 from collector.sla.period import config_records
 from collector.state import State
@@ -36,6 +36,7 @@ QUEUE_MAX = 10 * GROUP_MAX
 SLA_EVERY = 60.0
 FORGET_EVERY = 60.0
 PRUNE_EVERY = 3600.0
+RESTORE_CHAIN = "restore the ledger from a copy made by `dui-collector backup`"
 Clock = Callable[[], float]
 
 
@@ -67,6 +68,30 @@ async def _writer(
         await bus.publish(outcome.acks)
 
 
+def check_ledger(path: object) -> str | None:
+    """At start: a file that fails `PRAGMA quick_check` is refused (LedgerError, exit 1);
+    a broken hash chain is returned, and /healthz shows it while the service runs on."""
+    from collector.ledger.sqlite import RESTORE
+
+    began = time.monotonic()
+    with closing(open_ledger(path)) as ledger:  # type: ignore[arg-type]
+        problem = ledger.integrity()
+        if problem:
+            raise LedgerError(
+                f"ledger {path} is damaged (PRAGMA quick_check: {problem}); {RESTORE}"
+            )
+        broken = ledger.verify_chain()
+    log.info(
+        "ledger checked", extra=fields(ledger=str(path), seconds=round(time.monotonic() - began, 3))
+    )
+    if broken:
+        log.error(
+            "the ledger's hash chain is broken", extra=fields(ledger=str(path), problem=broken)
+        )
+        return f"ledger hash chain broken: {broken}; {RESTORE_CHAIN}"
+    return None
+
+
 async def run(
     config: CollectorConfig,
     stop: asyncio.Event | None = None,
@@ -81,6 +106,7 @@ async def run(
         stop = asyncio.Event()
         install_stop(stop)
     path = config.ledger.sqlite_path
+    chain_problem = await asyncio.to_thread(check_ledger, path)
 
     def ledger(stack: AsyncExitStack) -> Ledger:
         return stack.enter_context(closing(open_ledger(path)))  # type: ignore[arg-type]
@@ -93,6 +119,8 @@ async def run(
             housekeeping_ledger.chain_config_windows(contract.id, config_records(contract), clock())
         state = State(config.agents.stale_after, config.agents.forget_after)
         health = Health(state)
+        if chain_problem:
+            health.standing["chain"] = chain_problem
         ingest = Ingest(
             ingest_ledger,
             config.ledger.raw_retention,

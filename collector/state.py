@@ -66,9 +66,20 @@ class State:
         self.rejected_results: dict[str, int] = {}
         self.results_stored = 0
         self.ingest_lag = Histogram(LAG_BUCKETS)
-        self.mqtt_connected = False
+        self._mqtt_connected = False
+        self.mqtt_lost_at: float | None = None  # monotonic; None until first connected
         self.sla: dict[str, LiveReport] = {}  # contract id → its live report
         self.task_failures: dict[str, int] = {}  # background task → failed rounds
+
+    @property
+    def mqtt_connected(self) -> bool:
+        return self._mqtt_connected
+
+    @mqtt_connected.setter
+    def mqtt_connected(self, value: bool) -> None:
+        if self._mqtt_connected and not value:
+            self.mqtt_lost_at = time.monotonic()
+        self._mqtt_connected = value
 
     def _agent(self, key: AgentKey) -> AgentView:
         view = self.agents.get(key)

@@ -118,3 +118,31 @@ async def test_failing_ingest_transactions_show_in_healthz(tmp_path) -> None:
         "background task ingest failing: ProgrammingError: Cannot operate on a closed database."
     ]
     assert state.task_failures == {"ingest": 1}
+
+
+async def test_broker_away_shows_in_healthz_after_the_grace(tmp_path) -> None:
+    """Never connected: 503 at once (not ready). Connected, then lost: still 200 for
+    BROKER_GRACE seconds (a broker restart does not flap), then 503 saying how long."""
+    from collector.health import BROKER_GRACE
+
+    config = parse({"http": {"listen": f"127.0.0.1:{free_port()}"}})
+    state = State(stale_after=300, forget_after=3600)
+    health = Health(state)
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    async with http_server(config, state, ledger, health=health) as port:
+        url = f"http://127.0.0.1:{port}/healthz"
+        assert await asyncio.to_thread(get, url) == (
+            503,
+            "not connected to the MQTT broker yet\n",
+        )
+        state.mqtt_connected = True
+        assert await asyncio.to_thread(get, url) == (200, "ok\n")
+        state.mqtt_connected = False
+        assert await asyncio.to_thread(get, url) == (200, "ok\n")
+        assert state.mqtt_lost_at is not None
+        state.mqtt_lost_at -= BROKER_GRACE + 5  # as if lost 65 s ago
+        status, text = await asyncio.to_thread(get, url)
+        assert status == 503 and text == "not connected to the MQTT broker for 65 s\n"
+        state.mqtt_connected = True
+        assert await asyncio.to_thread(get, url) == (200, "ok\n")
+    ledger.close()

@@ -88,10 +88,11 @@ def make_app(
         reason = await asyncio.to_thread(ledger.writable)
         if reason:
             problems.append(f"ledger not writable: {reason}")
-        if not state.mqtt_connected:
-            problems.append("not connected to the MQTT broker")
-        if health is not None:
-            problems.extend(health.problems())
+        checks = health or Health(state)
+        broker = checks.broker_problem()
+        if broker:
+            problems.append(broker)
+        problems.extend(checks.problems())
         if problems:
             return web.Response(status=503, text="\n".join(problems) + "\n")
         return web.Response(text="ok\n")

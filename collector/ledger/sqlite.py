@@ -104,6 +104,13 @@ BUSY_TIMEOUT_MS = 5000  # how long a write waits for another connection's transa
 CHUNK_ROWS = 5000  # rows streamed per hold of the connection
 
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+V1_TABLES = frozenset({"results", "rejects", "watermarks", "rollups"})  # in every version
+RESTORE = (
+    "restore it from a copy made by `dui-collector backup`, or move it away to start a new ledger"
+)
+
+
 class LedgerError(Exception):
     """The ledger cannot be opened: the message names the file and why."""
 
@@ -116,9 +123,48 @@ class SqliteLedger:
         self.path = _path(url_or_path)
         self._lock = threading.RLock()
         try:
+            self._refuse_unknown_file()
             self._open(read_only)
-        except (sqlite3.Error, OSError) as exc:
-            raise LedgerError(f"ledger {self.path}: {exc}") from None
+        except (sqlite3.Error, OSError, LedgerError) as exc:
+            if hasattr(self, "db"):
+                self.db.close()
+            if isinstance(exc, LedgerError):
+                raise
+            damaged = getattr(exc, "sqlite_errorcode", None) in (
+                sqlite3.SQLITE_CORRUPT,
+                sqlite3.SQLITE_NOTADB,
+            )
+            hint = f" (the file is damaged): {RESTORE}" if damaged else ""
+            raise LedgerError(f"ledger {self.path}: {exc}{hint}") from None
+
+    def _refuse_unknown_file(self) -> None:
+        """A new ledger is made only where no file exists: an empty file or another
+        program's file at the path is refused, never taken over and written to."""
+        if not self.path.exists():
+            return
+        wal = self.path.with_name(self.path.name + "-wal")
+        if self.path.stat().st_size == 0 and not (wal.exists() and wal.stat().st_size > 0):
+            raise LedgerError(
+                f"ledger {self.path} is empty (0 bytes): its history is gone; {RESTORE}"
+            )
+        with open(self.path, "rb") as handle:
+            head = handle.read(len(SQLITE_MAGIC))
+        if head and head != SQLITE_MAGIC:
+            raise LedgerError(f"ledger {self.path} is not an SQLite file: {RESTORE}")
+
+    def _refuse_foreign_schema(self) -> None:
+        tables = {
+            r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        tables = {t for t in tables if not t.startswith("sqlite_")}
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if (version == 0 and tables) or (version > 0 and not tables >= V1_TABLES):
+            raise LedgerError(
+                f"ledger {self.path} is an SQLite database but not a dui-sla ledger"
+                f" (schema version {version}, tables: {', '.join(sorted(tables)) or 'none'});"
+                " point ledger.url at the ledger, or restore it from a copy made by"
+                " `dui-collector backup`"
+            )
 
     def _open(self, read_only: bool) -> None:
         if read_only:
@@ -131,10 +177,12 @@ class SqliteLedger:
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._refuse_foreign_schema()  # before WAL mode changes another program's file
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if read_only:
+            self._refuse_foreign_schema()
             self._check_version()
         else:
             self._migrate()
@@ -431,6 +479,14 @@ class SqliteLedger:
     def chain_head(self) -> str:
         with self._lock:
             return self._head()
+
+    def integrity(self) -> str | None:
+        """None when `PRAGMA quick_check` finds the file sound, else its first findings."""
+        try:
+            rows = [r[0] for r in self._all("PRAGMA quick_check(5)")]
+        except sqlite3.DatabaseError as exc:
+            return str(exc)
+        return None if rows == ["ok"] else "; ".join(rows[:3])[:400]
 
     def verify_chain(self) -> str | None:
         """None when every link holds, else which record broke the chain."""
