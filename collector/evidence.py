@@ -126,6 +126,61 @@ def read_csv(text: str, kind: str, contract: str) -> list[Backup | RestoreTest]:
     return records
 
 
+# Plausibility (docs/evidence.md#plausibility): what a record may claim, at the door and
+# again in the checks, where records chained by an older version may not satisfy it.
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+FUTURE_SLACK = dt.timedelta(days=1)  # vendor clocks run a little ahead
+MAX_SIZE_BYTES = 2**60  # 1 EiB
+MAX_DURATION_SECONDS = 31 * 86400
+_DATES = ("started_at", "completed_at", "restore_point_at", "expires_at", "performed_at")
+
+
+def implausible(record: Backup | RestoreTest, received: dt.datetime | None) -> str | None:
+    """Why the record cannot be true, naming the field, or None. Every date between
+    2000-01-01 and `received` + 1 day (no upper bound when `received` is None; `expires_at`
+    may be later), in order, sizes and durations finite and bounded."""
+    latest = None if received is None else received + FUTURE_SLACK
+    for name in _DATES:
+        value = getattr(record, name, None)
+        if value is None:
+            continue
+        if value < EARLIEST:
+            return f"{name}: {_text(value)} is before 2000-01-01"
+        if latest is not None and name != "expires_at" and value > latest:
+            return f"{name}: {_text(value)} is more than 1 day after the receive time"
+    if isinstance(record, Backup):
+        done, point, expires = record.completed_at, record.restore_point_at, record.expires_at
+        if done is not None and done < record.started_at:
+            return "completed_at: before started_at"
+        if point is not None and done is not None and point > done:
+            return "restore_point_at: after completed_at"
+        if expires is not None and point is not None and expires <= point:
+            return "expires_at: not after restore_point_at"
+        if record.size_bytes is not None and record.size_bytes > MAX_SIZE_BYTES:
+            return f"size_bytes: more than {MAX_SIZE_BYTES} (1 EiB)"
+    else:
+        point, duration = record.restore_point_at, record.duration_seconds
+        if point is not None and point > record.performed_at:
+            return "restore_point_at: after performed_at"
+        if duration is not None and not 0 <= duration <= MAX_DURATION_SECONDS:
+            return f"duration_seconds: more than {MAX_DURATION_SECONDS} (31 days)"
+    return None
+
+
+def _text(value: dt.datetime) -> str:
+    try:
+        return value.astimezone(dt.UTC).isoformat()
+    except OverflowError:
+        return value.isoformat()
+
+
+def check(record: Backup | RestoreTest, received: dt.datetime) -> None:
+    """ValueError naming the field when the record is not plausible."""
+    reason = implausible(record, received)
+    if reason:
+        raise ValueError(reason)
+
+
 @dataclass(frozen=True)
 class BackupChecks:
     rpo_compliant: bool | None
@@ -135,17 +190,26 @@ class BackupChecks:
     retention_compliant: bool | None
     last_success: dt.datetime | None
     oldest_restore_point: dt.datetime | None
+    ignored: tuple[tuple[str, str], ...] = ()  # (id, why) of implausible stored records
 
 
-def _gaps(points: list[dt.datetime], until: dt.datetime) -> list[float]:
+Gap = tuple[dt.datetime, dt.datetime]
+
+
+def _gaps(points: list[dt.datetime], until: dt.datetime) -> list[Gap]:
+    """Between successive points, and from the last one to `until` (still open)."""
     points = sorted(points)
-    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(points)]
-    return [*gaps, (until - points[-1]).total_seconds()] if points else []
+    return [*itertools.pairwise(points), (points[-1], until)] if points else []
 
 
-def _largest_gap(points: list[dt.datetime], until: dt.datetime) -> float | None:
-    gaps = _gaps(points, until)
-    return max(gaps) if gaps else None
+def _seconds(gap: Gap) -> float:
+    return (gap[1] - gap[0]).total_seconds()
+
+
+def _largest_gap(gaps: list[Gap], since: dt.datetime | None) -> float | None:
+    """The largest gap overlapping [since, …), or of the whole history."""
+    overlapping = [_seconds(g) for g in gaps if since is None or g[1] > since]
+    return max(overlapping) if overlapping else None
 
 
 def check_backups(
@@ -154,28 +218,42 @@ def check_backups(
     rpo: float | None,
     every: float | None,
     retention: float | None,
+    since: dt.datetime | None = None,
 ) -> BackupChecks:
     """RPO (no gap between successive successful restore points, nor since the last one,
-    longer than the RPO), frequency, retention (oldest restore point still held)."""
-    good = [
-        b
-        for b in backups
-        if b.status == "success" and b.restore_point_at is not None and b.restore_point_at <= at
-    ]
+    longer than the RPO), frequency, retention (oldest restore point still held), for the
+    period [since, at]. A gap is one RPO breach, charged to the period that holds the
+    moment it exceeded the RPO (previous point + RPO): never twice."""
+    good, ignored = [], []
+    for b in backups:
+        reason = implausible(b, None)
+        if reason:
+            ignored.append((b.id, reason))
+        elif (
+            b.status == "success"
+            and b.restore_point_at is not None
+            and (b.completed_at or b.started_at) <= at
+        ):
+            good.append(b)
     points = [b.restore_point_at for b in good if b.restore_point_at is not None]
-    gap = _largest_gap(points, at)
+    gaps = _gaps(points, at)
+    gap = _largest_gap(gaps, since)
     completions = [b.completed_at or b.started_at for b in good]
-    frequency_gap = _largest_gap(completions, at)
+    frequency_gap = _largest_gap(_gaps(completions, at), since)
     held = [
         b.restore_point_at
         for b in good
         if b.restore_point_at is not None and (b.expires_at is None or b.expires_at > at)
     ]
     oldest = min(held) if held else None
+    breaches = 0
+    if rpo is not None:
+        limit = dt.timedelta(seconds=rpo)
+        breaches = sum(_seconds(g) > rpo and (since is None or g[0] + limit >= since) for g in gaps)
     return BackupChecks(
         rpo_compliant=None if rpo is None else (gap is not None and gap <= rpo),
         largest_gap_seconds=gap,
-        rpo_breaches=0 if rpo is None else sum(g > rpo for g in _gaps(points, at)),
+        rpo_breaches=breaches,
         frequency_compliant=None
         if every is None
         else (frequency_gap is not None and frequency_gap <= every),
@@ -184,6 +262,7 @@ def check_backups(
         else (oldest is not None and (at - oldest).total_seconds() >= retention),
         last_success=max(completions) if completions else None,
         oldest_restore_point=oldest,
+        ignored=tuple(ignored),
     )
 
 
@@ -192,6 +271,7 @@ class RestoreChecks:
     compliant: bool | None
     last_success: dt.datetime | None
     last_duration_seconds: float | None
+    ignored: tuple[tuple[str, str], ...] = ()  # (id, why) of implausible stored records
 
 
 def check_restore_tests(
@@ -199,10 +279,14 @@ def check_restore_tests(
 ) -> RestoreChecks:
     """The last successful restore test is within the interval and took no longer than
     the RTO."""
-    good = sorted(
-        (t for t in tests if t.status == "success" and t.performed_at <= at),
-        key=lambda t: t.performed_at,
-    )
+    good, ignored = [], []
+    for t in tests:
+        reason = implausible(t, None)
+        if reason:
+            ignored.append((t.id, reason))
+        elif t.status == "success" and t.performed_at <= at:
+            good.append(t)
+    good.sort(key=lambda t: t.performed_at)
     last = good[-1] if good else None
     if every is None:
         compliant = None
@@ -213,5 +297,8 @@ def check_restore_tests(
         fast = rto is None or last.duration_seconds is None or last.duration_seconds <= rto
         compliant = recent and fast
     return RestoreChecks(
-        compliant, last.performed_at if last else None, last.duration_seconds if last else None
+        compliant,
+        last.performed_at if last else None,
+        last.duration_seconds if last else None,
+        tuple(ignored),
     )

@@ -47,3 +47,14 @@ class MaintenanceRecord:
     end: dt.datetime
     announced_at: float
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Voided:
+    """A chained voiding entry: evidence `id` of `kind` no longer counts, for `reason`;
+    `at` is the server's time when it was voided."""
+
+    kind: str
+    id: str
+    reason: str
+    at: float

@@ -21,7 +21,12 @@ def _iso(minute: int, zone: ZoneInfo) -> str:
 
 
 def _when(value: dt.datetime | None, zone: ZoneInfo) -> str | None:
-    return value.astimezone(zone).isoformat() if value else None
+    if value is None:
+        return None
+    try:
+        return value.astimezone(zone).isoformat()
+    except OverflowError:  # year 1 or 9999 moved across midnight: shown as given
+        return value.isoformat()
 
 
 def _incident(i: IncidentReport, zone: ZoneInfo) -> dict[str, Any]:
