@@ -54,5 +54,6 @@ def read_period(
             restore_tests=ledger.evidence("restore_test", contract.id),
             at=min(end, dt.datetime.fromtimestamp(now, dt.UTC)),
             chain_head=ledger.chain_head(),
+            voided=ledger.voided(contract.id),
         )
     )

@@ -29,6 +29,10 @@ def _when(value: dt.datetime | None, zone: ZoneInfo) -> str | None:
         return value.isoformat()
 
 
+def _stamp(seconds: float, zone: ZoneInfo) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).astimezone(zone).isoformat()
+
+
 def _incident(i: IncidentReport, zone: ZoneInfo) -> dict[str, Any]:
     return {
         "start": _iso(i.start, zone),
@@ -89,6 +93,15 @@ def period_document(r: PeriodReport) -> dict[str, Any]:
             "capped": r.penalty.capped,
         },
         "evidence_chain_head": r.chain_head,
+        "voided": [
+            {"kind": v.kind, "id": v.id, "reason": v.reason, "at": _stamp(v.at, zone)}
+            for v in r.voided
+        ],
+        "evidence_ignored": [
+            {"kind": kind, "id": record_id, "reason": why}
+            for kind, ignored in (("backup", b.ignored), ("restore_test", t.ignored))
+            for record_id, why in ignored
+        ],
     }
 
 

@@ -20,7 +20,7 @@ from collector.evidence import (
     check_backups,
     check_restore_tests,
 )
-from collector.ledger.types import MaintenanceRecord
+from collector.ledger.types import MaintenanceRecord, Voided
 from collector.sla.calendar import ServiceCalendar
 from collector.sla.engine import (
     Evaluation,
@@ -102,6 +102,7 @@ class PeriodInputs:
     restore_tests: Sequence[RestoreTest]
     at: dt.datetime  # when the backup clauses are judged: the period's end, or now if sooner
     chain_head: str
+    voided: Sequence[Voided] = ()  # evidence withdrawn (already left out of the lists above)
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ class PeriodReport:
     chain_head: str
     evaluation: Evaluation
     windows: list[Window]
+    voided: Sequence[Voided] = ()
 
     @property
     def verdict(self) -> str | None:
@@ -197,6 +199,7 @@ def evaluate_period(inputs: PeriodInputs) -> PeriodReport:
         contract.rpo,
         plan.every if plan else None,
         plan.retention if plan else None,
+        since=inputs.start,  # RPO breaches charged to this period only
     )
     restores = check_restore_tests(
         inputs.restore_tests,
@@ -248,4 +251,5 @@ def evaluate_period(inputs: PeriodInputs) -> PeriodReport:
         chain_head=inputs.chain_head,
         evaluation=ev,
         windows=spans,
+        voided=inputs.voided,
     )
