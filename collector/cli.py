@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import sys
 import time
@@ -204,14 +205,15 @@ def evidence_import(config_path: str, contract_id: str, file: str) -> None:
     with open(file, encoding="utf-8-sig") as handle:
         text = handle.read()
     kind = "restore_test" if "performed_at" in (text.splitlines() or [""])[0] else "backup"
+    now = time.time()
     try:
-        records = ev.read_csv(text, kind, contract_id)
+        records = ev.read_csv(text, kind, contract_id, dt.datetime.fromtimestamp(now, dt.UTC))
     except ValueError as exc:
         click.echo(f"dui-collector: {file}: {exc}; nothing imported", err=True)
         sys.exit(1)
     try:
         with _ledger(config, config_path) as ledger:
-            created = sum(new for _, new in ledger.add_evidence(kind, records, time.time()))
+            created = sum(new for _, new in ledger.add_evidence(kind, records, now))
     except Conflict as exc:
         click.echo(f"dui-collector: {file}: {exc}; nothing imported", err=True)
         sys.exit(1)
@@ -235,8 +237,6 @@ def maintenance_add(
 ) -> None:
     """Record a window announced now (server time): it is excluded only if now is at least
     the contract's `maintenance.notice` before its start."""
-    import datetime as dt
-
     from collector.ledger import MaintenanceRecord
 
     config = _load(config_path)

@@ -85,10 +85,12 @@ def canonical(record: Backup | RestoreTest) -> str:
     return msgspec.json.encode(dict(sorted(data.items()))).decode()
 
 
-def read_csv(text: str, kind: str, contract: str) -> list[Backup | RestoreTest]:
+def read_csv(
+    text: str, kind: str, contract: str, received: dt.datetime
+) -> list[Backup | RestoreTest]:
     """Rows of a vendor spreadsheet: `;` or `,` separated, header row with the JSON field
-    names (`contract` optional), French decimal commas accepted. The whole file or
-    nothing: ValueError names the first bad line."""
+    names (`contract` optional), French decimal commas accepted, each row plausible at
+    `received`. The whole file or nothing: ValueError names the first bad line."""
     first = text.splitlines()[0] if text.strip() else ""
     delimiter = ";" if first.count(";") >= first.count(",") else ","
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
@@ -118,7 +120,9 @@ def read_csv(text: str, kind: str, contract: str) -> list[Backup | RestoreTest]:
         if data.get("contract") != contract:
             raise ValueError(f"line {line}: contract {data.get('contract')!r} is not {contract!r}")
         try:
-            records.append(parse(kind, data))
+            record = parse(kind, data)
+            check(record, received)
+            records.append(record)
         except ValueError as exc:
             raise ValueError(f"line {line}: {exc}") from None
     if not records:

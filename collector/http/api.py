@@ -69,13 +69,15 @@ class Api:
             raise _error(web.HTTPBadRequest, "contract: missing (the body must name it)")
         contract = self._contract(claimed)
         self._check_token(request, contract)
+        now = self.clock()
         try:
             record = evidence.parse(kind, body)
+            evidence.check(record, dt.datetime.fromtimestamp(now, dt.UTC))
         except ValueError as exc:
             raise _error(web.HTTPUnprocessableEntity, str(exc)) from None
         try:
             [(entry, created)] = await asyncio.to_thread(
-                self.ledger.add_evidence, kind, [record], self.clock()
+                self.ledger.add_evidence, kind, [record], now
             )
         except Conflict as exc:
             log.warning(
