@@ -237,21 +237,32 @@ def maintenance_add(
 ) -> None:
     """Record a window announced now (server time): it is excluded only if now is at least
     the contract's `maintenance.notice` before its start."""
-    from collector.ledger import MaintenanceRecord
+    from collector import evidence as ev
+    from collector.ledger import Conflict, MaintenanceRecord
 
     config = _load(config_path)
     contract = _contract(config, config_path, contract_id)
+    now = time.time()
     try:
         first = dt.datetime.fromisoformat(start.replace("Z", "+00:00"))
         last = dt.datetime.fromisoformat(end.replace("Z", "+00:00"))
+        problem = ev.window_error(first, last, dt.datetime.fromtimestamp(now, dt.UTC))
     except ValueError as exc:
-        raise click.UsageError(f"--start/--end: {exc}") from None
-    if first.tzinfo is None or last.tzinfo is None or last <= first:
-        raise click.UsageError("--start and --end need a UTC offset, and end after start")
-    with _ledger(config, config_path) as ledger:
-        entry, _ = ledger.add_maintenance(
-            MaintenanceRecord(contract_id, first, last, time.time(), reason)
+        problem = f"start/end: {exc}"
+    if problem:
+        click.echo(f"dui-collector: maintenance add: --{problem}", err=True)
+        sys.exit(2)
+    try:
+        with _ledger(config, config_path) as ledger:
+            entry, _ = ledger.add_maintenance(
+                MaintenanceRecord(contract_id, first, last, now, reason)
+            )
+    except Conflict as exc:
+        click.echo(
+            f"dui-collector: maintenance add: {exc}: a recorded window cannot be changed",
+            err=True,
         )
+        sys.exit(2)
     notice = float(contract.maintenance.notice)
     in_time = entry.received_at <= first.timestamp() - notice
     announced = dt.datetime.fromtimestamp(entry.received_at, dt.UTC).isoformat()

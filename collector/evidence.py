@@ -185,6 +185,27 @@ def check(record: Backup | RestoreTest, received: dt.datetime) -> None:
         raise ValueError(reason)
 
 
+WINDOW_AHEAD = dt.timedelta(days=731)  # a window is announced at most 2 years ahead
+WINDOW_LONGEST = dt.timedelta(days=31)
+
+
+def window_error(start: dt.datetime, end: dt.datetime, received: dt.datetime) -> str | None:
+    """Why a maintenance window cannot be recorded at `received`, naming the field, or
+    None: both ends with an offset, between 2000-01-01 and 2 years after `received`,
+    end after start, at most 31 days long."""
+    latest = received + WINDOW_AHEAD
+    for name, value in (("start", start), ("end", end)):
+        if value.tzinfo is None:
+            return f"{name}: needs a UTC offset, e.g. 2026-12-05T20:00:00+01:00"
+        if not EARLIEST <= value <= latest:
+            return f"{name}: {_text(value)} is not between 2000-01-01 and 2 years from now"
+    if end <= start:
+        return "end: not after start"
+    if end - start > WINDOW_LONGEST:
+        return "end: the window is longer than 31 days"
+    return None
+
+
 @dataclass(frozen=True)
 class BackupChecks:
     rpo_compliant: bool | None

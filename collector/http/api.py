@@ -105,20 +105,38 @@ class Api:
         return await self._evidence(request, "restore_test")
 
     async def maintenance(self, request: web.Request) -> web.Response:
+        now = self.clock()
         try:
             data = await request.json()
             contract = self._contract(str(data["contract"]))
-            start = dt.datetime.fromisoformat(str(data["start"]).replace("Z", "+00:00"))
-            end = dt.datetime.fromisoformat(str(data["end"]).replace("Z", "+00:00"))
+            bounds = {}
+            for name in ("start", "end"):
+                try:
+                    bounds[name] = dt.datetime.fromisoformat(str(data[name]).replace("Z", "+00:00"))
+                except ValueError as exc:
+                    raise ValueError(f"{name}: {exc}") from None
         except (ValueError, KeyError, TypeError) as exc:
             raise _error(
                 web.HTTPUnprocessableEntity,
                 f"give contract, start and end (ISO with offset): {exc}",
             ) from None
-        if start.tzinfo is None or end.tzinfo is None or end <= start:
-            raise _error(web.HTTPUnprocessableEntity, "start and end need offsets, end > start")
-        record = MaintenanceRecord(contract.id, start, end, self.clock(), data.get("reason"))
-        entry, created = await asyncio.to_thread(self.ledger.add_maintenance, record)
+        start, end = bounds["start"], bounds["end"]
+        reason = data.get("reason")
+        problem = evidence.window_error(start, end, dt.datetime.fromtimestamp(now, dt.UTC))
+        if problem is None and not (reason is None or isinstance(reason, str)):
+            problem = "reason: a string, or absent"
+        if problem is None and reason is not None and len(reason) > 500:
+            problem = "reason: longer than 500 characters"
+        if problem:
+            raise _error(web.HTTPUnprocessableEntity, problem)
+        record = MaintenanceRecord(contract.id, start, end, now, reason)
+        try:
+            entry, created = await asyncio.to_thread(self.ledger.add_maintenance, record)
+        except Conflict as exc:
+            log.warning(
+                "maintenance conflict", extra=fields(contract=contract.id, start=str(start))
+            )
+            raise _error(web.HTTPConflict, f"{exc}: a recorded window cannot be changed") from None
         return web.json_response(
             {"announced_at": entry.received_at, "chain_hash": entry.hash, "created": created},
             status=201 if created else 200,
