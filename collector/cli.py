@@ -221,6 +221,53 @@ def evidence_import(config_path: str, contract_id: str, file: str) -> None:
     click.echo(f"{created} {label} imported, {len(records) - created} already known")
 
 
+@evidence.command("void")
+@CONFIG_OPTION
+@click.option("--contract", "contract_id", required=True, metavar="ID")
+@click.option("--id", "record_id", required=True, metavar="RECORD", help="The record's id.")
+@click.option("--reason", required=True, metavar="TEXT", help="Why: shown in the report.")
+@click.option(
+    "--kind",
+    type=click.Choice(["backup", "restore_test"]),
+    help="Default: the backup with that id, else the restore test.",
+)
+def evidence_void(
+    config_path: str, contract_id: str, record_id: str, reason: str, kind: str | None
+) -> None:
+    """Withdraw a record posted by mistake: a chained voiding entry, never an edit. The
+    record no longer counts in the checks; the report lists it with the reason."""
+    from collector.evidence import void_error
+
+    config = _load(config_path)
+    _contract(config, config_path, contract_id)
+    problem = void_error(record_id, reason, kind or "backup")
+    if problem:
+        click.echo(f"dui-collector: evidence void: --{problem}", err=True)
+        sys.exit(2)
+    with _ledger(config, config_path) as ledger:
+        for candidate in [kind] if kind else ["backup", "restore_test"]:
+            try:
+                entry, created = ledger.add_void(
+                    candidate, contract_id, record_id, reason, time.time()
+                )
+                break
+            except KeyError:
+                continue
+        else:
+            what = kind.replace("_", " ") if kind else "backup or restore test"
+            click.echo(
+                f"dui-collector: evidence void: no {what} {record_id!r} for contract {contract_id}",
+                err=True,
+            )
+            sys.exit(2)
+    at = dt.datetime.fromtimestamp(entry.received_at, dt.UTC).isoformat()
+    label = candidate.replace("_", " ")
+    if created:
+        click.echo(f"{label} {record_id!r} voided at {at} (chain hash {entry.hash})")
+    else:
+        click.echo(f"{label} {record_id!r} was already voided at {at}: nothing changed")
+
+
 @cli.group()
 def maintenance() -> None:
     """Maintenance windows."""

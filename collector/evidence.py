@@ -75,6 +75,19 @@ def parse(kind: str, data: bytes | dict[str, Any]) -> Backup | RestoreTest:
         raise ValueError(f"not valid JSON: {exc}") from None
 
 
+def void_error(record_id: object, reason: object, kind: object) -> str | None:
+    """What is wrong with a voiding request, naming the field, or None."""
+    if kind not in KINDS:
+        return "kind: backup or restore_test"
+    if not isinstance(record_id, str) or not record_id:
+        return "id: the record's id, a string"
+    if not isinstance(reason, str) or not reason.strip():
+        return "reason: required, a non-empty string"
+    if len(reason) > 500:
+        return "reason: longer than 500 characters"
+    return None
+
+
 def canonical(record: Backup | RestoreTest) -> str:
     """The record as sorted, compact JSON with UTC times: what the chain hashes and what a
     repost is compared on."""

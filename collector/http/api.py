@@ -38,6 +38,7 @@ class Api:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.contracts = {c.id: c for c in config.contracts}
+        self.admin_auth = config.http.auth is not None  # checked by the server's middleware
         self.ledger = ledger
         self.live = live
         self.clock = clock
@@ -104,6 +105,48 @@ class Api:
     async def restore_tests(self, request: web.Request) -> web.Response:
         return await self._evidence(request, "restore_test")
 
+    async def void(self, request: web.Request) -> web.Response:
+        """Withdraw a record posted by mistake: a chained voiding entry (admin: `http.auth`,
+        never the vendor's token)."""
+        if not self.admin_auth:
+            raise _error(
+                web.HTTPForbidden,
+                "voiding over the API needs http.auth in the collector config"
+                " (or use dui-collector evidence void)",
+            )
+        try:
+            data = await request.json()
+            contract = self._contract(str(data["contract"]))
+            record_id, reason = data["id"], data["reason"]
+            kinds = [data.get("kind") or "backup"] + (["restore_test"] * ("kind" not in data))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise _error(
+                web.HTTPUnprocessableEntity, f"give contract, id, reason (and kind): {exc}"
+            ) from None
+        problem = evidence.void_error(record_id, reason, kinds[0])
+        if problem:
+            raise _error(web.HTTPUnprocessableEntity, problem)
+        entry, created = None, False
+        for kind in kinds:
+            try:
+                entry, created = await asyncio.to_thread(
+                    self.ledger.add_void, kind, contract.id, record_id, reason, self.clock()
+                )
+                break
+            except KeyError:
+                continue
+        if entry is None:
+            raise _error(web.HTTPNotFound, f"no evidence {record_id!r} for contract {contract.id}")
+        log.warning(
+            "evidence voided",
+            extra=fields(contract=contract.id, id=record_id, kind=kind, created=created),
+        )
+        return web.json_response(
+            {"kind": kind, "id": record_id, "voided_at": entry.received_at,
+             "chain_hash": entry.hash, "created": created},
+            status=201 if created else 200,
+        )  # fmt: skip
+
     async def maintenance(self, request: web.Request) -> web.Response:
         now = self.clock()
         try:
@@ -155,5 +198,6 @@ class Api:
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/v1/evidence/backups", self.backups)
         app.router.add_post("/api/v1/evidence/restore-tests", self.restore_tests)
+        app.router.add_post("/api/v1/evidence/void", self.void)
         app.router.add_post("/api/v1/maintenance", self.maintenance)
         app.router.add_get("/api/v1/contracts/{id}", self.contract)
