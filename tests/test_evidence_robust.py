@@ -123,9 +123,15 @@ def test_worst_stored_records_render_in_every_report_format(tmp_path) -> None:
             assert "Traceback" not in proc.stderr
     proc = collector_cli("report", "--config", config, "--contract", C, "--month", "2026-11",
                          "--format", "json")  # fmt: skip
-    backups = json.loads(proc.stdout)["backups"]
-    # none of the implausible records counts: the only sane restore point is absent
+    document = json.loads(proc.stdout)
+    backups = document["backups"]
+    # none of the implausible records counts, and each is listed with why
     assert backups["last_success"] is None and backups["rpo_compliant"] is False
+    ignored = {(i["kind"], i["id"]): i["reason"] for i in document["evidence_ignored"]}
+    assert ignored[("backup", "year-1")].startswith("started_at: ")
+    assert ignored[("backup", "backwards")] == "completed_at: before started_at"
+    assert ignored[("restore_test", "rt-huge")].startswith("duration_seconds: ")
+    assert ("backup", "nulls") not in ignored  # plausible, only incomplete
 
 
 def test_worst_stored_records_in_the_live_evaluation(tmp_path) -> None:

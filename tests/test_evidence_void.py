@@ -65,6 +65,10 @@ def test_void_command(tmp_path) -> None:
         ("backup", "bk-19", "posted twice by mistake")
     ]
     assert after["backups"]["largest_gap_seconds"] > before["backups"]["largest_gap_seconds"]
+    html = collector_cli(
+        "report", "--config", str(config), "--contract", C, "--month", "2026-11"
+    ).stdout
+    assert "Preuves annulées" in html and "posted twice by mistake" in html
     unknown = void(str(config), "bk-99")
     assert unknown.returncode == 2 and "Traceback" not in unknown.stderr
     assert unknown.stderr.strip() == (
