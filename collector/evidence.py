@@ -149,13 +149,14 @@ EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 FUTURE_SLACK = dt.timedelta(days=1)  # vendor clocks run a little ahead
 MAX_SIZE_BYTES = 2**60  # 1 EiB
 MAX_DURATION_SECONDS = 31 * 86400
+KEPT_LONGEST = dt.timedelta(days=36525)  # expires_at: at most 100 years after reception
 _DATES = ("started_at", "completed_at", "restore_point_at", "expires_at", "performed_at")
 
 
 def implausible(record: Backup | RestoreTest, received: dt.datetime | None) -> str | None:
     """Why the record cannot be true, naming the field, or None. Every date between
     2000-01-01 and `received` + 1 day (no upper bound when `received` is None; `expires_at`
-    may be later), in order, sizes and durations finite and bounded."""
+    up to 100 years later), in order, sizes and durations finite and bounded."""
     latest = None if received is None else received + FUTURE_SLACK
     for name in _DATES:
         value = getattr(record, name, None)
@@ -163,7 +164,10 @@ def implausible(record: Backup | RestoreTest, received: dt.datetime | None) -> s
             continue
         if value < EARLIEST:
             return f"{name}: {_text(value)} is before 2000-01-01"
-        if latest is not None and name != "expires_at" and value > latest:
+        if name == "expires_at":
+            if received is not None and value > received + KEPT_LONGEST:
+                return f"expires_at: {_text(value)} is more than 100 years after the receive time"
+        elif latest is not None and value > latest:
             return f"{name}: {_text(value)} is more than 1 day after the receive time"
     if isinstance(record, Backup):
         done, point, expires = record.completed_at, record.restore_point_at, record.expires_at

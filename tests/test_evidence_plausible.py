@@ -33,6 +33,7 @@ REFUSED = [
     ({"restore_point_at": "2026-11-22T02:00:00Z"}, "restore_point_at:"),  # after completion
     ({"expires_at": "2026-11-22T01:00:00Z"}, "expires_at:"),  # not after the restore point
     ({"expires_at": "1990-01-01T00:00:00Z"}, "expires_at:"),
+    ({"expires_at": "9999-12-31T23:59:59-14:00"}, "expires_at:"),  # past year 9999 in UTC
     ({"size_bytes": 2**62}, "size_bytes:"),
     ({"size_bytes": -1}, "size_bytes:"),
     (
@@ -102,7 +103,7 @@ def plausible(record: dict, received: float) -> bool:
     dates = [d for d in (started, done, point) if d is not None]
     return (
         all(low <= d <= high for d in dates)
-        and (expires is None or expires >= low)
+        and (expires is None or low <= expires <= high + dt.timedelta(days=36524))
         and (done is None or done >= started)
         and (done is None or point <= done)
         and (expires is None or expires > point)
