@@ -274,7 +274,8 @@ def check_backups(
         elif (
             b.status == "success"
             and b.restore_point_at is not None
-            and (b.completed_at or b.started_at) <= at
+            and b.restore_point_at <= at
+            and (b.completed_at or b.started_at) <= at  # it existed at `at`
         ):
             good.append(b)
     points = [b.restore_point_at for b in good if b.restore_point_at is not None]
