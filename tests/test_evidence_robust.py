@@ -96,7 +96,8 @@ def store_worst(path) -> None:
     chain_raw(path, "restore_test", "not-json", "{")
     for start, end in (("0001-01-01T00:00:00+00:00", "0001-01-01T01:00:00+00:00"),
                        ("9999-12-31T22:00:00+00:00", "9999-12-31T23:59:59+00:00"),
-                       ("2026-11-20T00:00:00+00:00", "2026-11-19T00:00:00+00:00")):  # fmt: skip
+                       ("2026-11-20T00:00:00+00:00", "2026-11-19T00:00:00+00:00"),
+                       ("0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59+00:00")):  # fmt: skip
         body = json.dumps({"start": start, "end": end, "reason": None}, sort_keys=True)
         chain_raw(path, "maintenance", f"{start}/{end}", body)
     chain_raw(path, "maintenance", "broken", '{"start": "soon"}')
