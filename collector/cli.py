@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import sys
 import time
@@ -213,19 +214,67 @@ def evidence_import(config_path: str, contract_id: str, file: str) -> None:
     with open(file, encoding="utf-8-sig") as handle:
         text = handle.read()
     kind = "restore_test" if "performed_at" in (text.splitlines() or [""])[0] else "backup"
+    now = time.time()
     try:
-        records = ev.read_csv(text, kind, contract_id)
+        records = ev.read_csv(text, kind, contract_id, dt.datetime.fromtimestamp(now, dt.UTC))
     except ValueError as exc:
         click.echo(f"dui-collector: {file}: {exc}; nothing imported", err=True)
         sys.exit(1)
     try:
         with _ledger(config, config_path) as ledger:
-            created = sum(new for _, new in ledger.add_evidence(kind, records, time.time()))
+            created = sum(new for _, new in ledger.add_evidence(kind, records, now))
     except Conflict as exc:
         click.echo(f"dui-collector: {file}: {exc}; nothing imported", err=True)
         sys.exit(1)
     label = "restore tests" if kind == "restore_test" else "backups"
     click.echo(f"{created} {label} imported, {len(records) - created} already known")
+
+
+@evidence.command("void")
+@CONFIG_OPTION
+@click.option("--contract", "contract_id", required=True, metavar="ID")
+@click.option("--id", "record_id", required=True, metavar="RECORD", help="The record's id.")
+@click.option("--reason", required=True, metavar="TEXT", help="Why: shown in the report.")
+@click.option(
+    "--kind",
+    type=click.Choice(["backup", "restore_test"]),
+    help="Default: the backup with that id, else the restore test.",
+)
+def evidence_void(
+    config_path: str, contract_id: str, record_id: str, reason: str, kind: str | None
+) -> None:
+    """Withdraw a record posted by mistake: a chained voiding entry, never an edit. The
+    record no longer counts in the checks; the report lists it with the reason."""
+    from collector.evidence import void_error
+
+    config = _load(config_path)
+    _contract(config, config_path, contract_id)
+    problem = void_error(record_id, reason, kind or "backup")
+    if problem:
+        click.echo(f"dui-collector: evidence void: --{problem}", err=True)
+        sys.exit(2)
+    with _ledger(config, config_path) as ledger:
+        for candidate in [kind] if kind else ["backup", "restore_test"]:
+            try:
+                entry, created = ledger.add_void(
+                    candidate, contract_id, record_id, reason, time.time()
+                )
+                break
+            except KeyError:
+                continue
+        else:
+            what = kind.replace("_", " ") if kind else "backup or restore test"
+            click.echo(
+                f"dui-collector: evidence void: no {what} {record_id!r} for contract {contract_id}",
+                err=True,
+            )
+            sys.exit(2)
+    at = dt.datetime.fromtimestamp(entry.received_at, dt.UTC).isoformat()
+    label = candidate.replace("_", " ")
+    if created:
+        click.echo(f"{label} {record_id!r} voided at {at} (chain hash {entry.hash})")
+    else:
+        click.echo(f"{label} {record_id!r} was already voided at {at}: nothing changed")
 
 
 @cli.group()
@@ -244,23 +293,32 @@ def maintenance_add(
 ) -> None:
     """Record a window announced now (server time): it is excluded only if now is at least
     the contract's `maintenance.notice` before its start."""
-    import datetime as dt
-
-    from collector.ledger import MaintenanceRecord
+    from collector import evidence as ev
+    from collector.ledger import Conflict, MaintenanceRecord
 
     config = _load(config_path)
     contract = _contract(config, config_path, contract_id)
+    now = time.time()
     try:
         first = dt.datetime.fromisoformat(start.replace("Z", "+00:00"))
         last = dt.datetime.fromisoformat(end.replace("Z", "+00:00"))
+        problem = ev.window_error(first, last, dt.datetime.fromtimestamp(now, dt.UTC))
     except ValueError as exc:
-        raise click.UsageError(f"--start/--end: {exc}") from None
-    if first.tzinfo is None or last.tzinfo is None or last <= first:
-        raise click.UsageError("--start and --end need a UTC offset, and end after start")
-    with _ledger(config, config_path) as ledger:
-        entry, _ = ledger.add_maintenance(
-            MaintenanceRecord(contract_id, first, last, time.time(), reason)
+        problem = f"start/end: {exc}"
+    if problem:
+        click.echo(f"dui-collector: maintenance add: --{problem}", err=True)
+        sys.exit(2)
+    try:
+        with _ledger(config, config_path) as ledger:
+            entry, _ = ledger.add_maintenance(
+                MaintenanceRecord(contract_id, first, last, now, reason)
+            )
+    except Conflict as exc:
+        click.echo(
+            f"dui-collector: maintenance add: {exc}: a recorded window cannot be changed",
+            err=True,
         )
+        sys.exit(2)
     notice = float(contract.maintenance.notice)
     in_time = entry.received_at <= first.timestamp() - notice
     announced = dt.datetime.fromtimestamp(entry.received_at, dt.UTC).isoformat()

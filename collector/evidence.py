@@ -75,6 +75,19 @@ def parse(kind: str, data: bytes | dict[str, Any]) -> Backup | RestoreTest:
         raise ValueError(f"not valid JSON: {exc}") from None
 
 
+def void_error(record_id: object, reason: object, kind: object) -> str | None:
+    """What is wrong with a voiding request, naming the field, or None."""
+    if kind not in KINDS:
+        return "kind: backup or restore_test"
+    if not isinstance(record_id, str) or not record_id:
+        return "id: the record's id, a string"
+    if not isinstance(reason, str) or not reason.strip():
+        return "reason: required, a non-empty string"
+    if len(reason) > 500:
+        return "reason: longer than 500 characters"
+    return None
+
+
 def canonical(record: Backup | RestoreTest) -> str:
     """The record as sorted, compact JSON with UTC times: what the chain hashes and what a
     repost is compared on."""
@@ -85,10 +98,12 @@ def canonical(record: Backup | RestoreTest) -> str:
     return msgspec.json.encode(dict(sorted(data.items()))).decode()
 
 
-def read_csv(text: str, kind: str, contract: str) -> list[Backup | RestoreTest]:
+def read_csv(
+    text: str, kind: str, contract: str, received: dt.datetime
+) -> list[Backup | RestoreTest]:
     """Rows of a vendor spreadsheet: `;` or `,` separated, header row with the JSON field
-    names (`contract` optional), French decimal commas accepted. The whole file or
-    nothing: ValueError names the first bad line."""
+    names (`contract` optional), French decimal commas accepted, each row plausible at
+    `received`. The whole file or nothing: ValueError names the first bad line."""
     first = text.splitlines()[0] if text.strip() else ""
     delimiter = ";" if first.count(";") >= first.count(",") else ","
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
@@ -118,12 +133,94 @@ def read_csv(text: str, kind: str, contract: str) -> list[Backup | RestoreTest]:
         if data.get("contract") != contract:
             raise ValueError(f"line {line}: contract {data.get('contract')!r} is not {contract!r}")
         try:
-            records.append(parse(kind, data))
+            record = parse(kind, data)
+            check(record, received)
+            records.append(record)
         except ValueError as exc:
             raise ValueError(f"line {line}: {exc}") from None
     if not records:
         raise ValueError("no row to import")
     return records
+
+
+# Plausibility (docs/evidence.md#plausibility): what a record may claim, at the door and
+# again in the checks, where records chained by an older version may not satisfy it.
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+FUTURE_SLACK = dt.timedelta(days=1)  # vendor clocks run a little ahead
+MAX_SIZE_BYTES = 2**60  # 1 EiB
+MAX_DURATION_SECONDS = 31 * 86400
+KEPT_LONGEST = dt.timedelta(days=36525)  # expires_at: at most 100 years after reception
+_DATES = ("started_at", "completed_at", "restore_point_at", "expires_at", "performed_at")
+
+
+def implausible(record: Backup | RestoreTest, received: dt.datetime | None) -> str | None:
+    """Why the record cannot be true, naming the field, or None. Every date between
+    2000-01-01 and `received` + 1 day (no upper bound when `received` is None; `expires_at`
+    up to 100 years later), in order, sizes and durations finite and bounded."""
+    latest = None if received is None else received + FUTURE_SLACK
+    for name in _DATES:
+        value = getattr(record, name, None)
+        if value is None:
+            continue
+        if value < EARLIEST:
+            return f"{name}: {_text(value)} is before 2000-01-01"
+        if name == "expires_at":
+            if received is not None and value > received + KEPT_LONGEST:
+                return f"expires_at: {_text(value)} is more than 100 years after the receive time"
+        elif latest is not None and value > latest:
+            return f"{name}: {_text(value)} is more than 1 day after the receive time"
+    if isinstance(record, Backup):
+        done, point, expires = record.completed_at, record.restore_point_at, record.expires_at
+        if done is not None and done < record.started_at:
+            return "completed_at: before started_at"
+        if point is not None and done is not None and point > done:
+            return "restore_point_at: after completed_at"
+        if expires is not None and point is not None and expires <= point:
+            return "expires_at: not after restore_point_at"
+        if record.size_bytes is not None and record.size_bytes > MAX_SIZE_BYTES:
+            return f"size_bytes: more than {MAX_SIZE_BYTES} (1 EiB)"
+    else:
+        point, duration = record.restore_point_at, record.duration_seconds
+        if point is not None and point > record.performed_at:
+            return "restore_point_at: after performed_at"
+        if duration is not None and not 0 <= duration <= MAX_DURATION_SECONDS:
+            return f"duration_seconds: more than {MAX_DURATION_SECONDS} (31 days)"
+    return None
+
+
+def _text(value: dt.datetime) -> str:
+    try:
+        return value.astimezone(dt.UTC).isoformat()
+    except OverflowError:
+        return value.isoformat()
+
+
+def check(record: Backup | RestoreTest, received: dt.datetime) -> None:
+    """ValueError naming the field when the record is not plausible."""
+    reason = implausible(record, received)
+    if reason:
+        raise ValueError(reason)
+
+
+WINDOW_AHEAD = dt.timedelta(days=731)  # a window is announced at most 2 years ahead
+WINDOW_LONGEST = dt.timedelta(days=31)
+
+
+def window_error(start: dt.datetime, end: dt.datetime, received: dt.datetime) -> str | None:
+    """Why a maintenance window cannot be recorded at `received`, naming the field, or
+    None: both ends with an offset, between 2000-01-01 and 2 years after `received`,
+    end after start, at most 31 days long."""
+    latest = received + WINDOW_AHEAD
+    for name, value in (("start", start), ("end", end)):
+        if value.tzinfo is None:
+            return f"{name}: needs a UTC offset, e.g. 2026-12-05T20:00:00+01:00"
+        if not EARLIEST <= value <= latest:
+            return f"{name}: {_text(value)} is not between 2000-01-01 and 2 years from now"
+    if end <= start:
+        return "end: not after start"
+    if end - start > WINDOW_LONGEST:
+        return "end: the window is longer than 31 days"
+    return None
 
 
 @dataclass(frozen=True)
@@ -135,17 +232,26 @@ class BackupChecks:
     retention_compliant: bool | None
     last_success: dt.datetime | None
     oldest_restore_point: dt.datetime | None
+    ignored: tuple[tuple[str, str], ...] = ()  # (id, why) of implausible stored records
 
 
-def _gaps(points: list[dt.datetime], until: dt.datetime) -> list[float]:
+Gap = tuple[dt.datetime, dt.datetime]
+
+
+def _gaps(points: list[dt.datetime], until: dt.datetime) -> list[Gap]:
+    """Between successive points, and from the last one to `until` (still open)."""
     points = sorted(points)
-    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(points)]
-    return [*gaps, (until - points[-1]).total_seconds()] if points else []
+    return [*itertools.pairwise(points), (points[-1], until)] if points else []
 
 
-def _largest_gap(points: list[dt.datetime], until: dt.datetime) -> float | None:
-    gaps = _gaps(points, until)
-    return max(gaps) if gaps else None
+def _seconds(gap: Gap) -> float:
+    return (gap[1] - gap[0]).total_seconds()
+
+
+def _largest_gap(gaps: list[Gap], since: dt.datetime | None) -> float | None:
+    """The largest gap overlapping [since, …), or of the whole history."""
+    overlapping = [_seconds(g) for g in gaps if since is None or g[1] > since]
+    return max(overlapping) if overlapping else None
 
 
 def check_backups(
@@ -154,28 +260,43 @@ def check_backups(
     rpo: float | None,
     every: float | None,
     retention: float | None,
+    since: dt.datetime | None = None,
 ) -> BackupChecks:
     """RPO (no gap between successive successful restore points, nor since the last one,
-    longer than the RPO), frequency, retention (oldest restore point still held)."""
-    good = [
-        b
-        for b in backups
-        if b.status == "success" and b.restore_point_at is not None and b.restore_point_at <= at
-    ]
+    longer than the RPO), frequency, retention (oldest restore point still held), for the
+    period [since, at]. A gap is one RPO breach, charged to the period that holds the
+    moment it exceeded the RPO (previous point + RPO): never twice."""
+    good, ignored = [], []
+    for b in backups:
+        reason = implausible(b, None)
+        if reason:
+            ignored.append((b.id, reason))
+        elif (
+            b.status == "success"
+            and b.restore_point_at is not None
+            and b.restore_point_at <= at
+            and (b.completed_at or b.started_at) <= at  # it existed at `at`
+        ):
+            good.append(b)
     points = [b.restore_point_at for b in good if b.restore_point_at is not None]
-    gap = _largest_gap(points, at)
+    gaps = _gaps(points, at)
+    gap = _largest_gap(gaps, since)
     completions = [b.completed_at or b.started_at for b in good]
-    frequency_gap = _largest_gap(completions, at)
+    frequency_gap = _largest_gap(_gaps(completions, at), since)
     held = [
         b.restore_point_at
         for b in good
         if b.restore_point_at is not None and (b.expires_at is None or b.expires_at > at)
     ]
     oldest = min(held) if held else None
+    breaches = 0
+    if rpo is not None:
+        limit = dt.timedelta(seconds=rpo)
+        breaches = sum(_seconds(g) > rpo and (since is None or g[0] + limit >= since) for g in gaps)
     return BackupChecks(
         rpo_compliant=None if rpo is None else (gap is not None and gap <= rpo),
         largest_gap_seconds=gap,
-        rpo_breaches=0 if rpo is None else sum(g > rpo for g in _gaps(points, at)),
+        rpo_breaches=breaches,
         frequency_compliant=None
         if every is None
         else (frequency_gap is not None and frequency_gap <= every),
@@ -184,6 +305,7 @@ def check_backups(
         else (oldest is not None and (at - oldest).total_seconds() >= retention),
         last_success=max(completions) if completions else None,
         oldest_restore_point=oldest,
+        ignored=tuple(ignored),
     )
 
 
@@ -192,6 +314,7 @@ class RestoreChecks:
     compliant: bool | None
     last_success: dt.datetime | None
     last_duration_seconds: float | None
+    ignored: tuple[tuple[str, str], ...] = ()  # (id, why) of implausible stored records
 
 
 def check_restore_tests(
@@ -199,10 +322,14 @@ def check_restore_tests(
 ) -> RestoreChecks:
     """The last successful restore test is within the interval and took no longer than
     the RTO."""
-    good = sorted(
-        (t for t in tests if t.status == "success" and t.performed_at <= at),
-        key=lambda t: t.performed_at,
-    )
+    good, ignored = [], []
+    for t in tests:
+        reason = implausible(t, None)
+        if reason:
+            ignored.append((t.id, reason))
+        elif t.status == "success" and t.performed_at <= at:
+            good.append(t)
+    good.sort(key=lambda t: t.performed_at)
     last = good[-1] if good else None
     if every is None:
         compliant = None
@@ -213,5 +340,8 @@ def check_restore_tests(
         fast = rto is None or last.duration_seconds is None or last.duration_seconds <= rto
         compliant = recent and fast
     return RestoreChecks(
-        compliant, last.performed_at if last else None, last.duration_seconds if last else None
+        compliant,
+        last.performed_at if last else None,
+        last.duration_seconds if last else None,
+        tuple(ignored),
     )

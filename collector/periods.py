@@ -63,5 +63,6 @@ def read_period(
             at=min(end, dt.datetime.fromtimestamp(now, dt.UTC)),
             chain_head=ledger.chain_head(),
             config_windows=ledger.config_windows(contract.id),
+            voided=ledger.voided(contract.id),
         )
     )

@@ -38,6 +38,7 @@ class Api:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.contracts = {c.id: c for c in config.contracts}
+        self.admin_auth = config.http.auth is not None  # checked by the server's middleware
         self.ledger = ledger
         self.live = live
         self.clock = clock
@@ -69,13 +70,15 @@ class Api:
             raise _error(web.HTTPBadRequest, "contract: missing (the body must name it)")
         contract = self._contract(claimed)
         self._check_token(request, contract)
+        now = self.clock()
         try:
             record = evidence.parse(kind, body)
+            evidence.check(record, dt.datetime.fromtimestamp(now, dt.UTC))
         except ValueError as exc:
             raise _error(web.HTTPUnprocessableEntity, str(exc)) from None
         try:
             [(entry, created)] = await asyncio.to_thread(
-                self.ledger.add_evidence, kind, [record], self.clock()
+                self.ledger.add_evidence, kind, [record], now
             )
         except Conflict as exc:
             log.warning(
@@ -102,21 +105,81 @@ class Api:
     async def restore_tests(self, request: web.Request) -> web.Response:
         return await self._evidence(request, "restore_test")
 
-    async def maintenance(self, request: web.Request) -> web.Response:
+    async def void(self, request: web.Request) -> web.Response:
+        """Withdraw a record posted by mistake: a chained voiding entry (admin: `http.auth`,
+        never the vendor's token)."""
+        if not self.admin_auth:
+            raise _error(
+                web.HTTPForbidden,
+                "voiding over the API needs http.auth in the collector config"
+                " (or use dui-collector evidence void)",
+            )
         try:
             data = await request.json()
             contract = self._contract(str(data["contract"]))
-            start = dt.datetime.fromisoformat(str(data["start"]).replace("Z", "+00:00"))
-            end = dt.datetime.fromisoformat(str(data["end"]).replace("Z", "+00:00"))
+            record_id, reason = data["id"], data["reason"]
+            kinds = [data.get("kind") or "backup"] + (["restore_test"] * ("kind" not in data))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise _error(
+                web.HTTPUnprocessableEntity, f"give contract, id, reason (and kind): {exc}"
+            ) from None
+        problem = evidence.void_error(record_id, reason, kinds[0])
+        if problem:
+            raise _error(web.HTTPUnprocessableEntity, problem)
+        entry, created = None, False
+        for kind in kinds:
+            try:
+                entry, created = await asyncio.to_thread(
+                    self.ledger.add_void, kind, contract.id, record_id, reason, self.clock()
+                )
+                break
+            except KeyError:
+                continue
+        if entry is None:
+            raise _error(web.HTTPNotFound, f"no evidence {record_id!r} for contract {contract.id}")
+        log.warning(
+            "evidence voided",
+            extra=fields(contract=contract.id, id=record_id, kind=kind, created=created),
+        )
+        return web.json_response(
+            {"kind": kind, "id": record_id, "voided_at": entry.received_at,
+             "chain_hash": entry.hash, "created": created},
+            status=201 if created else 200,
+        )  # fmt: skip
+
+    async def maintenance(self, request: web.Request) -> web.Response:
+        now = self.clock()
+        try:
+            data = await request.json()
+            contract = self._contract(str(data["contract"]))
+            bounds = {}
+            for name in ("start", "end"):
+                try:
+                    bounds[name] = dt.datetime.fromisoformat(str(data[name]).replace("Z", "+00:00"))
+                except ValueError as exc:
+                    raise ValueError(f"{name}: {exc}") from None
         except (ValueError, KeyError, TypeError) as exc:
             raise _error(
                 web.HTTPUnprocessableEntity,
                 f"give contract, start and end (ISO with offset): {exc}",
             ) from None
-        if start.tzinfo is None or end.tzinfo is None or end <= start:
-            raise _error(web.HTTPUnprocessableEntity, "start and end need offsets, end > start")
-        record = MaintenanceRecord(contract.id, start, end, self.clock(), data.get("reason"))
-        entry, created = await asyncio.to_thread(self.ledger.add_maintenance, record)
+        start, end = bounds["start"], bounds["end"]
+        reason = data.get("reason")
+        problem = evidence.window_error(start, end, dt.datetime.fromtimestamp(now, dt.UTC))
+        if problem is None and not (reason is None or isinstance(reason, str)):
+            problem = "reason: a string, or absent"
+        if problem is None and reason is not None and len(reason) > 500:
+            problem = "reason: longer than 500 characters"
+        if problem:
+            raise _error(web.HTTPUnprocessableEntity, problem)
+        record = MaintenanceRecord(contract.id, start, end, now, reason)
+        try:
+            entry, created = await asyncio.to_thread(self.ledger.add_maintenance, record)
+        except Conflict as exc:
+            log.warning(
+                "maintenance conflict", extra=fields(contract=contract.id, start=str(start))
+            )
+            raise _error(web.HTTPConflict, f"{exc}: a recorded window cannot be changed") from None
         return web.json_response(
             {"announced_at": entry.received_at, "chain_hash": entry.hash, "created": created},
             status=201 if created else 200,
@@ -135,5 +198,6 @@ class Api:
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/api/v1/evidence/backups", self.backups)
         app.router.add_post("/api/v1/evidence/restore-tests", self.restore_tests)
+        app.router.add_post("/api/v1/evidence/void", self.void)
         app.router.add_post("/api/v1/maintenance", self.maintenance)
         app.router.add_get("/api/v1/contracts/{id}", self.contract)

@@ -28,7 +28,7 @@ from runtime.logs import fields
 from runtime.secrets import read_secret
 
 log = logging.getLogger("dui.collector.http")
-PROTECTED = ("/api/v1/contracts", "/api/v1/maintenance")
+PROTECTED = ("/api/v1/contracts", "/api/v1/maintenance", "/api/v1/evidence/void")
 
 
 def _auth_middleware(config: CollectorConfig) -> Callable:

@@ -18,6 +18,7 @@ from collector.ledger.types import (
     MaintenanceRecord,
     ResultRow,
     StoredResult,
+    Voided,
 )
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "ResultRow",
     "SqliteLedger",
     "StoredResult",
+    "Voided",
     "open_ledger",
 ]
 
@@ -85,6 +87,10 @@ class Ledger(Protocol):
         self, kind: str, records: list[Any], received_at: float
     ) -> list[tuple[Entry, bool]]: ...
     def evidence(self, kind: str, contract: str) -> list[Any]: ...
+    def add_void(
+        self, kind: str, contract: str, record_id: str, reason: str, at: float
+    ) -> tuple[Entry, bool]: ...
+    def voided(self, contract: str) -> list[Voided]: ...
     def add_maintenance(self, record: MaintenanceRecord) -> tuple[Entry, bool]: ...
     def maintenance(self, contract: str) -> list[MaintenanceRecord]: ...
     def chain_config_windows(

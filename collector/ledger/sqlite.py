@@ -18,7 +18,7 @@ from typing import Any
 from collector import evidence
 from collector.ledger.chain import GENESIS, Conflict, Entry, link_hash
 from collector.ledger.sqlite_schema import ROLLUP_BUCKETS, ROLLUP_SQL, SCHEMA, bucket_index
-from collector.ledger.types import EpochKey, MaintenanceRecord, ResultRow, StoredResult
+from collector.ledger.types import EpochKey, MaintenanceRecord, ResultRow, StoredResult, Voided
 
 
 class _SqliteTx:
@@ -395,7 +395,51 @@ class SqliteLedger:
             ]
 
     def evidence(self, kind: str, contract: str) -> list[Any]:
-        return [evidence.parse(kind, e.record.encode()) for e in self._entries(kind, contract)]
+        """The records in force: voided ones left out, and so are any an older version
+        chained that no longer parse (they stay in the chain, which verify_chain checks)."""
+        voided = {v.id for v in self.voided(contract) if v.kind == kind}
+        out = []
+        for entry in self._entries(kind, contract):
+            if entry.key in voided:
+                continue
+            try:
+                out.append(evidence.parse(kind, entry.record.encode()))
+            except ValueError:
+                continue
+        return out
+
+    def add_void(
+        self, kind: str, contract: str, record_id: str, reason: str, at: float
+    ) -> tuple[Entry, bool]:
+        """Chain a voiding entry for evidence `record_id`; KeyError when there is no such
+        record; voiding it again returns the first entry (the first reason stands)."""
+        key = f"{kind}/{record_id}"
+        with self.transaction():
+            known = self.db.execute(
+                "SELECT 1 FROM chain WHERE kind = ? AND contract = ? AND key = ?",
+                (kind, contract, record_id),
+            ).fetchone()
+            if known is None:
+                raise KeyError(f"no {kind.replace('_', ' ')} {record_id!r} for contract {contract}")
+            row = self.db.execute(
+                "SELECT kind, contract, key, record, received_at, hash FROM chain"
+                " WHERE kind = 'void' AND contract = ? AND key = ?",
+                (contract, key),
+            ).fetchone()
+            if row is not None:
+                return Entry(*row), False
+            body = json.dumps({"kind": kind, "id": record_id, "reason": reason}, sort_keys=True)
+            return self._append("void", contract, key, body, at)
+
+    def voided(self, contract: str) -> list[Voided]:
+        out = []
+        for entry in self._entries("void", contract):
+            try:
+                data = json.loads(entry.record)
+                out.append(Voided(data["kind"], data["id"], str(data["reason"]), entry.received_at))
+            except (ValueError, KeyError, TypeError):
+                continue
+        return out
 
     def add_maintenance(self, record: MaintenanceRecord) -> tuple[Entry, bool]:
         start = record.start.astimezone(dt.UTC).isoformat()
@@ -407,14 +451,23 @@ class SqliteLedger:
             )
 
     def maintenance(self, contract: str) -> list[MaintenanceRecord]:
+        """The recorded windows; one an older version chained that cannot be read, or
+        that ends before it starts, is left out (it stays in the chain)."""
         out = []
         for entry in self._entries("maintenance", contract):
-            data = json.loads(entry.record)
+            try:
+                data = json.loads(entry.record)
+                start = dt.datetime.fromisoformat(data["start"])
+                end = dt.datetime.fromisoformat(data["end"])
+                if start.tzinfo is None or end.tzinfo is None or end <= start:
+                    continue
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue
             out.append(
                 MaintenanceRecord(
                     contract,
-                    dt.datetime.fromisoformat(data["start"]),
-                    dt.datetime.fromisoformat(data["end"]),
+                    start,
+                    end,
                     entry.received_at,
                     data.get("reason"),
                     recorded_at=entry.received_at,

@@ -50,3 +50,14 @@ class MaintenanceRecord:
     reason: str | None = None
     source: str = "api"  # api (maintenance add, POST /api/v1/maintenance) or config
     recorded_at: float | None = None  # when chained; for the API, the announcement itself
+
+
+@dataclass(frozen=True)
+class Voided:
+    """A chained voiding entry: evidence `id` of `kind` no longer counts, for `reason`;
+    `at` is the server's time when it was voided."""
+
+    kind: str
+    id: str
+    reason: str
+    at: float

@@ -21,7 +21,12 @@ def _iso(minute: int, zone: ZoneInfo) -> str:
 
 
 def _when(value: dt.datetime | None, zone: ZoneInfo) -> str | None:
-    return value.astimezone(zone).isoformat() if value else None
+    if value is None:
+        return None
+    try:
+        return value.astimezone(zone).isoformat()
+    except OverflowError:  # year 1 or 9999 moved across midnight: shown as given
+        return value.isoformat()
 
 
 def _incident(i: IncidentReport, zone: ZoneInfo) -> dict[str, Any]:
@@ -43,8 +48,8 @@ def _stamp(ts: float | None, zone: ZoneInfo) -> str | None:
 def _window(w: WindowReport, zone: ZoneInfo) -> dict[str, Any]:
     r = w.record
     return {
-        "start": r.start.astimezone(zone).isoformat(),
-        "end": r.end.astimezone(zone).isoformat(),
+        "start": _when(r.start, zone),
+        "end": _when(r.end, zone),
         "source": r.source,
         "reason": r.reason,
         "announced_at": _stamp(r.announced_at, zone),
@@ -108,6 +113,15 @@ def period_document(r: PeriodReport) -> dict[str, Any]:
         },
         "maintenance": [_window(w, zone) for w in r.maintenance],
         "evidence_chain_head": r.chain_head,
+        "voided": [
+            {"kind": v.kind, "id": v.id, "reason": v.reason, "at": _stamp(v.at, zone)}
+            for v in r.voided
+        ],
+        "evidence_ignored": [
+            {"kind": kind, "id": record_id, "reason": why}
+            for kind, ignored in (("backup", b.ignored), ("restore_test", t.ignored))
+            for record_id, why in ignored
+        ],
     }
 
 

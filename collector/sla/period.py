@@ -21,7 +21,7 @@ from collector.evidence import (
     check_backups,
     check_restore_tests,
 )
-from collector.ledger.types import MaintenanceRecord
+from collector.ledger.types import MaintenanceRecord, Voided
 from collector.sla.calendar import ServiceCalendar
 from collector.sla.engine import (
     Evaluation,
@@ -162,6 +162,7 @@ class PeriodInputs:
     at: dt.datetime  # when the backup clauses are judged: the period's end, or now if sooner
     chain_head: str
     config_windows: Sequence[MaintenanceRecord] = ()  # the config's windows as chained
+    voided: Sequence[Voided] = ()  # evidence withdrawn (already left out of the lists above)
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,7 @@ class PeriodReport:
     windows: list[Window]
     maintenance: list[WindowReport]  # the windows overlapping the period
     service_minutes: int  # of the whole period, elapsed or not: the error budget's base
+    voided: Sequence[Voided] = ()
 
     @property
     def complete(self) -> bool:
@@ -278,6 +280,7 @@ def evaluate_period(inputs: PeriodInputs) -> PeriodReport:
         contract.rpo,
         plan.every if plan else None,
         plan.retention if plan else None,
+        since=inputs.start,  # RPO breaches charged to this period only
     )
     restores = check_restore_tests(
         inputs.restore_tests,
@@ -334,4 +337,5 @@ def evaluate_period(inputs: PeriodInputs) -> PeriodReport:
             w for w in declared if w.record.start < inputs.end and w.record.end > inputs.start
         ],
         service_minutes=serving + sum(calendar.in_service(m) for m in range(upto, last)),
+        voided=inputs.voided,
     )
