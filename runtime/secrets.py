@@ -3,6 +3,7 @@ unreadable one raises SecretError naming the file and why, never its content."""
 
 from __future__ import annotations
 
+import hmac
 import os
 
 
@@ -19,3 +20,11 @@ def read_secret(path: str | os.PathLike[str]) -> str:
         raise SecretError(f"{path}: cannot read the secret file: {exc.strerror or exc}") from None
     except UnicodeDecodeError:  # its message would quote the file's bytes
         raise SecretError(f"{path}: the secret file is not UTF-8 text") from None
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison of a credential as received: compared as bytes, so that a
+    header with non-ASCII characters is a mismatch, not an error."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape")
+    )

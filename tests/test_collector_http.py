@@ -115,6 +115,19 @@ async def test_status_page_needs_auth_metrics_do_not(server) -> None:
     assert (await asyncio.to_thread(get, f"{base}/metrics"))[0] == 200
 
 
+async def test_non_ascii_credentials_are_a_401_not_a_crash(server) -> None:
+    """Header bytes that are not ASCII (latin-1 é here) used to make hmac raise: 500."""
+    base, _, _ = server
+    wrong_utf8 = base64.b64encode("copil:mot-de-passé".encode()).decode()
+    for header in ("Basic é", "Bearer é", f"Basic {wrong_utf8}"):
+        status, _ = await asyncio.to_thread(get, f"{base}/", {"Authorization": header})
+        assert status == 401, header
+    status, _ = await asyncio.to_thread(
+        get, f"{base}/speedtest/download?bytes=10&site=s&agent=a", {"Authorization": "Bearer é"}
+    )
+    assert status == 401
+
+
 def test_stale_and_forgotten_agents_in_metrics() -> None:
     from prometheus_client import generate_latest
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,7 +24,7 @@ from collector.metrics.exposition import Exposition
 from collector.render.html import LANGS
 from collector.state import State
 from runtime.logs import fields
-from runtime.secrets import read_secret
+from runtime.secrets import read_secret, same_secret
 
 log = logging.getLogger("dui.collector.http")
 PROTECTED = ("/api/v1/contracts", "/api/v1/maintenance")
@@ -44,14 +43,14 @@ def _auth_middleware(config: CollectorConfig) -> Callable:
         secret = read_secret(auth.file)
         header = request.headers.get("Authorization", "")
         if auth.type == "token":
-            ok = hmac.compare_digest(header, f"Bearer {secret}")
+            ok = same_secret(header, f"Bearer {secret}")
         else:
             users = dict(line.split(":", 1) for line in secret.splitlines() if ":" in line)
             ok = False
             if header.startswith("Basic "):
                 with contextlib.suppress(ValueError, UnicodeDecodeError):
                     user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-                    ok = user in users and hmac.compare_digest(users[user], password)
+                    ok = user in users and same_secret(password, users[user])
         if not ok:
             raise web.HTTPUnauthorized(
                 headers={"WWW-Authenticate": 'Basic realm="dui-sla"'}
