@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from collector.config import CollectorConfig, split_host_port
 from collector.health import Health
 from collector.http.api import Api
+from collector.http.guard import LIMITS, ConnectionGuard, Limits
 from collector.http.speedtest import Speedtest
 from collector.http.status import status_page
 from collector.ledger import Ledger
@@ -120,21 +121,30 @@ async def http_server(
     live: LiveSla | None = None,
     health: Health | None = None,
     clock: Callable[[], float] = time.time,
+    limits: Limits = LIMITS,
 ) -> AsyncIterator[int]:
-    """Serves until the block ends; yields the bound port."""
+    """Serves until the block ends; yields the bound port. The listening socket is ours
+    (not a TCPSite) so that every connection passes the guard (collector/http/guard.py)."""
     app = make_app(config, state, ledger, live, health, clock)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.keepalive)
+    guard = ConnectionGuard(lambda: runner.server(), limits)  # type: ignore[misc]
+    app.middlewares.insert(0, guard.middleware)
     await runner.setup()
     host, port = split_host_port(config.http.listen)
-    site = web.TCPSite(runner, host, port)
     try:
-        await site.start()
+        server = await asyncio.get_running_loop().create_server(
+            guard, host, port, backlog=limits.backlog
+        )
     except OSError as exc:
         await runner.cleanup()
         raise OSError(f"http.listen {config.http.listen}: {exc.strerror or exc}") from None
-    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    bound = server.sockets[0].getsockname()[1]
     log.info("http listening", extra=fields(listen=f"{host}:{bound}"))
     try:
         yield bound
     finally:
+        server.close()
         await runner.cleanup()
+        for guarded in list(guard.open.values()):  # what aiohttp's shutdown left open
+            if guarded.transport is not None:
+                guarded.transport.abort()
