@@ -19,7 +19,7 @@ from collector.ledger import Conflict, Ledger, MaintenanceRecord
 from collector.live import LiveSla
 from collector.render.document import live_document
 from runtime.logs import fields
-from runtime.secrets import read_secret, same_secret
+from runtime.secrets import SecretError, read_secret, same_secret
 
 log = logging.getLogger("dui.collector.api")
 
@@ -52,16 +52,16 @@ class Api:
         without evidence_token_file and a wrong token answer the same 401, so that contract
         ids cannot be probed; the log says which it was."""
         contract = self.contracts.get(contract_id)
-        path = contract.evidence_token_file if contract else None
+        reason = "unknown contract" if contract is None else "no evidence_token_file"
+        token = None
+        if contract is not None and contract.evidence_token_file:
+            try:
+                token = read_secret(contract.evidence_token_file)
+                reason = "wrong or missing token"
+            except SecretError as exc:  # emptied or removed since the start
+                reason = str(exc)
         header = request.headers.get("Authorization", "")
-        if path is None or not same_secret(header, f"Bearer {read_secret(path)}"):
-            reason = (
-                "unknown contract"
-                if contract is None
-                else "no evidence_token_file"
-                if path is None
-                else "wrong or missing token"
-            )
+        if token is None or not same_secret(header, f"Bearer {token}"):
             log.warning(
                 "evidence refused",
                 extra=fields(contract=contract_id[:64], reason=reason, peer=request.remote or ""),

@@ -25,7 +25,7 @@ from collector.metrics.exposition import Exposition
 from collector.render.html import LANGS
 from collector.state import State
 from runtime.logs import fields
-from runtime.secrets import read_secret, same_secret
+from runtime.secrets import SecretError, read_secret, same_secret
 
 log = logging.getLogger("dui.collector.http")
 PROTECTED = ("/api/v1/contracts", "/api/v1/maintenance")
@@ -41,7 +41,11 @@ def _auth_middleware(config: CollectorConfig) -> Callable:
         protected = request.path == "/" or request.path.startswith(PROTECTED)
         if auth is None or not protected:
             return await handler(request)
-        secret = read_secret(auth.file)
+        try:
+            secret = read_secret(auth.file)
+        except SecretError as exc:  # emptied or removed since the start: nobody gets in
+            log.error("http.auth file unusable", extra=fields(reason=str(exc)))
+            raise web.HTTPServiceUnavailable(text="http.auth file unusable\n") from None
         header = request.headers.get("Authorization", "")
         if auth.type == "token":
             ok = same_secret(header, f"Bearer {secret}")
