@@ -223,3 +223,26 @@ def test_collector_config_mistakes(tmp_path, text: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         load(path)
     assert message in str(info.value) and str(info.value).startswith(str(path))
+
+
+async def test_an_auth_file_emptied_while_running_lets_nobody_in(tmp_path) -> None:
+    """Read per request: emptied, it used to make `Bearer ` (an empty token) match."""
+    token = tmp_path / "http-token"
+    token.write_text("t0ken\n")
+    config = parse(
+        {
+            "http": {
+                "listen": f"127.0.0.1:{free_port()}",
+                "auth": {"type": "token", "file": str(token)},
+            }
+        }
+    )
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    async with http_server(config, State(300, 3600), ledger) as port:
+        url = f"http://127.0.0.1:{port}/"
+        assert (await asyncio.to_thread(get, url, {"Authorization": "Bearer t0ken"}))[0] == 200
+        token.write_text("")
+        for header in ("Bearer ", "Bearer t0ken"):
+            status, _ = await asyncio.to_thread(get, url, {"Authorization": header})
+            assert status == 503, header
+    ledger.close()
