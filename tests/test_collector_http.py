@@ -134,7 +134,7 @@ async def test_half_open_and_idle_connections_are_closed_and_capped(tmp_path) ->
     meanwhile; an idle keep-alive connection is closed after the keep-alive timeout."""
     from collector.http.guard import Limits
 
-    limits = Limits(head_timeout=1.0, keepalive=1.0, max_connections=100)
+    limits = Limits(head_timeout=1.0, keepalive=1.0, request_timeout=1.0, max_connections=100)
     config = parse({"http": {"listen": f"127.0.0.1:{free_port()}"}})
     ledger = SqliteLedger(tmp_path / "ledger.db")
 
@@ -169,6 +169,14 @@ async def test_half_open_and_idle_connections_are_closed_and_capped(tmp_path) ->
         writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
         assert (await reader.readline()).startswith(b"HTTP/1.1 200")
         assert await closed(reader, limits.keepalive + 3.0), "idle keep-alive connection kept"
+        writer.close()
+
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST /api/v1/evidence/backups HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"
+        )  # the body never comes
+        assert (await reader.readline()).startswith(b"HTTP/1.1 408")
+        assert await closed(reader, limits.request_timeout + 3.0), "slow body kept"
         writer.close()
     ledger.close()
 

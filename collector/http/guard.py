@@ -1,5 +1,6 @@
 """Connection limits aiohttp does not have: a connection that sends no complete request
-head within `head_timeout` is closed, and at most `max_connections` are open at once."""
+head within `head_timeout` is closed, a request (body included) that takes longer than
+`request_timeout` is cut, and at most `max_connections` are open at once."""
 
 from __future__ import annotations
 
@@ -16,12 +17,15 @@ from runtime.logs import fields
 
 log = logging.getLogger("dui.collector.http")
 LOG_AGAIN_AFTER = 600.0
+UNTIMED = ("/speedtest/",)  # bounded by speedtest.max_bytes and the agent's own timeout
 
 
 @dataclass(frozen=True)
 class Limits:
     head_timeout: float = 10.0  # connect → a complete request head (slowloris)
     keepalive: float = 15.0  # idle between two requests on one connection (aiohttp's own)
+    request_timeout: float = 60.0  # head → response, body read included (slow bodies)
+    lingering: float = 2.0  # an unread body is drained this long before closing (aiohttp's)
     max_connections: int = 512
     backlog: int = 128
 
@@ -130,4 +134,14 @@ class ConnectionGuard:
         guarded = self.open.get(request.protocol)
         if guarded is not None:
             guarded.requests += 1
-        return await handler(request)
+        if request.path.startswith(UNTIMED):
+            return await handler(request)
+        try:
+            async with asyncio.timeout(self.limits.request_timeout):
+                return await handler(request)
+        except TimeoutError:
+            self.count("request too slow")
+            raise web.HTTPRequestTimeout(
+                text=f"the request took longer than {self.limits.request_timeout:.0f} s\n",
+                headers={"Connection": "close"},
+            ) from None

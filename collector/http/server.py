@@ -130,7 +130,12 @@ async def http_server(
     """Serves until the block ends; yields the bound port. The listening socket is ours
     (not a TCPSite) so that every connection passes the guard (collector/http/guard.py)."""
     app = make_app(config, state, ledger, live, health, clock)
-    runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.keepalive)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        keepalive_timeout=limits.keepalive,
+        lingering_time=limits.lingering,
+    )
     guard = ConnectionGuard(lambda: runner.server(), limits)  # type: ignore[misc]
     app.middlewares.insert(0, guard.middleware)
     await runner.setup()
