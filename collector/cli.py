@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from collector.ledger import Ledger
 
 CONFIG_OPTION = config_option("Collector")
+FIRST_YEAR, LAST_YEAR = 2000, 2199  # a report period outside these is a typo
 
 
 def _load(path: str) -> CollectorConfig:
@@ -133,6 +134,8 @@ def report(
         raise click.UsageError(f"period: {exc}") from None
     if last <= first:
         raise click.UsageError("--to must be after --from")
+    if first.year < FIRST_YEAR or last.year > LAST_YEAR:
+        raise click.UsageError(f"period: years {FIRST_YEAR} to {LAST_YEAR} only")
     with _ledger(config, config_path, read_only=True) as ledger:
         # a frozen month is reported as it was chained; late data no longer changes it
         document = (ledger.frozen_month(contract.id, month) if month else None) or (
@@ -211,8 +214,19 @@ def evidence_import(config_path: str, contract_id: str, file: str) -> None:
 
     config = _load(config_path)
     _contract(config, config_path, contract_id)
-    with open(file, encoding="utf-8-sig") as handle:
-        text = handle.read()
+    try:
+        with open(file, encoding="utf-8-sig") as handle:
+            text = handle.read()
+        if "\x00" in text:
+            raise ValueError("holds NUL bytes")
+    except (UnicodeDecodeError, ValueError) as exc:
+        where = f" at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else ""
+        click.echo(
+            f"dui-collector: {file}: not a CSV text file (not UTF-8{where}, or binary):"
+            " export the sheet as CSV UTF-8; nothing imported",
+            err=True,
+        )
+        sys.exit(1)
     kind = "restore_test" if "performed_at" in (text.splitlines() or [""])[0] else "backup"
     now = time.time()
     try:

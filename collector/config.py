@@ -34,6 +34,11 @@ def split_host_port(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def check_port(listen: str) -> None:
+    if split_host_port(listen)[1] > 65535:
+        raise ValueError(f"listen {listen!r}: the port must be 0 to 65535")
+
+
 class MqttConfig(MqttClientConfig):
     url: str | None = None  # omitted: the embedded broker on `listen`
     listen: HostPort = "127.0.0.1:1883"
@@ -41,6 +46,7 @@ class MqttConfig(MqttClientConfig):
     client_id: str = "dui-collector"
 
     def __post_init__(self) -> None:
+        check_port(self.listen)
         if self.url is not None:
             check_url(self.url, self.allow_insecure)
 
@@ -59,6 +65,7 @@ class HttpConfig(Strict):
     auth: HttpAuth | None = None
 
     def __post_init__(self) -> None:
+        check_port(self.listen)
         host, _ = split_host_port(self.listen)
         if self.auth is None and not is_loopback(host):
             raise ValueError(

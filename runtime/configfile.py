@@ -70,6 +70,8 @@ _FILE_KEYS = (
     "file",
     "evidence_token_file",
 )
+# Of those, the ones holding a secret: an empty one would be an empty password or token.
+_SECRET_KEYS = ("password_file", "token_file", "file", "evidence_token_file")
 
 
 def check_files(node: Any, path: str, base: Path) -> None:
@@ -83,12 +85,26 @@ def check_files(node: Any, path: str, base: Path) -> None:
                     raise ConfigError(f"{where}: file {value!r} not found")
                 if not os.access(resolved, os.R_OK):
                     raise ConfigError(f"{where}: file {value!r} is not readable")
+                if field in _SECRET_KEYS:
+                    _check_secret(resolved, where, value)
                 setattr(node, field, str(resolved))
             else:
                 check_files(value, where, base)
     elif isinstance(node, list):
         for i, item in enumerate(node):
             check_files(item, f"{path}[{i}]", base)
+
+
+def _check_secret(path: Path, where: str, value: str) -> None:
+    """A secret file must hold UTF-8 text that is not blank; its content is never quoted."""
+    try:
+        text = path.read_bytes()[: 1 << 20].decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: file {value!r} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"{where}: file {value!r} cannot be read: {exc.strerror}") from None
+    if not text.strip():
+        raise ConfigError(f"{where}: file {value!r} is empty")
 
 
 _PLAIN_WORDS = (
@@ -152,6 +168,11 @@ def read_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}: line {line}: the config file is not UTF-8 text; save it as UTF-8"
+        ) from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

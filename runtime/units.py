@@ -16,6 +16,8 @@ _DURATION_UNITS = {
     "w": 7 * 86400.0,
     "y": 365 * 86400.0,
 }
+MAX_DURATION = 100 * 365 * 86400.0  # 100y: beyond it a value is a typo, and dates overflow
+MAX_SIZE = 10**18  # 1 EB
 _DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)$")
 _SIZE_UNITS = {
     "b": 1,
@@ -41,7 +43,10 @@ def parse_duration(value: object) -> float:
     match = _DURATION_RE.match(value.strip())
     if not match:
         raise ValueError(f"invalid duration {value!r}: write 500ms, 30s, 10m, 1h, 7d or 5y")
-    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    if seconds > MAX_DURATION:
+        raise ValueError(f"duration {value!r} is longer than 100y")
+    return seconds
 
 
 def parse_size(value: object) -> int:
@@ -51,6 +56,8 @@ def parse_size(value: object) -> int:
     if isinstance(value, int):
         if value < 0:
             raise ValueError(f"invalid size {value!r}: must not be negative")
+        if value > MAX_SIZE:
+            raise ValueError(f"size {value!r} is larger than 1000000000000000000 (1 EB)")
         return value
     if not isinstance(value, str):
         raise ValueError(f"invalid size {value!r}: write 50000000, 50MB, 64MiB or 1Mbit")
@@ -58,4 +65,7 @@ def parse_size(value: object) -> int:
     unit = (match.group(2) or "b").lower() if match else ""
     if not match or unit not in _SIZE_UNITS:
         raise ValueError(f"invalid size {value!r}: write 50000000, 50MB, 64MiB or 1Mbit")
-    return round(float(match.group(1)) * _SIZE_UNITS[unit])
+    size = float(match.group(1)) * _SIZE_UNITS[unit]
+    if size > MAX_SIZE:
+        raise ValueError(f"size {value!r} is larger than 1000000000000000000 (1 EB)")
+    return round(size)

@@ -146,3 +146,34 @@ async def test_broker_away_shows_in_healthz_after_the_grace(tmp_path) -> None:
         state.mqtt_connected = True
         assert await asyncio.to_thread(get, url) == (200, "ok\n")
     ledger.close()
+
+
+async def test_a_failing_contract_evaluation_shows_in_healthz(tmp_path, mosquitto) -> None:
+    """The real service: a ledger table the SLA rounds write to, dropped behind the
+    collector's back, makes every round fail; /healthz says so, and recovers when the
+    table is back."""
+    import sqlite3
+    import time as clock
+
+    from tests.helpers.inprocess import collector_in_process, replay_clock
+
+    config = {
+        "mqtt": {"url": mosquitto.url},
+        "contracts": [{"id": "c1", "targets": ["dui"], "availability": {"objective": 0.99}}],
+    }
+    async with collector_in_process(tmp_path, config, replay_clock(clock.time())) as collector:
+        db = sqlite3.connect(collector.ledger_path, timeout=10)
+        (ddl,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'sla_counted'").fetchone()
+        db.execute("DROP TABLE sla_counted")
+        db.commit()
+
+        async def says(status: int, text: str) -> bool:
+            got = await asyncio.to_thread(collector.get, "/healthz")
+            return got[0] == status and text in got[1]
+
+        failing = "background task sla failing: RuntimeError: contract evaluation failed: c1"
+        await await_until(lambda: says(503, failing), 20, "healthz 503 on the SLA round")
+        db.execute(ddl)
+        db.commit()
+        db.close()
+        await await_until(lambda: says(200, "ok"), 20, "healthz 200 again")

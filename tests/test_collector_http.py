@@ -115,6 +115,72 @@ async def test_status_page_needs_auth_metrics_do_not(server) -> None:
     assert (await asyncio.to_thread(get, f"{base}/metrics"))[0] == 200
 
 
+async def test_non_ascii_credentials_are_a_401_not_a_crash(server) -> None:
+    """Header bytes that are not ASCII (latin-1 é here) used to make hmac raise: 500."""
+    base, _, _ = server
+    wrong_utf8 = base64.b64encode("copil:mot-de-passé".encode()).decode()
+    for header in ("Basic é", "Bearer é", f"Basic {wrong_utf8}"):
+        status, _ = await asyncio.to_thread(get, f"{base}/", {"Authorization": header})
+        assert status == 401, header
+    status, _ = await asyncio.to_thread(
+        get, f"{base}/speedtest/download?bytes=10&site=s&agent=a", {"Authorization": "Bearer é"}
+    )
+    assert status == 401
+
+
+async def test_half_open_and_idle_connections_are_closed_and_capped(tmp_path) -> None:
+    """300 connections that never finish their request head: at most max_connections
+    stay open, all are closed within head_timeout, and a normal request is still served
+    meanwhile; an idle keep-alive connection is closed after the keep-alive timeout."""
+    from collector.http.guard import Limits
+
+    limits = Limits(head_timeout=1.0, keepalive=1.0, request_timeout=1.0, max_connections=100)
+    config = parse({"http": {"listen": f"127.0.0.1:{free_port()}"}})
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+
+    async def closed(reader: asyncio.StreamReader, within: float) -> bool:
+        try:
+            async with asyncio.timeout(within):
+                while await reader.read(65536):
+                    pass
+            return True
+        except ConnectionError:
+            return True
+        except TimeoutError:
+            return False
+
+    async with http_server(config, State(300, 3600), ledger, limits=limits) as port:
+        held = []
+        for _ in range(300):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # no blank line: never ends
+            held.append((reader, writer))
+        began = time.monotonic()
+        assert (await asyncio.to_thread(get, f"http://127.0.0.1:{port}/metrics"))[0] == 200
+        still_open = [not await closed(r, 0.01) for r, _ in held]
+        assert sum(still_open) <= limits.max_connections
+        results = await asyncio.gather(*(closed(r, 4.0) for r, _ in held))
+        assert all(results), f"{results.count(False)} half-open connections kept"
+        assert time.monotonic() - began < limits.head_timeout + 4.0
+        for _, writer in held:
+            writer.close()
+
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+        assert await closed(reader, limits.keepalive + 3.0), "idle keep-alive connection kept"
+        writer.close()
+
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST /api/v1/evidence/backups HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"
+        )  # the body never comes
+        assert (await reader.readline()).startswith(b"HTTP/1.1 408")
+        assert await closed(reader, limits.request_timeout + 3.0), "slow body kept"
+        writer.close()
+    ledger.close()
+
+
 def test_stale_and_forgotten_agents_in_metrics() -> None:
     from prometheus_client import generate_latest
 
@@ -165,3 +231,26 @@ def test_collector_config_mistakes(tmp_path, text: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         load(path)
     assert message in str(info.value) and str(info.value).startswith(str(path))
+
+
+async def test_an_auth_file_emptied_while_running_lets_nobody_in(tmp_path) -> None:
+    """Read per request: emptied, it used to make `Bearer ` (an empty token) match."""
+    token = tmp_path / "http-token"
+    token.write_text("t0ken\n")
+    config = parse(
+        {
+            "http": {
+                "listen": f"127.0.0.1:{free_port()}",
+                "auth": {"type": "token", "file": str(token)},
+            }
+        }
+    )
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    async with http_server(config, State(300, 3600), ledger) as port:
+        url = f"http://127.0.0.1:{port}/"
+        assert (await asyncio.to_thread(get, url, {"Authorization": "Bearer t0ken"}))[0] == 200
+        token.write_text("")
+        for header in ("Bearer ", "Bearer t0ken"):
+            status, _ = await asyncio.to_thread(get, url, {"Authorization": header})
+            assert status == 503, header
+    ledger.close()

@@ -9,7 +9,7 @@ import yaml
 
 from agent.config import ConfigError, load
 from tests.helpers import ROOT
-from tests.helpers.cli import agent_cli
+from tests.helpers.cli import agent_cli, collector_cli
 
 BASE = {
     "org": "og-exemple",
@@ -194,3 +194,118 @@ def test_unusable_spool_path_exit_2(tmp_path: Path) -> None:
     proc = agent_cli("run", "--config", str(path))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"{path}: spool.path: cannot open spool" in proc.stderr
+
+
+# -- mistakes of both configs and of the collector's commands ------------------------------
+
+
+def collector_error(tmp_path: Path, text: str | bytes) -> str:
+    """`dui-collector run` on this config: exit 2 and the one line it printed."""
+    path = tmp_path / "collector.yaml"
+    if isinstance(text, str):
+        text = text.encode()
+    ledger = b"'sqlite:///" + str(tmp_path).encode() + b"/l.db'"
+    text = text.replace(b"ledger: {", b"ledger: {url: " + ledger + b", ")
+    if b"ledger:" not in text:
+        text += b"\nledger: {url: " + ledger + b"}\n"
+    path.write_bytes(text)
+    proc = collector_cli("run", "--config", str(path), timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"dui-collector: config error: {path}: ")
+    return line
+
+
+@pytest.mark.parametrize("section", ["http", "mqtt"])
+def test_listen_port_out_of_range(tmp_path: Path, section: str) -> None:
+    line = collector_error(tmp_path, f"{section}: {{listen: '127.0.0.1:99999'}}")
+    assert f"{section}: listen '127.0.0.1:99999': the port must be 0 to 65535" in line
+
+
+def test_config_file_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "agent.yaml"
+    text = yaml.safe_dump(BASE).encode()
+    path.write_bytes(text + b"# caf\xe9\n")
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    line = text.count(b"\n") + 1
+    assert (
+        str(info.value)
+        == f"{path}: line {line}: the config file is not UTF-8 text; save it as UTF-8"
+    )
+    line = collector_error(tmp_path, b"# r\xe9seau\nhttp: {}")
+    assert line.endswith("line 1: the config file is not UTF-8 text; save it as UTF-8")
+
+
+def test_duration_and_size_beyond_bounds(tmp_path: Path) -> None:
+    message = error_of(
+        tmp_path, with_target(http={"url": "https://x/", "interval": "99999999999y"})
+    )
+    assert "targets[0].http.interval: duration '99999999999y' is longer than 100y" in message
+    message = error_of(tmp_path, {**BASE, "spool": {"max_bytes": "9" * 400 + "GB"}})
+    assert "spool.max_bytes: size" in message and "is larger than" in message
+    line = collector_error(tmp_path, "ledger: {raw_retention: 99999999999y}")
+    assert "ledger.raw_retention: duration '99999999999y' is longer than 100y" in line
+
+
+def test_empty_secret_file(tmp_path: Path) -> None:
+    (tmp_path / "empty").write_text("\n")
+    message = error_of(
+        tmp_path,
+        {**BASE, "mqtt": {"url": "mqtts://broker.example:8883", "password_file": "empty"}},
+    )
+    assert message.endswith("mqtt.password_file: file 'empty' is empty")
+    empty = tmp_path / "empty"
+    for text, key in [
+        (f"speedtest: {{token_file: {empty}}}", "speedtest.token_file"),
+        (f"http: {{auth: {{type: token, file: {empty}}}}}", "http.auth.file"),
+        (f"mqtt: {{url: 'mqtt://127.0.0.1:1', password_file: {empty}}}", "mqtt.password_file"),
+        (
+            "contracts: [{id: c1, targets: [t], availability: {objective: 0.99},"
+            f" evidence_token_file: {empty}}}]",
+            "contracts[0].evidence_token_file",
+        ),
+    ]:
+        assert collector_error(tmp_path, text).endswith(f"{key}: file '{empty}' is empty")
+
+
+CONTRACT = "contracts: [{id: c1, targets: [t], availability: {objective: 0.99}}]\n"
+
+
+def test_evidence_import_of_a_binary_file(tmp_path: Path) -> None:
+    config = tmp_path / "collector.yaml"
+    config.write_text(CONTRACT + f"ledger: {{url: 'sqlite:///{tmp_path}/ledger.db'}}\n")
+    for name, content in [
+        ("sheet.xlsx", b"PK\x03\x04\x14\x00\x06\x00\xb4\xff"),
+        ("nul.csv", b"id\x00\n"),
+    ]:
+        (tmp_path / name).write_bytes(content)
+        proc = collector_cli(
+            "evidence", "import", "--config", str(config), "--contract", "c1", str(tmp_path / name)
+        )
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        (line,) = proc.stderr.strip().splitlines()
+        assert line.startswith(f"dui-collector: {tmp_path / name}: not a CSV text file")
+        assert line.endswith("nothing imported")
+    assert not (tmp_path / "ledger.db").exists()
+
+
+@pytest.mark.parametrize(
+    "period",
+    [
+        ("--from", "0001-01-01", "--to", "0001-02-01"),
+        ("--from", "9999-12-01", "--to", "9999-12-31"),
+        ("--month", "9999-12"),
+    ],
+)
+def test_report_of_an_implausible_period(tmp_path: Path, period: tuple[str, ...]) -> None:
+    from collector.ledger import SqliteLedger
+
+    config = tmp_path / "collector.yaml"
+    config.write_text(CONTRACT + f"ledger: {{url: 'sqlite:///{tmp_path}/ledger.db'}}\n")
+    SqliteLedger(tmp_path / "ledger.db").close()
+    proc = collector_cli("report", "--config", str(config), "--contract", "c1", *period)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stdout == ""
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and errors[0].startswith("Error: period: ")

@@ -110,10 +110,13 @@ async def test_backup_evidence_api(api) -> None:
     assert status == 422 and body["error"].startswith("status:")
     status, body = await call(f"{base}/evidence/restore-tests", RESTORE, "v3ndor-t0ken")
     assert status == 201
-    status, body = await call(
-        f"{base}/evidence/backups", {**BACKUP, "contract": "other"}, "v3ndor-t0ken"
-    )
-    assert status == 404
+    # an unknown contract answers like a wrong token, so that ids cannot be probed
+    other = {**BACKUP, "contract": "other"}
+    refused = (401, {"error": "wrong or missing bearer token"})
+    assert await call(f"{base}/evidence/backups", other, "v3ndor-t0ken") == refused
+    assert await call(f"{base}/evidence/backups", other, None) == refused
+    assert await call(f"{base}/evidence/backups", BACKUP, None) == refused
+    assert await call(f"{base}/evidence/backups", BACKUP, "é") == refused  # not a 500
     assert ledger.verify_chain() is None
     assert [b.id for b in ledger.evidence("backup", "dui-vendor-2026")] == ["bk-2026-11-22"]
 

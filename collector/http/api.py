@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hmac
 import json
 import logging
 import time
@@ -20,7 +19,7 @@ from collector.ledger import Conflict, Ledger, MaintenanceRecord
 from collector.live import LiveSla
 from collector.render.document import live_document
 from runtime.logs import fields
-from runtime.secrets import read_secret
+from runtime.secrets import SecretError, read_secret, same_secret
 
 log = logging.getLogger("dui.collector.api")
 
@@ -49,16 +48,27 @@ class Api:
             raise _error(web.HTTPNotFound, f"no contract {contract_id!r}")
         return contract
 
-    def _check_token(self, request: web.Request, contract: Contract) -> None:
-        if contract.evidence_token_file is None:
-            raise _error(web.HTTPForbidden, f"contract {contract.id} has no evidence_token_file")
-        token = read_secret(contract.evidence_token_file)
-        if not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+    def _check_token(self, request: web.Request, contract_id: str) -> Contract:
+        """The contract whose evidence token the request carries. An unknown contract, one
+        without evidence_token_file and a wrong token answer the same 401, so that contract
+        ids cannot be probed; the log says which it was."""
+        contract = self.contracts.get(contract_id)
+        reason = "unknown contract" if contract is None else "no evidence_token_file"
+        token = None
+        if contract is not None and contract.evidence_token_file:
+            try:
+                token = read_secret(contract.evidence_token_file)
+                reason = "wrong or missing token"
+            except SecretError as exc:  # emptied or removed since the start
+                reason = str(exc)
+        header = request.headers.get("Authorization", "")
+        if token is None or not same_secret(header, f"Bearer {token}"):
             log.warning(
-                "evidence refused: wrong or missing token",
-                extra=fields(contract=contract.id, peer=request.remote or ""),
+                "evidence refused",
+                extra=fields(contract=contract_id[:64], reason=reason, peer=request.remote or ""),
             )
             raise _error(web.HTTPUnauthorized, "wrong or missing bearer token")
+        return contract
 
     async def _evidence(self, request: web.Request, kind: str) -> web.Response:
         body = await request.read()
@@ -68,8 +78,7 @@ class Api:
             claimed = None
         if not isinstance(claimed, str):
             raise _error(web.HTTPBadRequest, "contract: missing (the body must name it)")
-        contract = self._contract(claimed)
-        self._check_token(request, contract)
+        contract = self._check_token(request, claimed)
         now = self.clock()
         try:
             record = evidence.parse(kind, body)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from collector.config import CollectorConfig, split_host_port
 from collector.health import Health
 from collector.http.api import Api
+from collector.http.guard import LIMITS, ConnectionGuard, Limits
 from collector.http.speedtest import Speedtest
 from collector.http.status import status_page
 from collector.ledger import Ledger
@@ -25,7 +25,7 @@ from collector.metrics.exposition import Exposition
 from collector.render.html import LANGS
 from collector.state import State
 from runtime.logs import fields
-from runtime.secrets import read_secret
+from runtime.secrets import SecretError, read_secret, same_secret
 
 log = logging.getLogger("dui.collector.http")
 PROTECTED = ("/api/v1/contracts", "/api/v1/maintenance", "/api/v1/evidence/void")
@@ -41,17 +41,21 @@ def _auth_middleware(config: CollectorConfig) -> Callable:
         protected = request.path == "/" or request.path.startswith(PROTECTED)
         if auth is None or not protected:
             return await handler(request)
-        secret = read_secret(auth.file)
+        try:
+            secret = read_secret(auth.file)
+        except SecretError as exc:  # emptied or removed since the start: nobody gets in
+            log.error("http.auth file unusable", extra=fields(reason=str(exc)))
+            raise web.HTTPServiceUnavailable(text="http.auth file unusable\n") from None
         header = request.headers.get("Authorization", "")
         if auth.type == "token":
-            ok = hmac.compare_digest(header, f"Bearer {secret}")
+            ok = same_secret(header, f"Bearer {secret}")
         else:
             users = dict(line.split(":", 1) for line in secret.splitlines() if ":" in line)
             ok = False
             if header.startswith("Basic "):
                 with contextlib.suppress(ValueError, UnicodeDecodeError):
                     user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-                    ok = user in users and hmac.compare_digest(users[user], password)
+                    ok = user in users and same_secret(password, users[user])
         if not ok:
             raise web.HTTPUnauthorized(
                 headers={"WWW-Authenticate": 'Basic realm="dui-sla"'}
@@ -121,21 +125,35 @@ async def http_server(
     live: LiveSla | None = None,
     health: Health | None = None,
     clock: Callable[[], float] = time.time,
+    limits: Limits = LIMITS,
 ) -> AsyncIterator[int]:
-    """Serves until the block ends; yields the bound port."""
+    """Serves until the block ends; yields the bound port. The listening socket is ours
+    (not a TCPSite) so that every connection passes the guard (collector/http/guard.py)."""
     app = make_app(config, state, ledger, live, health, clock)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        keepalive_timeout=limits.keepalive,
+        lingering_time=limits.lingering,
+    )
+    guard = ConnectionGuard(lambda: runner.server(), limits)  # type: ignore[misc]
+    app.middlewares.insert(0, guard.middleware)
     await runner.setup()
     host, port = split_host_port(config.http.listen)
-    site = web.TCPSite(runner, host, port)
     try:
-        await site.start()
+        server = await asyncio.get_running_loop().create_server(
+            guard, host, port, backlog=limits.backlog
+        )
     except OSError as exc:
         await runner.cleanup()
         raise OSError(f"http.listen {config.http.listen}: {exc.strerror or exc}") from None
-    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    bound = server.sockets[0].getsockname()[1]
     log.info("http listening", extra=fields(listen=f"{host}:{bound}"))
     try:
         yield bound
     finally:
+        server.close()
         await runner.cleanup()
+        for guarded in list(guard.open.values()):  # what aiohttp's shutdown left open
+            if guarded.transport is not None:
+                guarded.transport.abort()

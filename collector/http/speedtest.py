@@ -3,11 +3,12 @@ only with the speedtest token."""
 
 from __future__ import annotations
 
-import hmac
 import os
 import time
 
 from aiohttp import web
+
+from runtime.secrets import same_secret
 
 SPEEDTEST_HOLD = 10.0  # a site's test slot stays with its agent this long after its last request
 _BLOCK = os.urandom(1 << 20)
@@ -23,7 +24,7 @@ class Speedtest:
         if self.token is None:
             raise web.HTTPServiceUnavailable(text="speedtest.token_file is not configured\n")
         expected = f"Bearer {self.token}"
-        if not hmac.compare_digest(request.headers.get("Authorization", ""), expected):
+        if not same_secret(request.headers.get("Authorization", ""), expected):
             raise web.HTTPUnauthorized(text="wrong or missing speedtest token\n")
         site = request.query.get("site", "")
         agent = request.query.get("agent", "")
