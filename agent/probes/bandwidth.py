@@ -180,7 +180,10 @@ def _direction(direction: str, params: dict[str, Any], stop_ns: int) -> float | 
     if direction == "download":
         query["bytes"] = per_stream
     url = f"{params['url'].rstrip('/')}/{direction}?{urlencode(query)}"
-    barrier = threading.Barrier(streams + 1)
+    # The start is stamped by the barrier itself, before any stream is released: a stream
+    # on a fast link can finish before this thread would read the clock after its wait.
+    started: list[int] = []
+    barrier = threading.Barrier(streams + 1, action=lambda: started.append(time.perf_counter_ns()))
     marks: list[Marks] = [[] for _ in range(streams)]
     errors: list[BaseException] = []
     threads = [
@@ -195,7 +198,7 @@ def _direction(direction: str, params: dict[str, Any], stop_ns: int) -> float | 
         thread.start()
     with contextlib.suppress(threading.BrokenBarrierError):
         barrier.wait(max(0.001, (stop_ns - time.perf_counter_ns()) * 1e-9))
-    start_ns = time.perf_counter_ns()
+    start_ns = started[0] if started else time.perf_counter_ns()
     for thread in threads:
         thread.join(max(0.0, (stop_ns - time.perf_counter_ns()) * 1e-9) + 5)
     if errors:
