@@ -149,3 +149,13 @@ def test_max_agents(tmp_path) -> None:
     later = ingest.process([message("c", [result(1)])], now=NOW + 3620)  # b forgotten
     assert acks(later) == {"c": 1} and later.rejected_messages == {}
     ledger.close()
+
+
+def test_a_message_is_never_partly_stored(ingest) -> None:
+    """Before: a result with an unstorable seq after a good one made the message count as
+    rejected (`internal`) while the good result was stored anyway, and never acked."""
+    mixed = message("mixed", [result(1), result(BIG, probe="NOT A PROBE")])
+    out = ingest.process([mixed], now=NOW)
+    assert out.messages == {"accepted": 1} and out.rejected_messages == {}
+    assert out.rejected_results == {"schema": 1} and acks(out) == {"mixed": 1}
+    assert ingest.ledger.counts()["results"] == 1
