@@ -93,3 +93,34 @@ async def test_hostile_seq_never_blocks_a_steady_agent(mosquitto, collector_proc
         assert "Traceback" not in collector.log()
     finally:
         await collector.astop()
+
+
+async def test_oversized_status_and_too_many_agents(mosquitto, collector_process) -> None:
+    """A 5 MB status once made every /metrics scrape carry it; 30 new ids beyond
+    agents.max_agents once each made series of their own."""
+    config = {"mqtt": {"url": mosquitto.url}, "agents": {"max_agents": 10}}
+    collector = collector_process(config)
+    collector.start()
+    try:
+        big = json.dumps({"v": 1, "state": "online", "os": "x" * 5_000_000}).encode()
+        async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="hostile") as client:
+            await client.publish("dui/v1/og/site-a/big/status", big, qos=1)
+            for n in range(40):
+                status = json.dumps({"v": 1, "state": "online", "version": "1"}).encode()
+                await client.publish(f"dui/v1/og/site-a/id-{n}/status", status, qos=1)
+
+        async def counted() -> dict[str, float]:
+            return await asyncio.to_thread(collector.metrics)
+
+        key = 'dui_collector_rejected_messages_total{reason="%s"}'
+        m = await await_until(
+            counted, 20, "the statuses counted", until=lambda m: m.get(key % "max_agents") == 30
+        )
+        assert m[key % "too_large"] == 1
+        agents = [k for k in m if k.startswith("dui_agent_up{")]
+        assert len(agents) == 10
+        status, text = await asyncio.to_thread(collector.get, "/metrics")
+        print(f"/metrics: {len(text)} bytes, {len(agents)} agents")
+        assert status == 200 and len(text) < 100_000
+    finally:
+        await collector.astop()
