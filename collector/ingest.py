@@ -3,7 +3,9 @@
 `Ingest.process` takes a group of MQTT messages and handles them in one ledger
 transaction (group commit); it runs in a worker thread and returns the acks to
 publish and what the metrics view must learn. Every byte is untrusted: a bad
-message or result is rejected with a reason, never stops the good ones.
+message or result is rejected with a reason, never stops the good ones. Messages are
+checked first and their writes made at once; if those fail, the group is done again
+with one savepoint per message, so a failing message is undone alone.
 """
 
 from __future__ import annotations
