@@ -160,6 +160,7 @@ class _Group:
     writes: _Writes = field(default_factory=_Writes)
     epochs: dict[EpochKey, _Epoch] = field(default_factory=dict)
     agents: dict[AgentKey, None] = field(default_factory=dict)
+    isolated: bool = False  # one savepoint per message
 
 
 class Ingest:
@@ -227,7 +228,7 @@ class Ingest:
     def _group(
         self, tx: LedgerTx, messages: list[tuple[str, bytes]], now: float, isolated: bool
     ) -> _Group:
-        group = _Group()
+        group = _Group(isolated=isolated)
         for topic, payload in messages:
             part, writes = Outcome(), _Writes()
             try:
@@ -321,8 +322,11 @@ class Ingest:
             )
             return None
         key: EpochKey = (org, site, agent, batch.epoch)
-        # a copy: the cache moves only once the writes are kept
-        epoch = (group.epochs.get(key) or self._epoch(key)).copy()
+        epoch = group.epochs.get(key)
+        if epoch is None or group.isolated:  # the cache moves only once the writes are kept
+            epoch = (epoch or self._epoch(key)).copy()
+        # else the group's own copy: settle() below is this message's last step, so a
+        # message that fails leaves it as it was, and the group's writes are all or none
         offset = batch.clock_offset_seconds or 0.0
         out.seen.append((org, site, agent, batch.clock_offset_seconds))
         settled: list[int] = []
