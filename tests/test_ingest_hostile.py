@@ -159,3 +159,22 @@ def test_a_message_is_never_partly_stored(ingest) -> None:
     assert out.messages == {"accepted": 1} and out.rejected_messages == {}
     assert out.rejected_results == {"schema": 1} and acks(out) == {"mixed": 1}
     assert ingest.ledger.counts()["results"] == 1
+
+
+def test_a_failing_message_between_two_of_the_same_epoch(ingest) -> None:
+    """The watermark never passes the failed message's seqs, and moves once it is re-sent."""
+    ingest.ledger.db.execute(
+        "CREATE TRIGGER poison BEFORE INSERT ON results WHEN NEW.target = 'poison'"
+        " BEGIN SELECT RAISE(ABORT, 'poisoned'); END"
+    )
+    group = [
+        message("a", [result(1), result(2)]),
+        message("a", [result(3, target="poison")]),
+        message("a", [result(4)]),
+    ]
+    out = ingest.process(group, now=NOW)
+    assert acks(out) == {"a": 2} and out.rejected_messages == {"internal": 1}
+    assert ingest.ledger.counts()["results"] == 3
+    ingest.ledger.db.execute("DROP TRIGGER poison")
+    again = ingest.process([message("a", [result(3)], first_seq=1)], now=NOW)
+    assert acks(again) == {"a": 4} and ingest.ledger.counts()["results"] == 4
