@@ -178,3 +178,16 @@ def test_a_failing_message_between_two_of_the_same_epoch(ingest) -> None:
     ingest.ledger.db.execute("DROP TRIGGER poison")
     again = ingest.process([message("a", [result(3)], first_seq=1)], now=NOW)
     assert acks(again) == {"a": 4} and ingest.ledger.counts()["results"] == 4
+
+
+def test_the_agent_checks_the_same_bounds() -> None:
+    from agent.probes import measure
+    from wire.schema import result_problem
+
+    base = {k: v for k, v in result(1).items() if k != "seq"}
+    assert result_problem(base) is None
+    assert "tls_issuer" in result_problem({**base, "tls_issuer": "x" * 257})
+    assert "ts" in result_problem({**base, "ts": float("nan")})
+    real = measure("inventory", {})
+    extra = {"probe": "inventory", "target": "workstation", "role": "workstation"}
+    assert result_problem({**real, **extra}) is None, "what the agent measures fits"
