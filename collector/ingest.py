@@ -374,8 +374,6 @@ class Ingest:
             )
             out.accepted.append(Accepted(org, site, agent, result, ts))
             out.lags.append(now - ts)
-        epoch.settle(settled, batch.first_seq)
-        writes.epochs[key] = epoch
         for reason, n in rejects.items():
             out.count(out.rejected_results, reason, n)
             self.throttle.warning(
@@ -386,6 +384,8 @@ class Ingest:
                 count=n,
             )
         out.count(out.messages, "accepted" if fresh else "duplicate")
+        epoch.settle(settled, batch.first_seq)  # the last step: see the copy above
+        writes.epochs[key] = epoch
         return org, site, agent
 
     @staticmethod
