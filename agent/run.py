@@ -18,6 +18,7 @@ from agent.spool import Spool
 from agent.worker import make_runner
 from runtime.logs import fields
 from runtime.service import install_stop
+from wire.schema import result_problem
 
 log = logging.getLogger("dui.agent")
 
@@ -31,7 +32,17 @@ async def run(config: AgentConfig) -> None:
         jobs = build_jobs(config, extra=lambda: {"clock_offset_seconds": link.clock_offset})
         gate = Gate()
 
+        warned: set[str] = set()
+
         async def sink(result: dict[str, Any]) -> None:
+            problem = result_problem(result)
+            if problem is not None and str(result.get("target")) not in warned:
+                # spooled anyway: the collector counts it rejected and settles it
+                warned.add(str(result.get("target")))
+                log.warning(
+                    "result outside the wire bounds (logged once per target)",
+                    extra=fields(target=str(result.get("target"))[:64], reason=problem[:300]),
+                )
             spool.append(result)
             link.notify()
 

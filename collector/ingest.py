@@ -3,7 +3,9 @@
 `Ingest.process` takes a group of MQTT messages and handles them in one ledger
 transaction (group commit); it runs in a worker thread and returns the acks to
 publish and what the metrics view must learn. Every byte is untrusted: a bad
-message or result is rejected with a reason, never stops the good ones.
+message or result is rejected with a reason, never stops the good ones. Messages are
+checked first and their writes made at once; if those fail, the group is done again
+with one savepoint per message, so a failing message is undone alone.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ class Accepted:
     ts: float  # corrected
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     acks: list[tuple[str, bytes]] = field(default_factory=list)
     accepted: list[Accepted] = field(default_factory=list)
@@ -75,13 +77,13 @@ class Outcome:
         self.seen += part.seen
         self.statuses += part.statuses
         self.lags += part.lags
-        for mine, theirs in (
-            (self.messages, part.messages),
-            (self.rejected_messages, part.rejected_messages),
-            (self.rejected_results, part.rejected_results),
-        ):
-            for key, n in theirs.items():
-                self.count(mine, key, n)
+        for key, n in part.messages.items():
+            self.count(self.messages, key, n)
+        if part.rejected_messages or part.rejected_results:
+            for key, n in part.rejected_messages.items():
+                self.count(self.rejected_messages, key, n)
+            for key, n in part.rejected_results.items():
+                self.count(self.rejected_results, key, n)
 
 
 class Throttle:
@@ -129,6 +131,38 @@ class _Epoch:
         return self.mark
 
 
+@dataclass(slots=True)
+class _Writes:
+    """What messages store: results, rejected seqs, watermarks moved (as the new epochs)."""
+
+    results: list[StoredResult] = field(default_factory=list)
+    rejects: list[tuple[EpochKey, int, str]] = field(default_factory=list)
+    epochs: dict[EpochKey, _Epoch] = field(default_factory=dict)
+
+    def add(self, other: _Writes) -> None:
+        self.results += other.results
+        self.rejects += other.rejects
+        self.epochs.update(other.epochs)
+
+    def store(self, tx: LedgerTx, now: float) -> None:
+        tx.add_results(self.results, now)
+        for key, seq, reason in self.rejects:
+            tx.add_reject(key, seq, reason, now)
+        for key, epoch in self.epochs.items():
+            tx.set_watermark(key, epoch.mark, now)
+
+
+@dataclass
+class _Group:
+    """One group's outcome so far; its epochs and agents reach the caches once stored."""
+
+    out: Outcome = field(default_factory=Outcome)
+    writes: _Writes = field(default_factory=_Writes)
+    epochs: dict[EpochKey, _Epoch] = field(default_factory=dict)
+    agents: dict[AgentKey, None] = field(default_factory=dict)
+    isolated: bool = False  # one savepoint per message
+
+
 class Ingest:
     def __init__(
         self,
@@ -166,40 +200,56 @@ class Ingest:
             del self._agents[key]
 
     def process(self, messages: list[tuple[str, bytes]], now: float | None = None) -> Outcome:
-        """One transaction for the group, one savepoint per message: a message's writes
-        are all kept or all undone, whatever happens to the others. One ack per agent
-        epoch, covering all its batches in the group (duplicates included), sent by the
-        caller after the commit."""
+        """One transaction for the group, in which a message's writes are all kept or all
+        undone, whatever happens to the others. One ack per agent epoch, covering all its
+        batches in the group (duplicates included), sent by the caller after the commit."""
         now = time.time() if now is None else now
         self._forget(now)
-        out = Outcome()
-        touched: dict[EpochKey, None] = {}
-        with self.ledger.transaction() as tx:
-            for topic, payload in messages:
-                part = Outcome()
-                try:
-                    with tx.savepoint():
-                        moved = self._message(tx, topic, payload, now, part)
-                except Exception as exc:  # a bug on one message must not lose the others
-                    self._internal(out, topic, exc)
-                    continue
-                if moved is not None:  # its watermark is stored: the cache follows
-                    key, epoch = moved
-                    self._epochs[key] = epoch
-                    touched[key] = None
-                if part.seen or part.statuses:
-                    self._agents[parse_agent_topic(topic)[:3]] = now  # type: ignore[index]
-                out.merge(part)
-            for key in touched:
-                org, site, agent, epoch_id = key
-                mark = self._epochs[key].mark
-                out.acks.append(
-                    (
-                        ack_topic(org, site, agent),
-                        encode({"v": 1, "epoch": epoch_id, "seq": mark, "ts": now}),
-                    )
-                )
+        try:  # the fast way: every message checked, then the group's writes at once
+            with self.ledger.transaction() as tx:
+                group = self._group(tx, messages, now, isolated=False)
+        except Exception as exc:  # rolled back: again, one savepoint per message
+            self.throttle.warning(
+                f"group:{type(exc).__name__}",
+                "group write failed, retried message by message",
+                error=f"{type(exc).__name__}: {str(exc)[:300]}",
+            )
+            with self.ledger.transaction() as tx:
+                group = self._group(tx, messages, now, isolated=True)
+        self._epochs.update(group.epochs)  # stored: the cache follows
+        self._agents.update(dict.fromkeys(group.agents, now))
+        out = group.out
+        for key, epoch in group.epochs.items():
+            org, site, agent, epoch_id = key
+            ack = {"v": 1, "epoch": epoch_id, "seq": epoch.mark, "ts": now}
+            out.acks.append((ack_topic(org, site, agent), encode(ack)))
         return out
+
+    def _group(
+        self, tx: LedgerTx, messages: list[tuple[str, bytes]], now: float, isolated: bool
+    ) -> _Group:
+        group = _Group(isolated=isolated)
+        for topic, payload in messages:
+            part, writes = Outcome(), _Writes()
+            try:
+                if isolated:
+                    with tx.savepoint():
+                        agent = self._message(topic, payload, now, part, group, writes)
+                        writes.store(tx, now)
+                else:
+                    agent = self._message(topic, payload, now, part, group, writes)
+            except Exception as exc:  # a bug on one message must not lose the others
+                self._internal(group.out, topic, exc)
+                continue
+            group.epochs.update(writes.epochs)
+            if agent is not None:
+                group.agents[agent] = None
+            if not isolated:
+                group.writes.add(writes)
+            group.out.merge(part)
+        if not isolated:
+            group.writes.store(tx, now)
+        return group
 
     def _internal(self, out: Outcome, topic: str, exc: Exception) -> None:
         out.count(out.rejected_messages, "internal")
@@ -223,18 +273,27 @@ class Ingest:
             detail=detail[:300],
         )
 
-    def _admitted(self, out: Outcome, topic: str, agent: AgentKey) -> bool:
+    def _admitted(self, out: Outcome, topic: str, agent: AgentKey, group: _Group) -> bool:
         """A new agent id beyond agents.max_agents is refused (not acked: the agent keeps
         its results and re-sends once a slot is free)."""
-        if agent in self._agents or len(self._agents) < self.max_agents:
+        if agent in self._agents or agent in group.agents:
+            return True
+        if len(self._agents) + len(group.agents) < self.max_agents:
             return True
         self._reject_message(out, topic, "max_agents", f"{self.max_agents} agents known")
         return False
 
     def _message(
-        self, tx: LedgerTx, topic: str, payload: bytes, now: float, out: Outcome
-    ) -> tuple[EpochKey, _Epoch] | None:
-        """Writes one message; returns its epoch key and new watermark when it moved one."""
+        self,
+        topic: str,
+        payload: bytes,
+        now: float,
+        out: Outcome,
+        group: _Group,
+        writes: _Writes,
+    ) -> AgentKey | None:
+        """Checks one message and puts what it stores in `writes` (nothing is written
+        here); returns its agent when the message counts for it (results or a status)."""
         ids = parse_agent_topic(topic)
         if ids is None:
             self._reject_message(out, topic, "topic", "not an agent topic")
@@ -245,11 +304,10 @@ class Ingest:
             return None
         if leaf == "status" and not payload:
             return None  # a retained status being cleared
-        if not self._admitted(out, topic, (org, site, agent)):
+        if not self._admitted(out, topic, (org, site, agent), group):
             return None
         if leaf == "status":
-            self._status(topic, payload, org, site, agent, out)
-            return None
+            return self._status(topic, payload, org, site, agent, out)
         if len(payload) > MAX_MESSAGE_BYTES:
             self._reject_message(out, topic, "too_large", f"{len(payload)} bytes")
             return None
@@ -264,13 +322,16 @@ class Ingest:
             )
             return None
         key: EpochKey = (org, site, agent, batch.epoch)
-        epoch = self._epoch(key).copy()  # the cache moves only once the writes are kept
+        epoch = group.epochs.get(key)
+        if epoch is None or group.isolated:  # the cache moves only once the writes are kept
+            epoch = (epoch or self._epoch(key)).copy()
+        # else the group's own copy: settle() below is this message's last step, so a
+        # message that fails leaves it as it was, and the group's writes are all or none
         offset = batch.clock_offset_seconds or 0.0
         out.seen.append((org, site, agent, batch.clock_offset_seconds))
         settled: list[int] = []
         fresh = 0
         rejects: dict[str, int] = {}
-        new: list[StoredResult] = []
         for raw in batch.results:
             try:
                 result = decode_result(raw)
@@ -279,7 +340,7 @@ class Ingest:
                 rejects["schema"] = rejects.get("schema", 0) + 1
                 if seq is not None:
                     if not epoch.settled(seq) and seq not in settled:
-                        tx.add_reject(key, seq, "schema", now)
+                        writes.rejects.append((key, seq, "schema"))
                         fresh += 1
                     settled.append(seq)
                 continue
@@ -296,9 +357,9 @@ class Ingest:
             )
             if reason is not None:
                 rejects[reason] = rejects.get(reason, 0) + 1
-                tx.add_reject(key, result.seq, reason, now)
+                writes.rejects.append((key, result.seq, reason))
                 continue
-            new.append(
+            writes.results.append(
                 StoredResult(
                     key,
                     result.seq,
@@ -313,8 +374,6 @@ class Ingest:
             )
             out.accepted.append(Accepted(org, site, agent, result, ts))
             out.lags.append(now - ts)
-        tx.add_results(new, now)
-        tx.set_watermark(key, epoch.settle(settled, batch.first_seq), now)
         for reason, n in rejects.items():
             out.count(out.rejected_results, reason, n)
             self.throttle.warning(
@@ -325,7 +384,9 @@ class Ingest:
                 count=n,
             )
         out.count(out.messages, "accepted" if fresh else "duplicate")
-        return key, epoch
+        epoch.settle(settled, batch.first_seq)  # the last step: see the copy above
+        writes.epochs[key] = epoch
+        return org, site, agent
 
     @staticmethod
     def _seq_of(raw: msgspec.Raw) -> int | None:
@@ -337,11 +398,12 @@ class Ingest:
 
     def _status(
         self, topic: str, payload: bytes, org: str, site: str, agent: str, out: Outcome
-    ) -> None:
+    ) -> AgentKey | None:
         try:
             status = decode_status(payload)
         except ValueError as exc:
             reason = "too_large" if len(payload) > MAX_STATUS_BYTES else "invalid"
-            return self._reject_message(out, topic, reason, str(exc))
+            self._reject_message(out, topic, reason, str(exc))
+            return None
         out.statuses.append((org, site, agent, status))
-        return None
+        return org, site, agent

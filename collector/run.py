@@ -64,7 +64,13 @@ async def _writer(
             ingest.reset()
             continue
         health.ok("ingest")
-        state.apply(outcome, now)
+        try:
+            state.apply(outcome, now)
+        except Exception as exc:  # stored already: the acks go out whatever the view did
+            if health.failed("metrics-view", f"{type(exc).__name__}: {exc}"[:300]):
+                log.exception("metrics view not updated", extra=fields(messages=len(group)))
+        else:
+            health.ok("metrics-view")
         await bus.publish(outcome.acks)
 
 

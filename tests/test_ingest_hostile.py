@@ -149,3 +149,45 @@ def test_max_agents(tmp_path) -> None:
     later = ingest.process([message("c", [result(1)])], now=NOW + 3620)  # b forgotten
     assert acks(later) == {"c": 1} and later.rejected_messages == {}
     ledger.close()
+
+
+def test_a_message_is_never_partly_stored(ingest) -> None:
+    """Before: a result with an unstorable seq after a good one made the message count as
+    rejected (`internal`) while the good result was stored anyway, and never acked."""
+    mixed = message("mixed", [result(1), result(BIG, probe="NOT A PROBE")])
+    out = ingest.process([mixed], now=NOW)
+    assert out.messages == {"accepted": 1} and out.rejected_messages == {}
+    assert out.rejected_results == {"schema": 1} and acks(out) == {"mixed": 1}
+    assert ingest.ledger.counts()["results"] == 1
+
+
+def test_a_failing_message_between_two_of_the_same_epoch(ingest) -> None:
+    """The watermark never passes the failed message's seqs, and moves once it is re-sent."""
+    ingest.ledger.db.execute(
+        "CREATE TRIGGER poison BEFORE INSERT ON results WHEN NEW.target = 'poison'"
+        " BEGIN SELECT RAISE(ABORT, 'poisoned'); END"
+    )
+    group = [
+        message("a", [result(1), result(2)]),
+        message("a", [result(3, target="poison")]),
+        message("a", [result(4)]),
+    ]
+    out = ingest.process(group, now=NOW)
+    assert acks(out) == {"a": 2} and out.rejected_messages == {"internal": 1}
+    assert ingest.ledger.counts()["results"] == 3
+    ingest.ledger.db.execute("DROP TRIGGER poison")
+    again = ingest.process([message("a", [result(3)], first_seq=1)], now=NOW)
+    assert acks(again) == {"a": 4} and ingest.ledger.counts()["results"] == 4
+
+
+def test_the_agent_checks_the_same_bounds() -> None:
+    from agent.probes import measure
+    from wire.schema import result_problem
+
+    base = {k: v for k, v in result(1).items() if k != "seq"}
+    assert result_problem(base) is None
+    assert "tls_issuer" in result_problem({**base, "tls_issuer": "x" * 257})
+    assert "ts" in result_problem({**base, "ts": float("nan")})
+    real = measure("inventory", {})
+    extra = {"probe": "inventory", "target": "workstation", "role": "workstation"}
+    assert result_problem({**real, **extra}) is None, "what the agent measures fits"

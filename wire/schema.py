@@ -207,6 +207,16 @@ def decode_result(raw: bytes | msgspec.Raw) -> Result:
     return _decode(_result_decoder, raw)
 
 
+def result_problem(result: dict[str, Any]) -> str | None:
+    """Why the collector would reject this result (the agent checks before spooling), or
+    None; `seq` is added by the spool, so a placeholder stands in for it."""
+    try:
+        decode_result(encode({**result, "seq": 1}))
+    except (ValueError, TypeError, OverflowError) as exc:
+        return str(exc)
+    return None
+
+
 def decode_ack(payload: bytes) -> Ack:
     return _decode(_ack_decoder, payload)
 
