@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from collector.sla.now import LiveReport
 
 
+# (target, role, probe) series one agent may have on /metrics; a real agent has about 10.
+# Beyond it (targets or probes invented by a hostile agent) results are stored, not shown.
+MAX_SERIES_SLOTS = 64
+
 @dataclass
 class Histogram:
     bounds: tuple[float, ...]
@@ -65,6 +69,7 @@ class State:
         self.rejected_messages: dict[str, int] = {}
         self.rejected_results: dict[str, int] = {}
         self.results_stored = 0
+        self.capped_results = 0
         self.ingest_lag = Histogram(LAG_BUCKETS)
         self._mqtt_connected = False
         self.mqtt_lost_at: float | None = None  # monotonic; None until first connected
@@ -122,6 +127,9 @@ class State:
         self.results_stored += 1
         view = self._agent((org, site, agent))
         slot = (r.target, r.role, r.probe)
+        if slot not in view.last and len(view.last) >= MAX_SERIES_SLOTS:
+            self.capped_results += 1  # stored, not exposed: /metrics stays bounded
+            return
         previous = view.last.get(slot)
         if previous is None or previous[0] <= ts:  # late results do not replace newer ones
             view.last[slot] = (ts, r)

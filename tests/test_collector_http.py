@@ -254,3 +254,32 @@ async def test_an_auth_file_emptied_while_running_lets_nobody_in(tmp_path) -> No
             status, _ = await asyncio.to_thread(get, url, {"Authorization": header})
             assert status == 503, header
     ledger.close()
+
+
+async def test_malformed_requests_and_deep_bodies_log_no_traceback(tmp_path, caplog) -> None:
+    """A URL too long is the client's mistake (400), and JSON nested past Python's
+    recursion limit is a bad body (400), not a 500: neither logs a traceback."""
+    import logging
+    import socket
+
+    from tests.test_evidence import collector_config, post
+
+    config = parse(collector_config(tmp_path))
+    state = State(stale_after=300, forget_after=3600)
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    caplog.set_level(logging.ERROR)
+    async with http_server(config, state, ledger) as port:
+
+        def long_url() -> bytes:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+                return sock.recv(64)
+
+        assert b" 400 " in (await asyncio.to_thread(long_url))
+        deep = '{"contract": "dui-vendor-2026", "x": ' + "[" * 100000 + "]" * 100000 + "}"
+        status, _ = await asyncio.to_thread(
+            post, f"http://127.0.0.1:{port}/api/v1/evidence/backups", deep.encode(), "v3ndor-t0ken"
+        )
+        assert status in (400, 401, 422)
+    ledger.close()
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == []

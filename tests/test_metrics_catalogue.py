@@ -251,3 +251,21 @@ def test_docs_metrics_md_is_generated_from_the_catalogue() -> None:
     assert path.read_text(encoding="utf-8") == docs.markdown(), (
         "docs/metrics.md is stale: python -m collector.metrics.docs > docs/metrics.md"
     )
+
+
+def test_one_agent_cannot_grow_metrics_without_bound() -> None:
+    """200 invented targets from one known agent: 64 series shown, the rest counted."""
+    from collector.state import MAX_SERIES_SLOTS
+
+    state = State(stale_after=300, forget_after=86400)
+    invented = [result("dns", f"t{i}", "dui") for i in range(200)]
+    state.apply(Outcome(accepted=[Accepted("og", "s1", "a1", r, NOW) for r in invented]), now=NOW)
+    text = Exposition(state).render(now=NOW).decode()
+    shown = {
+        line.split('target="')[1].split('"')[0]
+        for line in text.splitlines()
+        if line.startswith("dui_probe_success{")
+    }
+    assert len(shown) == MAX_SERIES_SLOTS == 64
+    assert "dui_collector_capped_results_total 136.0" in text
+    assert state.results_stored == 200

@@ -74,7 +74,7 @@ class Api:
         body = await request.read()
         try:
             claimed = json.loads(body).get("contract") if body else None
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):  # nesting too deep to read
             claimed = None
         if not isinstance(claimed, str):
             raise _error(web.HTTPBadRequest, "contract: missing (the body must name it)")
@@ -128,7 +128,7 @@ class Api:
             contract = self._contract(str(data["contract"]))
             record_id, reason = data["id"], data["reason"]
             kinds = [data.get("kind") or "backup"] + (["restore_test"] * ("kind" not in data))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise _error(
                 web.HTTPUnprocessableEntity, f"give contract, id, reason (and kind): {exc}"
             ) from None
@@ -167,7 +167,7 @@ class Api:
                     bounds[name] = dt.datetime.fromisoformat(str(data[name]).replace("Z", "+00:00"))
                 except ValueError as exc:
                     raise ValueError(f"{name}: {exc}") from None
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise _error(
                 web.HTTPUnprocessableEntity,
                 f"give contract, start and end (ISO with offset): {exc}",

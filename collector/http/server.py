@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from collector.config import CollectorConfig, split_host_port
@@ -28,6 +29,19 @@ from runtime.logs import fields
 from runtime.secrets import SecretError, read_secret, same_secret
 
 log = logging.getLogger("dui.collector.http")
+
+
+class _ClientErrors(logging.Filter):
+    """aiohttp logs a malformed request (a line too long, a bad header) with a traceback
+    at error level, once per request: it is the client's mistake, answered with 400, so
+    it is dropped here rather than flooding the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, HttpProcessingError)
+
+
+logging.getLogger("aiohttp.server").addFilter(_ClientErrors())
 PROTECTED = ("/api/v1/contracts", "/api/v1/maintenance", "/api/v1/evidence/void")
 
 

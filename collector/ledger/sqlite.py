@@ -104,7 +104,6 @@ BUSY_TIMEOUT_MS = 5000  # how long a write waits for another connection's transa
 CHUNK_ROWS = 5000  # rows streamed per hold of the connection
 
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
 V1_TABLES = frozenset({"results", "rejects", "watermarks", "rollups"})  # in every version
 RESTORE = (
     "restore it from a copy made by `dui-collector backup`, or move it away to start a new ledger"
@@ -130,11 +129,12 @@ class SqliteLedger:
                 self.db.close()
             if isinstance(exc, LedgerError):
                 raise
-            damaged = getattr(exc, "sqlite_errorcode", None) in (
-                sqlite3.SQLITE_CORRUPT,
-                sqlite3.SQLITE_NOTADB,
-            )
-            hint = f" (the file is damaged): {RESTORE}" if damaged else ""
+            code = getattr(exc, "sqlite_errorcode", None)
+            if code == sqlite3.SQLITE_NOTADB:
+                raise LedgerError(
+                    f"ledger {self.path} is not an SQLite file (or is damaged): {RESTORE}"
+                ) from None
+            hint = f" (the file is damaged): {RESTORE}" if code == sqlite3.SQLITE_CORRUPT else ""
             raise LedgerError(f"ledger {self.path}: {exc}{hint}") from None
 
     def _refuse_unknown_file(self) -> None:
@@ -147,10 +147,9 @@ class SqliteLedger:
             raise LedgerError(
                 f"ledger {self.path} is empty (0 bytes): its history is gone; {RESTORE}"
             )
-        with open(self.path, "rb") as handle:
-            head = handle.read(len(SQLITE_MAGIC))
-        if head and head != SQLITE_MAGIC:
-            raise LedgerError(f"ledger {self.path} is not an SQLite file: {RESTORE}")
+        # The header is left to SQLite (SQLITE_NOTADB below): opening and closing the file
+        # here would drop the POSIX locks every connection of this process holds on it,
+        # and another process could then checkpoint and truncate the WAL under them.
 
     def _refuse_foreign_schema(self) -> None:
         tables = {

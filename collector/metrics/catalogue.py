@@ -76,6 +76,7 @@ FAMILIES: tuple[Family, ...] = (
     _f("dui_collector_results_total", "counter", "Distinct results stored", (), "", COLLECTOR),
     _f("dui_collector_ingest_lag_seconds", "histogram", "Ingest time minus (corrected) measurement time", (), "seconds", COLLECTOR, LAG_BUCKETS),
     _f("dui_collector_mqtt_connected", "gauge", "1 while connected to the broker", (), "", COLLECTOR),
+    _f("dui_collector_capped_results_total", "counter", "Results stored but not shown on /metrics: their agent already has 64 target/probe series", (), "", COLLECTOR),
     _f("dui_collector_task_failures_total", "counter", "Background task rounds that failed, by task", ("task",), "", COLLECTOR),
     _f("dui_sla_seconds_total", "counter", "Time in each state, 60 per minute, counted once when the minute is final", (*SLA, "state"), "seconds", CONTRACTS),
     _f("dui_sla_period_seconds", "gauge", "Current period's time by state (recomputed with late data)", (*SLA, "state"), "seconds", CONTRACTS),

@@ -105,6 +105,7 @@ def collector_samples(s: State) -> Iterator[Sample]:
     yield "dui_collector_results_total", (), s.results_stored
     yield "dui_collector_ingest_lag_seconds", (), s.ingest_lag
     yield "dui_collector_mqtt_connected", (), 1.0 if s.mqtt_connected else 0.0
+    yield "dui_collector_capped_results_total", (), s.capped_results
     for task, n in sorted(s.task_failures.items()):
         yield "dui_collector_task_failures_total", (task,), n
 
