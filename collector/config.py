@@ -96,7 +96,7 @@ class LedgerConfig(Strict):
 class AgentsConfig(Strict):
     stale_after: Duration = Duration(300)
     forget_after: Duration = Duration(86400)
-    max_agents: Annotated[int, msgspec.Meta(ge=1)] = 20000
+    max_agents: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 20000
 
 
 class SpeedtestConfig(Strict):

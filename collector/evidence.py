@@ -19,6 +19,14 @@ EvidenceId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0
 Stamp = dt.datetime
 
 
+# Free text shown in reports: no control characters and no bidirectional overrides,
+# which would hide or reorder what a reader sees.
+Text = Annotated[
+    str,
+    msgspec.Meta(max_length=200, pattern="^[^\\x00-\\x1f\\x7f\\u202a-\\u202e\\u2066-\\u2069]*\\Z"),
+]
+
+
 class Backup(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     contract: str
     id: EvidenceId
@@ -29,8 +37,8 @@ class Backup(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     size_bytes: Annotated[int, msgspec.Meta(ge=0)] | None = None
     restore_point_at: Stamp | None = None
     expires_at: Stamp | None = None
-    location: Annotated[str, msgspec.Meta(max_length=200)] | None = None
-    checksum: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    location: Text | None = None
+    checksum: Text | None = None
 
     def __post_init__(self) -> None:
         _aware(self, ("started_at", "completed_at", "restore_point_at", "expires_at"))
@@ -69,6 +77,12 @@ def parse(kind: str, data: bytes | dict[str, Any]) -> Backup | RestoreTest:
         return msgspec.convert(data, schema, strict=False)
     except msgspec.ValidationError as exc:
         text = str(exc)
+        if "u202a" in text:  # a Text field: say it in words, not as a regex
+            text = re.sub(
+                r"Expected `str` matching regex '.*?'",
+                "must not contain control characters or direction overrides",
+                text,
+            )
         match = re.match(r"^(.*) - at `\$\.?(.*)`$", text)
         raise ValueError(f"{match[2]}: {match[1]}" if match and match[2] else text) from None
     except msgspec.DecodeError as exc:

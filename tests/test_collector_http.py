@@ -221,6 +221,7 @@ def test_wide_listen_without_auth_is_a_config_error(tmp_path) -> None:
         ("mqtt: {listen: localhost}", "mqtt.listen:"),
         ("speedtest: {token_file: absent}", "speedtest.token_file: file 'absent' not found"),
         ("agents: {stale_afer: 5m}", "agents: unknown key `stale_afer`"),
+        ("agents: {max_agents: 99999999999999999999999}", "agents.max_agents"),
     ],
 )
 def test_collector_config_mistakes(tmp_path, text: str, message: str) -> None:

@@ -258,3 +258,11 @@ def test_backup_command_copies_a_consistent_ledger(tmp_path) -> None:
     restored = SqliteLedger(copy)
     assert restored.chain_head() == head and restored.verify_chain() is None
     restored.close()
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "dc\u202e1", "x\n"])
+def test_free_text_with_control_characters_is_refused(text: str) -> None:
+    """What a report shows must read as it was sent: no NUL, newline or bidi override."""
+    with pytest.raises(ValueError, match="location: must not contain control characters"):
+        evidence.parse("backup", {**BACKUP, "location": text})
+    assert evidence.parse("backup", {**BACKUP, "location": "Datacenter Île-de-France"})
