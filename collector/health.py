@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from collector.state import State
-from runtime.logs import fields
+from runtime.logs import Throttle, fields
 
 log = logging.getLogger("dui.collector")
 
@@ -23,20 +23,14 @@ class Health:
         self.state = state
         self.failing: dict[str, str] = {}  # task → its last error
         self.standing: dict[str, str] = {}  # found at start, shown until a restart (chain)
-        self._logged: dict[tuple[str, str], float] = {}
+        self._throttle = Throttle(LOG_AGAIN_AFTER)
 
     def failed(self, task: str, error: str) -> bool:
         """Count and show the failure; True when it should be logged (the first time,
         then every LOG_AGAIN_AFTER seconds while it repeats)."""
         self.state.task_failures[task] = self.state.task_failures.get(task, 0) + 1
         self.failing[task] = error
-        now = time.monotonic()
-        if now - self._logged.get((task, error), -LOG_AGAIN_AFTER) < LOG_AGAIN_AFTER:
-            return False
-        if len(self._logged) > 1000:
-            self._logged.clear()
-        self._logged[(task, error)] = now
-        return True
+        return self._throttle.due((task, error)) is not None
 
     def ok(self, task: str) -> None:
         self.failing.pop(task, None)

@@ -18,7 +18,7 @@ import msgspec
 
 from collector.ledger import EpochKey, Ledger, LedgerTx, StoredResult
 from collector.ledger.types import AgentKey
-from runtime.logs import fields
+from runtime.logs import Throttle, fields
 from wire.schema import (
     MAX_FUTURE_SECONDS,
     MAX_MESSAGE_BYTES,
@@ -84,26 +84,6 @@ class Outcome:
                 self.count(self.rejected_messages, key, n)
             for key, n in part.rejected_results.items():
                 self.count(self.rejected_results, key, n)
-
-
-class Throttle:
-    """Logs the first line of each kind, then at most one per `every` seconds with the
-    number left out: a flood of bad messages never floods the log."""
-
-    def __init__(self, every: float = LOG_EVERY) -> None:
-        self.every = every
-        self._last: dict[str, float] = {}
-        self._skipped: dict[str, int] = {}
-
-    def warning(self, kind: str, event: str, **values: object) -> None:
-        now = time.monotonic()
-        last = self._last.get(kind)
-        if last is not None and now - last < self.every:
-            self._skipped[kind] = self._skipped.get(kind, 0) + 1
-            return
-        self._last[kind] = now
-        skipped = self._skipped.pop(kind, 0)
-        log.warning(event, extra=fields(**values, kind=kind, similar_left_out=skipped))
 
 
 class _Epoch:
@@ -178,7 +158,13 @@ class Ingest:
         self._epochs: dict[EpochKey, _Epoch] = {}
         self._agents: dict[AgentKey, float] = {}  # agent → last accepted message
         self._forgot_at = 0.0
-        self.throttle = Throttle()
+        self.throttle = Throttle(LOG_EVERY)
+
+    def _warn(self, kind: str, event: str, **values: object) -> None:
+        """One line per kind of trouble per LOG_EVERY, with the number left out."""
+        skipped = self.throttle.due(kind)
+        if skipped is not None:
+            log.warning(event, extra=fields(**values, kind=kind, similar_left_out=skipped))
 
     def reset(self) -> None:
         """Forget cached watermarks (after a failed transaction) and reload them lazily."""
@@ -209,7 +195,7 @@ class Ingest:
             with self.ledger.transaction() as tx:
                 group = self._group(tx, messages, now, isolated=False)
         except Exception as exc:  # rolled back: again, one savepoint per message
-            self.throttle.warning(
+            self._warn(
                 f"group:{type(exc).__name__}",
                 "group write failed, retried message by message",
                 error=f"{type(exc).__name__}: {str(exc)[:300]}",
@@ -255,7 +241,7 @@ class Ingest:
         out.count(out.rejected_messages, "internal")
         out.count(out.messages, "rejected")
         kind = type(exc).__name__
-        self.throttle.warning(
+        self._warn(
             f"internal:{kind}",
             "message failed, nothing of it stored",
             topic=topic[:200],
@@ -265,7 +251,7 @@ class Ingest:
     def _reject_message(self, out: Outcome, topic: str, reason: str, detail: str) -> None:
         out.count(out.rejected_messages, reason)
         out.count(out.messages, "rejected")
-        self.throttle.warning(
+        self._warn(
             f"message:{reason}",
             "message rejected",
             topic=topic[:200],
@@ -376,7 +362,7 @@ class Ingest:
             out.lags.append(now - ts)
         for reason, n in rejects.items():
             out.count(out.rejected_results, reason, n)
-            self.throttle.warning(
+            self._warn(
                 f"results:{reason}",
                 "results rejected",
                 agent=f"{org}.{site}.{agent}",

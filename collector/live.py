@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -20,7 +19,7 @@ from collector.sla.engine import DAY, STATES, SiteMinute
 from collector.sla.now import RECENT_MINUTES, LiveReport, live_report, loss_ratios, sites_now
 from collector.sla.period import month_bounds
 from collector.sla.records import CONTRACT_PROBES
-from runtime.logs import fields
+from runtime.logs import Throttle, fields
 
 log = logging.getLogger("dui.collector.sla")
 
@@ -43,7 +42,9 @@ class LiveSla:
         self._lock = threading.Lock()  # one evaluation at a time; stop() waits for it
         self._stopped = False
         self._cache: dict[str, _Cache] = {}
-        self._errors: dict[str, tuple[str, float]] = {}  # contract → last error logged, when
+        self._errors = Throttle(
+            600.0
+        )  # per contract: a new error at once, the same one every 10 min
 
     def stop(self) -> None:
         """No evaluation after this returns (the one in progress is finished first)."""
@@ -60,13 +61,10 @@ class LiveSla:
                         break
                     self._freeze(contract, now)
                     self.reports[contract.id] = self._evaluate(contract, now, count=True)
-                self._errors.pop(contract.id, None)
+                self._errors.forget(contract.id)
             except Exception as exc:
                 failed.append(contract.id)
-                error, at = f"{type(exc).__name__}: {exc}", time.monotonic()
-                last = self._errors.get(contract.id)
-                if last is None or last[0] != error or at - last[1] > 600:
-                    self._errors[contract.id] = (error, at)
+                if self._errors.due(contract.id, f"{type(exc).__name__}: {exc}") is not None:
                     log.exception("contract evaluation failed", extra=fields(contract=contract.id))
         return failed
 

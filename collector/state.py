@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 # Beyond it (targets or probes invented by a hostile agent) results are stored, not shown.
 MAX_SERIES_SLOTS = 64
 
+
 @dataclass
 class Histogram:
     bounds: tuple[float, ...]

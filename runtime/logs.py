@@ -48,3 +48,33 @@ def setup(level: str = "info") -> None:
 def fields(**kwargs: object) -> dict[str, dict[str, object]]:
     """`log.info("event", extra=fields(a=1))`."""
     return {"fields": kwargs}
+
+
+class Throttle:
+    """When a repeating log line is due: the first time for a key, when its value changes,
+    then at most once per `every` seconds; it counts the lines left out in between."""
+
+    MAX_KEYS = 1000  # a flood of distinct keys never grows it without bound
+
+    def __init__(self, every: float) -> None:
+        self.every = every
+        self._last: dict[object, tuple[float, object]] = {}
+        self._skipped: dict[object, int] = {}
+
+    def due(self, key: object, value: object = None) -> int | None:
+        """The number of lines left out since the last one when this one is due, else None."""
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and last[1] == value and now - last[0] < self.every:
+            self._skipped[key] = self._skipped.get(key, 0) + 1
+            return None
+        if len(self._last) >= self.MAX_KEYS and key not in self._last:
+            self._last.clear()
+            self._skipped.clear()
+        self._last[key] = (now, value)
+        return self._skipped.pop(key, 0)
+
+    def forget(self, key: object) -> None:
+        """The condition ended: its next occurrence is logged at once."""
+        self._last.pop(key, None)
+        self._skipped.pop(key, None)
