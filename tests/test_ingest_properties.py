@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from collector.ingest import Ingest
 from collector.ledger import SqliteLedger
 from tests.helpers.batches import batch_json, results_topic
+from tests.test_ingest_hostile import NOW, result
 from wire.schema import MAX_COUNT, MAX_SECONDS, MAX_SEQ, MAX_STRING, decode_result
 
-NOW = 1_795_000_000.0
 EPOCH = "0123456789abcdef"
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -60,22 +60,10 @@ FIELDS = st.sampled_from(
 )  # fmt: skip
 
 
-def good(seq: int) -> dict:
-    return {
-        "seq": seq,
-        "ts": NOW - 10,
-        "probe": "http",
-        "target": "dui-login",
-        "role": "dui",
-        "success": True,
-        "duration_seconds": 0.4,
-    }
-
-
 def hostile_result() -> st.SearchStrategy[dict]:
     """A good result with some fields replaced by anything, at or past the bounds."""
     return st.builds(
-        lambda seq, changes: {**good(seq), **changes},
+        lambda seq, changes: {**result(seq), **changes},
         INTS,
         st.dictionaries(FIELDS, VALUES, min_size=1, max_size=4),
     )
@@ -140,7 +128,7 @@ def test_good_batches_among_hostile_ones_are_stored_once_and_acked(
             (
                 results_topic("og", "site-a", "good"),
                 batch_json(
-                    [good(s) for s in range(seq + 1, seq + size + 1)],
+                    [result(s) for s in range(seq + 1, seq + size + 1)],
                     epoch=EPOCH,
                     agent="good",
                     first_seq=1,
