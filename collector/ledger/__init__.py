@@ -113,12 +113,12 @@ class Ledger(Protocol):
     def close(self) -> None: ...
 
 
-def open_ledger(url_or_path: str | Path, *, read_only: bool = False) -> Ledger:
+def open_ledger(path: str | Path, *, read_only: bool = False) -> Ledger:
     """The backend for a ledger path (SQLite today; `ledger.url` already names it);
     LedgerError names the file and why when it cannot be opened."""
     from collector.ledger.sqlite import SqliteLedger
 
-    return SqliteLedger(url_or_path, read_only=read_only)
+    return SqliteLedger(path, read_only=read_only)
 
 
 def __getattr__(name: str) -> Any:

@@ -95,11 +95,6 @@ def _marks(values: list[str]) -> str:
     return ",".join("?" * len(values))
 
 
-def _path(url_or_path: str | Path) -> Path:
-    text = str(url_or_path)
-    return Path(text.removeprefix("sqlite://")) if text.startswith("sqlite://") else Path(text)
-
-
 BUSY_TIMEOUT_MS = 5000  # how long a write waits for another connection's transaction
 CHUNK_ROWS = 5000  # rows streamed per hold of the connection
 
@@ -118,8 +113,8 @@ class SqliteLedger:
     """One connection, used by one thread at a time (the lock makes it so, whatever the
     caller does: a connection shared between two threads can interleave transactions)."""
 
-    def __init__(self, url_or_path: str | Path, *, read_only: bool = False) -> None:
-        self.path = _path(url_or_path)
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = Path(path)
         self._lock = threading.RLock()
         try:
             self._refuse_unknown_file()
