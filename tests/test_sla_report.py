@@ -136,33 +136,23 @@ def config(tmp_path, ledger_path) -> str:
     return str(path)
 
 
-def run_report(config_path: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def report(config_path: str, *period_and_extra: str) -> subprocess.CompletedProcess[str]:
+    """`dui-collector report` of the contract for a period (`--month …` or `--from … --to …`)."""
     return collector_cli(
-        "report",
-        "--config",
-        config_path,
-        "--contract",
-        "dui-vendor-2026",
-        "--from",
-        "2026-11-17T00:00:00Z",
-        "--to",
-        "2026-11-18T00:00:00Z",
-        *extra,
+        "report", "--config", config_path, "--contract", "dui-vendor-2026", *period_and_extra
+    )
+
+
+def run_report(config_path: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """The report of the day with known truth, 17 November 2026 (UTC)."""
+    return report(
+        config_path, "--from", "2026-11-17T00:00:00Z", "--to", "2026-11-18T00:00:00Z", *extra
     )
 
 
 def month_report(config_path: str, *extra: str) -> subprocess.CompletedProcess[str]:
     """`dui-collector report` for the contract's November 2026."""
-    return collector_cli(
-        "report",
-        "--config",
-        config_path,
-        "--contract",
-        "dui-vendor-2026",
-        "--month",
-        "2026-11",
-        *extra,
-    )
+    return report(config_path, "--month", "2026-11", *extra)
 
 
 def test_report_equals_the_truth(tmp_path, ledger_path) -> None:
