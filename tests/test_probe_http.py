@@ -120,7 +120,7 @@ def test_reuse_keeps_the_connection_between_runs() -> None:
         fresh = run(url, connection="new", key="t-new")
     assert first["reused_connection"] is False and first["phases"]["connect"] > 0
     assert second["success"] is True and second["reused_connection"] is True
-    assert second["phases"]["connect"] == 0.0
+    assert set(second["phases"]) == {"processing", "transfer"}, "skipped phases are absent"
     assert fresh["reused_connection"] is False
 
 

@@ -24,12 +24,17 @@ from agent.probes._common import NS, Deadline
 USER_AGENT = "dui-agent"
 
 
-class ProbeError(Exception):
-    """A failure with its wire reason: dns, connect, tls, proxy, status…"""
+MAX_DETAIL = 1024  # characters of a result's `error_detail` (wire.schema.Result)
 
-    def __init__(self, reason: str) -> None:
+
+class ProbeError(Exception):
+    """A failure with its wire reason (dns, connect, tls, proxy, status…) and, for
+    `check` and the logs, a sentence a technician can act on (never a secret)."""
+
+    def __init__(self, reason: str, detail: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.detail = detail
 
 
 def reason_of(exc: BaseException) -> str:
@@ -38,6 +43,30 @@ def reason_of(exc: BaseException) -> str:
     if isinstance(exc, ProbeError):
         return exc.reason
     return "timeout" if isinstance(exc, TimeoutError) else "connect"
+
+
+def detail_of(exc: BaseException) -> str:
+    """The `error_detail` of a failed request, at most MAX_DETAIL characters."""
+    if isinstance(exc, ProbeError) and exc.detail:
+        text = exc.detail
+    elif isinstance(exc, TimeoutError):
+        text = "no answer before the probe's timeout"
+    elif isinstance(exc, OSError):
+        text = f"the connection broke: {exc.strerror or exc}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return clip(text)
+
+
+def clip(text: str, limit: int = MAX_DETAIL) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def expected_text(expected: Any) -> str:
+    """Accepted statuses in words: a range as `200–399`, a list as `200, 302`."""
+    if isinstance(expected, range):
+        return f"{expected.start}–{expected.stop - 1}"
+    return ", ".join(str(s) for s in expected)
 
 
 @dataclass(frozen=True)
@@ -137,11 +166,16 @@ class _PrefixedSocket:
 
 
 def _tcp(host: str, port: int, deadline: Deadline, phases: dict, failure: str) -> socket.socket:
+    what = "the proxy " if failure == "proxy" else ""
     t0 = time.perf_counter_ns()
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
-        raise ProbeError("dns" if failure == "connect" else failure) from None
+    except (socket.gaierror, UnicodeError) as exc:
+        why = getattr(exc, "strerror", None) or str(exc)
+        raise ProbeError(
+            "dns" if failure == "connect" else failure,
+            detail=f"cannot resolve {what}{host}: {why}",
+        ) from None
     phases["resolve"] = (time.perf_counter_ns() - t0) * NS
     family, socktype, proto, _, addr = infos[0]
     sock = socket.socket(family, socktype, proto)
@@ -151,15 +185,33 @@ def _tcp(host: str, port: int, deadline: Deadline, phases: dict, failure: str) -
         try:
             sock.connect(addr)
         except TimeoutError:
-            raise
-        except OSError:
-            raise ProbeError(failure) from None
+            raise ProbeError(
+                "timeout", detail=f"no answer from {what}{host} port {port} (TCP connect)"
+            ) from None
+        except OSError as exc:
+            raise ProbeError(
+                failure, detail=f"cannot connect to {what}{host} port {port}: {exc.strerror or exc}"
+            ) from None
         phases["connect"] = (time.perf_counter_ns() - t0) * NS
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
     except BaseException:
         sock.close()
         raise
+
+
+def _proxy_refused(proxy: Proxy, status: int, reason: str) -> ProbeError:
+    """A proxy's answer in words; its reason phrase is the proxy's text, clipped."""
+    hint = ""
+    if status == 407:
+        hint = (
+            ": the proxy wants a user and password (proxy: http://user:password@host:port)"
+            if proxy.authorization is None
+            else ": the proxy refused the user and password given in `proxy`"
+        )
+    return ProbeError(
+        "proxy", detail=f"proxy {proxy.host} port {proxy.port} answered {status} {clip(reason, 80)}{hint}"
+    )
 
 
 def _tunnel(sock: socket.socket, endpoint: Endpoint, proxy: Proxy, deadline: Deadline) -> None:
@@ -176,9 +228,11 @@ def _tunnel(sock: socket.socket, endpoint: Endpoint, proxy: Proxy, deadline: Dea
     try:
         response.begin()
     except (http.client.HTTPException, ConnectionError):
-        raise ProbeError("proxy") from None
+        raise ProbeError(
+            "proxy", detail=f"proxy {proxy.host} port {proxy.port} gave no valid answer to CONNECT"
+        ) from None
     if response.status != 200:
-        raise ProbeError("proxy")
+        raise _proxy_refused(proxy, response.status, response.reason)
 
 
 class Connection:
@@ -229,8 +283,16 @@ class Connection:
                 tls.do_handshake()
             except TimeoutError:
                 raise
-            except (ssl.SSLError, ssl.CertificateError, ConnectionError):
-                raise ProbeError("tls") from None
+            except ssl.SSLCertVerificationError as exc:
+                raise ProbeError(
+                    "tls",
+                    detail=f"certificate of {endpoint.host} not accepted: {exc.verify_message}",
+                ) from None
+            except (ssl.SSLError, ssl.CertificateError, ConnectionError) as exc:
+                why = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
+                raise ProbeError(
+                    "tls", detail=f"TLS handshake with {endpoint.authority} failed: {why}"
+                ) from None
             phases["tls"] = (time.perf_counter_ns() - t0) * NS
             return cls(tls, endpoint, proxy, tls.getpeercert())
         except BaseException:
@@ -306,10 +368,12 @@ class Connection:
         self.sock.settimeout(deadline.remaining())
         try:
             response = conn.getresponse()
-        except http.client.HTTPException:
-            raise ProbeError("status") from None
+        except http.client.HTTPException as exc:
+            raise ProbeError(
+                "status", detail=f"{self.endpoint.authority} sent no valid HTTP response: {exc!r}"
+            ) from None
         data = response.read(max_body)
         phases["transfer"] = (time.perf_counter_ns() - t1) * NS
         if self.proxy is not None and response.status == 407:
-            raise ProbeError("proxy")
+            raise _proxy_refused(self.proxy, response.status, response.reason)
         return response, data

@@ -2,7 +2,9 @@
 
 resolve (getaddrinfo), connect (TCP handshake), tls (handshake), processing
 (request sent → first byte of the response), transfer (first byte → end of the
-capped body); status and regex checks, TLS expiry and issuer, keep-alive reuse.
+capped body); status and regex checks, TLS expiry and issuer, keep-alive reuse (a
+reused connection's result omits the phases it skipped and keeps its certificate's
+facts). A failure carries `error_detail`, the reason in words.
 """
 
 from __future__ import annotations
@@ -12,7 +14,16 @@ import threading
 import time
 from typing import Any
 
-from agent.probes._client import Connection, Endpoint, ProbeError, reason_of, resolve_proxy
+from agent.probes._client import (
+    Connection,
+    Endpoint,
+    ProbeError,
+    clip,
+    detail_of,
+    expected_text,
+    reason_of,
+    resolve_proxy,
+)
 from agent.probes._common import Deadline, result
 
 # Keep-alive connections for `connection: reuse`, by target; the worker owns them.
@@ -39,11 +50,11 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
             conn.close()
             conn = None
         if conn is not None:
+            # No resolve, connect or tls happened: those phases are absent, not 0.
             fields["reused_connection"] = True
-            phases.update(resolve=0.0, connect=0.0, tls=0.0)
         else:
             conn = Connection.open(endpoint, proxy, params, deadline, phases)
-            fields.update(conn.tls_fields())
+        fields.update(conn.tls_fields())  # the certificate of the reused connection too
         response, body = conn.request(
             params.get("method", "GET"),
             url,
@@ -57,17 +68,19 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
         fields["status_code"] = response.status
         expected = params.get("expect_status") or range(200, 300)
         if response.status not in expected:
-            return result(ts, start, False, "status", **fields)
+            detail = f"HTTP {response.status}, expected {expected_text(expected)}"
+            return result(ts, start, False, "status", error_detail=detail, **fields)
         pattern = params.get("expect_regex")
         if pattern and not re.search(pattern, body.decode("utf-8", "replace")):
-            return result(ts, start, False, "body", **fields)
+            detail = clip(f"expect_regex {pattern!r} not found in the body")
+            return result(ts, start, False, "body", error_detail=detail, **fields)
         if reuse and not response.will_close and response.isclosed():
             with _pool_lock:
                 _pool[key] = conn
             conn = None
         return result(ts, start, True, None, **fields)
     except (ProbeError, OSError) as exc:
-        return result(ts, start, False, reason_of(exc), **fields)
+        return result(ts, start, False, reason_of(exc), error_detail=detail_of(exc), **fields)
     finally:
         if conn is not None:
             conn.close()
