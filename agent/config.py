@@ -90,6 +90,7 @@ class LatencyProbeConfig(Strict):
     def __post_init__(self) -> None:
         if not self.host:
             raise ValueError("host must not be empty (or write `auto` for the default gateway)")
+        _check_host(self.host)
         positive(self.interval, "interval")
         positive(self.timeout, "timeout")
 
@@ -100,6 +101,8 @@ class DnsProbeConfig(Strict):
     timeout: Duration = Duration(5)
 
     def __post_init__(self) -> None:
+        if self.host is not None:
+            _check_host(self.host)
         positive(self.interval, "interval")
         positive(self.timeout, "timeout")
 
@@ -116,7 +119,9 @@ class ScenarioStep(Strict):
     def __post_init__(self) -> None:
         if (self.get is None) == (self.post is None):
             raise ValueError(f"step {self.name}: give exactly one of get or post")
-        _check_http_url(self.get or self.post or "", "get" if self.get else "post")
+        _check_http_url(
+            self.get or self.post or "", f"step {self.name}: {'get' if self.get else 'post'}"
+        )
         if self.form is not None and self.post is None:
             raise ValueError(f"step {self.name}: form needs post")
         _check_regex(self.expect_regex)
@@ -142,17 +147,25 @@ class ScenarioProbeConfig(Strict):
                 "account's credentials are only sent to one host"
             )
         known = {"username", "password"}
+        # The credentials, and the session cookie they buy, go over https only.
+        sends_account = any(
+            _placeholders(step.form) & {"username", "password"} for step in self.steps
+        )
         for step in self.steps:
             url = step.post or step.get or ""
-            if step.form and urlsplit(url).scheme != "https":
-                raise ValueError(f"step {step.name}: credentials are only sent over https")
-            for value in (step.form or {}).values():
-                for _, name, _, _ in string.Formatter().parse(value):
-                    if name is not None and name not in known:
-                        raise ValueError(
-                            f"step {step.name}: form uses {{{name}}}, which is neither "
-                            f"username, password nor extracted by an earlier step"
-                        )
+            if urlsplit(url).scheme != "https" and (step.form or sends_account):
+                key = "post" if step.post else "get"
+                raise ValueError(
+                    f"step {step.name}: {key} {_masked(url)} is plain http, but credentials "
+                    "(the synthetic account, its session cookie) are only sent over https: "
+                    "every step of this scenario must use https://"
+                )
+            for name in _placeholders(step.form):
+                if name not in known:
+                    raise ValueError(
+                        f"step {step.name}: form uses {{{name}}}, which is neither "
+                        f"username, password nor extracted by an earlier step"
+                    )
             known.update(step.extract or {})
         if self.username is None and self.username_env is None:
             raise ValueError("give the synthetic account's username or username_env")
@@ -266,9 +279,17 @@ class AgentConfig(Strict):
                 raise ValueError(f"target name {target.name!r} is used twice")
             seen.add(target.name)
         if self.proxy not in ("system", "none"):
-            parts = urlsplit(self.proxy)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError(f"proxy {self.proxy!r}: write system, none or http://host:port")
+            # The proxy alone may carry a user and password: an authenticating proxy needs them.
+            try:
+                parts = urlsplit(self.proxy)
+                parts.port  # noqa: B018 - raises on a port that is not a number
+            except ValueError:
+                parts = None
+            if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(
+                    f"proxy {_masked(self.proxy)}: write system, none or "
+                    "http://[user:password@]host:port"
+                )
 
     def workstation_probes(self) -> list[tuple[str, Any]]:
         """(kind, settings) of the workstation-wide probes that are enabled."""
@@ -294,10 +315,50 @@ def default_spool_path() -> Path:
     return base / "dui-agent" / "spool.db"
 
 
+def _masked(url: str) -> str:
+    """The URL quoted for an error message, any user and password in it shown as ***."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return repr(scheme + sep + rest)
+
+
 def _check_http_url(url: str, key: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{key} {url!r}: write an http:// or https:// URL")
+    """An http(s) URL to probe, without credentials in it (README: they are refused)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{key} {_masked(url)}: write an http:// or https:// URL")
+    if "@" in parts.netloc:
+        raise ValueError(
+            f"{key} {_masked(url)}: a probe URL must not carry a user or password; "
+            "remove the `user:password@` part (a scenario takes its account from "
+            "username/password_file)"
+        )
+
+
+def _check_host(host: str) -> None:
+    """A latency or dns host: a name or an address, no `user@`."""
+    if "@" in host:
+        masked = "***@" + host.rpartition("@")[2]
+        raise ValueError(
+            f"host {masked!r}: write a host name or IP address, without a user (`user@host`)"
+        )
+
+
+def _placeholders(form: dict[str, str] | None) -> set[str]:
+    """The `{names}` a form's values use."""
+    return {
+        name
+        for value in (form or {}).values()
+        for _, name, _, _ in string.Formatter().parse(value)
+        if name is not None
+    }
 
 
 def _check_regex(pattern: str | None, key: str = "expect_regex") -> None:

@@ -309,3 +309,73 @@ def test_report_of_an_implausible_period(tmp_path: Path, period: tuple[str, ...]
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stdout == ""
     errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and errors[0].startswith("Error: period: ")
+
+
+CREDENTIAL_URLS = [
+    "https://bob:s3cr3t@dui.example/login",
+    "https://bob@dui.example/login",
+    "https://:s3cr3t@dui.example/login",
+    "https://@dui.example/login",
+    "https://bob%3As3cr3t@dui.example/login",
+    "https://b%40b:s3cr3t%40@dui.example/login",
+    "HTTPS://bob:s3cr3t@dui.example/login",
+    "Http://bob:s3cr3t@dui.example:8080/login",
+    "https://bob:s3cr3t@[::1]:8443/login",
+    "https://bob\\@dui.example/",
+    " https://bob:s3cr3t@dui.example/login",
+]
+
+
+def _scenario(*urls: str) -> dict:
+    steps = [{"name": f"s{i}", "get": url} for i, url in enumerate(urls)]
+    return {"username": "u", "password_env": "PW", "steps": steps}
+
+
+@pytest.mark.parametrize("url", CREDENTIAL_URLS)
+@pytest.mark.parametrize(
+    ("probe", "key"),
+    [
+        (lambda url: {"http": {"url": url}}, "targets[0].http: url"),
+        (lambda url: {"bandwidth": {"url": url}}, "targets[0].bandwidth: url"),
+        (lambda url: {"scenario": _scenario("https://dui.example/", url)}, "step s1: get"),
+    ],
+    ids=["http", "bandwidth", "scenario"],
+)
+def test_credentials_in_a_probe_url_refused(tmp_path: Path, probe, key: str, url: str) -> None:
+    message = error_of(tmp_path, with_target(**probe(url)))
+    assert key in message and "must not carry a user or password" in message
+    assert "s3cr3t" not in message and "bob" not in message and "***@" in message
+
+
+@pytest.mark.parametrize("kind", ["latency", "dns"])
+@pytest.mark.parametrize("host", ["bob@dui.example", "bob:s3cr3t@dui.example", "@dui.example"])
+def test_a_user_in_a_latency_or_dns_host_refused(tmp_path: Path, kind: str, host: str) -> None:
+    message = error_of(tmp_path, with_target(**{kind: {"host": host}}))
+    assert f"targets[0].{kind}: host '***@dui.example'" in message
+    assert "s3cr3t" not in message and "bob" not in message
+
+
+def test_a_bad_port_is_refused_without_echoing_the_url(tmp_path: Path) -> None:
+    message = error_of(tmp_path, with_target(http={"url": "https://bob:s3/cr3t@dui.example/"}))
+    assert "write an http:// or https:// URL" in message and "cr3t" not in message
+
+
+def test_the_proxy_may_carry_credentials(tmp_path: Path) -> None:
+    config = load(write(tmp_path, {**BASE, "proxy": "http://bob:s3cr3t@proxy.example:3128"}))
+    assert config.proxy == "http://bob:s3cr3t@proxy.example:3128"
+    message = error_of(tmp_path, {**BASE, "proxy": "socks5://bob:s3cr3t@proxy.example:1080"})
+    assert "proxy 'socks5://***@proxy.example:1080'" in message and "s3cr3t" not in message
+
+
+def test_every_step_of_a_scenario_sending_the_account_is_https(tmp_path: Path) -> None:
+    scenario = _scenario("https://dui.example/login", "http://dui.example/accueil")
+    scenario["steps"][0] = {
+        "name": "login",
+        "post": "https://dui.example/login",
+        "form": {"user": "{username}", "pass": "{password}"},
+    }
+    message = error_of(tmp_path, with_target(scenario=scenario))
+    assert "step s1: get 'http://dui.example/accueil' is plain http" in message
+    assert "every step of this scenario must use https://" in message
+    scenario["steps"][1]["get"] = "https://dui.example/accueil"
+    load(write(tmp_path, with_target(scenario=scenario)))
