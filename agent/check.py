@@ -44,7 +44,19 @@ def _http(r: dict[str, Any]) -> str:
     return ", ".join(p for p in parts if p)
 
 
+# What a latency run that sent no sample ran into, by its error.
+_NOT_SENT = {
+    "dns": "host not resolved",
+    "gateway": "no default gateway found",
+    "icmp": "ICMP not permitted for this user",
+}
+
+
 def _latency(r: dict[str, Any]) -> str:
+    if not r.get("sent"):
+        why = _NOT_SENT.get(r.get("error") or "", r.get("error") or "not run")
+        method = f" ({r['method']})" if r.get("method") else ""
+        return f"no samples sent{method}: {why}"
     rtt = r.get("rtt_seconds") or {}
     text = f"{r.get('method')} {r.get('received', 0)}/{r.get('sent', 0)}"
     if rtt:
@@ -114,6 +126,11 @@ DETAIL: dict[str, Callable[[dict[str, Any]], str]] = {
 }
 
 
+def _one_line(text: str) -> str:
+    """A detail on one line: a server's text may hold line breaks or escapes."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
 def table(results: list[dict[str, Any]], skipped: list[str]) -> str:
     rows = [("TARGET", "PROBE", "ROLE", "RESULT", "TIME", "DETAIL")]
     for r in results:
@@ -129,10 +146,14 @@ def table(results: list[dict[str, Any]], skipped: list[str]) -> str:
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[5]
-        for row in rows
-    ]
+    lines = []
+    for row, r in zip(rows, [None, *results], strict=True):
+        lines.append(
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[5]
+        )
+        if r is not None and not r["success"] and r.get("error_detail"):
+            # Why it failed, in words, on its own line: it can be long.
+            lines.append(f"    why: {_one_line(r['error_detail'])}")
     failed = sum(not r["success"] for r in results)
     lines.append("")
     lines.append(f"{len(results)} probes, {len(results) - failed} ok, {failed} failed")

@@ -131,3 +131,17 @@ def test_reuse_reconnects_when_server_closed_the_connection() -> None:
         second = run(url, connection="reuse", key="t-closed")
     assert first["success"] is True
     assert second["success"] is True and second["reused_connection"] is False
+
+
+def test_reuse_keeps_the_certificate_facts(tls_server_context, tmp_path) -> None:
+    ca, server_ctx = tls_server_context
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    with http_server(ssl_context=server_ctx) as url:
+        first, second = (
+            run(url, connection="reuse", key="t-tls", ca_file=str(ca_file)) for _ in range(2)
+        )
+    assert second["success"] is True and second["reused_connection"] is True
+    assert set(second["phases"]) == {"processing", "transfer"}
+    assert second["tls_expiry_ts"] == first["tls_expiry_ts"] > time.time()
+    assert second["tls_issuer"] == first["tls_issuer"] is not None

@@ -13,6 +13,8 @@ import pytest
 import trustme
 
 from agent.probes import measure
+from tests.helpers.servers import http_server
+from wire.schema import result_problem
 
 USER, PASSWORD = "synthetique", "m0t-de-passe"
 
@@ -127,3 +129,78 @@ def test_missing_username_env_is_config_error(site, monkeypatch) -> None:
     r = measure("scenario", params(base, folder))
     assert (r["success"], r["error"]) == (False, "config")
     assert r["steps"] == []
+
+
+def closed_port() -> int:
+    with http_server() as url:
+        pass  # the port is closed again
+    return int(url.split(":")[2].rstrip("/"))
+
+
+def test_a_last_step_to_a_closed_port_fails_on_that_step(site, monkeypatch) -> None:
+    # It used to go down the login step's connection and answer 200.
+    base, folder = site
+    monkeypatch.setenv("DUI_SYNTH_USER", USER)
+    p = params(base, folder)
+    port = closed_port()
+    p["steps"][2]["get"] = f"https://127.0.0.1:{port}/accueil"
+    r = measure("scenario", p)
+    assert (r["success"], r["error"]) == (False, "connect")
+    assert [s["name"] for s in r["steps"]] == ["login-page", "login", "dossier"]
+    last = r["steps"][-1]
+    assert last["error"] == "connect" and "status_code" not in last
+    assert r["error_detail"] == (
+        f"step dossier: cannot connect to 127.0.0.1 port {port}: Connection refused"
+    )
+    assert valid(r)
+
+
+def test_a_step_to_another_endpoint_gets_its_own_connection(site, monkeypatch) -> None:
+    base, folder = site
+    monkeypatch.setenv("DUI_SYNTH_USER", USER)
+    p = params(base, folder)
+    with http_server() as plain:  # its page says "Portail DUI"; the login site's does not
+        p["steps"].append({"name": "portail", "get": plain, "expect_regex": "Portail DUI"})
+        r = measure("scenario", p)
+    assert r["success"] is True, r
+    portail = r["steps"][-1]
+    assert "connect" in portail["phases"] and "tls" not in portail["phases"]
+
+
+def test_wrong_password_names_the_step_and_what_it_expected(site, monkeypatch, tmp_path) -> None:
+    base, folder = site
+    monkeypatch.setenv("DUI_SYNTH_USER", USER)
+    wrong = tmp_path / "wrong"
+    wrong.write_text("nope")
+    r = measure("scenario", params(base, folder, str(wrong)))
+    assert r["error_detail"] == "step login: HTTP 200, expected 302"
+    assert (r["steps"][-1]["error"], r["steps"][-1]["expected"]) == ("status", "302")
+    p = params(base, folder, str(wrong))
+    del p["steps"][1]["expect_status"]
+    p["steps"][1]["expect_regex"] = "Tableau de bord"
+    r = measure("scenario", p)
+    assert r["error_detail"] == "step login: 'Tableau de bord' not found in the body"
+    assert valid(r)
+
+
+def test_missing_variable_and_unreadable_file_are_named(site, monkeypatch, tmp_path) -> None:
+    base, folder = site
+    monkeypatch.delenv("DUI_SYNTH_USER", raising=False)
+    r = measure("scenario", params(base, folder))
+    assert r["error_detail"] == "environment variable DUI_SYNTH_USER (username_env) is not set"
+    monkeypatch.setenv("DUI_SYNTH_USER", USER)
+    binary = tmp_path / "password"
+    binary.write_bytes(b"\xffs3cr3t")
+    r = measure("scenario", params(base, folder, str(binary)))
+    assert r["error"] == "config"
+    assert r["error_detail"] == f"password_file {binary}: the secret file is not UTF-8 text"
+    missing = tmp_path / "absent"
+    r = measure("scenario", params(base, folder, str(missing)))
+    assert r["error_detail"] == (
+        f"password_file {missing}: cannot read the secret file: No such file or directory"
+    )
+    assert valid(r)
+
+
+def valid(r: dict) -> bool:
+    return result_problem({**r, "probe": "scenario", "target": "t", "role": "dui"}) is None

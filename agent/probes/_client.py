@@ -171,7 +171,11 @@ def _tcp(host: str, port: int, deadline: Deadline, phases: dict, failure: str) -
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        why = getattr(exc, "strerror", None) or str(exc)
+        why = (  # the resolver's own words, or why the name could not even be asked
+            exc.strerror or str(exc)
+            if isinstance(exc, socket.gaierror)
+            else "not a valid host name (a label is empty or longer than 63 characters)"
+        )
         raise ProbeError(
             "dns" if failure == "connect" else failure,
             detail=f"cannot resolve {what}{host}: {why}",
@@ -210,7 +214,8 @@ def _proxy_refused(proxy: Proxy, status: int, reason: str) -> ProbeError:
             else ": the proxy refused the user and password given in `proxy`"
         )
     return ProbeError(
-        "proxy", detail=f"proxy {proxy.host} port {proxy.port} answered {status} {clip(reason, 80)}{hint}"
+        "proxy",
+        detail=f"proxy {proxy.host} port {proxy.port} answered {status} {clip(reason, 80)}{hint}",
     )
 
 

@@ -42,9 +42,7 @@ def _secret(params: dict[str, Any], name: str) -> str:
     if env:
         value = os.environ.get(env)
         if value is None:
-            raise ProbeError(
-                "config", detail=f"environment variable {env} ({name}_env) is not set"
-            )
+            raise ProbeError("config", detail=f"environment variable {env} ({name}_env) is not set")
         return value
     path = params.get(f"{name}_file")
     if path:
@@ -145,10 +143,9 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
         return result(ts, start, True, None, steps=steps_out)
     except (ProbeError, OSError) as exc:
         reason = reason_of(exc)
-        if record is None:  # before the first step: the account's secrets
-            detail = detail_of(exc)
-        else:
-            detail = _failed(record, reason, detail_of(exc))
+        detail = detail_of(exc)
+        if record is not None:  # else it failed before the first step, on the secrets
+            detail = _failed(record, reason, detail)
         return result(ts, start, False, reason, steps=steps_out, error_detail=detail)
     finally:
         if conn is not None:
