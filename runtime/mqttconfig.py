@@ -21,10 +21,10 @@ class MqttClientConfig(Strict):
 
 def check_url(url: str, allow_insecure: bool) -> Endpoint:
     """The broker endpoint; ValueError naming what is wrong with the URL."""
-    endpoint = Endpoint.parse(url)
-    parts = urlsplit(url)
-    if parts.username or parts.password:
+    # Before parsing: a parse error would quote the URL, password and all.
+    if "@" in urlsplit(url).netloc:
         raise ValueError("url must not carry credentials: use username and password_file")
+    endpoint = Endpoint.parse(url)
     if not endpoint.tls and not allow_insecure and not is_loopback(endpoint.host):
         raise ValueError(
             f"url {url!r}: plain {endpoint.scheme}:// to a non-loopback host sends "

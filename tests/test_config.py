@@ -379,3 +379,9 @@ def test_every_step_of_a_scenario_sending_the_account_is_https(tmp_path: Path) -
     assert "every step of this scenario must use https://" in message
     scenario["steps"][1]["get"] = "https://dui.example/accueil"
     load(write(tmp_path, with_target(scenario=scenario)))
+
+
+@pytest.mark.parametrize("url", ["ftp://bob:s3cr3t@broker.example", "mqtts://bob:s3cr3t@b:x"])
+def test_a_bad_broker_url_with_credentials_is_not_echoed(tmp_path: Path, url: str) -> None:
+    message = error_of(tmp_path, {**BASE, "mqtt": {"url": url}})
+    assert "must not carry credentials" in message and "s3cr3t" not in message
