@@ -97,7 +97,9 @@ def _bandwidth(r: dict[str, Any]) -> str:
 
 def _scenario(r: dict[str, Any]) -> str:
     return ", ".join(
-        f"{s['name']} {s.get('status_code', '-')} {_ms(s.get('duration_seconds'))}"
+        f"{s['name']} {s['status_code']} {_ms(s.get('duration_seconds'))}"
+        if s.get("status_code")
+        else f"{s['name']} {s.get('error') or '-'}"
         for s in r.get("steps") or []
     )
 

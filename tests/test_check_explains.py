@@ -8,6 +8,7 @@ import ssl
 import trustme
 import yaml
 
+from tests.helpers.broker import free_port
 from tests.helpers.cli import agent_cli
 from tests.helpers.servers import http_server
 
@@ -20,6 +21,8 @@ def test_check_explains_each_failure(tmp_path, monkeypatch) -> None:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     expired.configure_cert(ctx)
     monkeypatch.delenv("DUI_SYNTH_ABSENT", raising=False)
+    monkeypatch.setenv("DUI_SYNTH_PASSWORD", "s3cr3t")
+    port = free_port()  # nothing listens there
     with http_server(ssl_context=ctx) as url:
         config = {
             "org": "og-exemple",
@@ -43,6 +46,15 @@ def test_check_explains_each_failure(tmp_path, monkeypatch) -> None:
                         "steps": [{"name": "login-page", "get": f"{url}login"}],
                     },
                 },
+                {
+                    "name": "dui-closed",
+                    "role": "dui",
+                    "scenario": {
+                        "username": "synthetique",
+                        "password_env": "DUI_SYNTH_PASSWORD",
+                        "steps": [{"name": "dossier", "get": f"https://127.0.0.1:{port}/"}],
+                    },
+                },
             ],
         }
         path = tmp_path / "agent.yaml"
@@ -51,7 +63,7 @@ def test_check_explains_each_failure(tmp_path, monkeypatch) -> None:
     assert proc.returncode == 1, proc.stderr
     lines = proc.stdout.splitlines()
     row = {line.split()[0]: i for i, line in enumerate(lines) if "FAIL" in line}
-    assert set(row) == {"dui-login", "internet", "dui-parcours"}, proc.stdout
+    assert set(row) == {"dui-login", "internet", "dui-parcours", "dui-closed"}, proc.stdout
     assert "FAIL tls" in lines[row["dui-login"]]
     assert lines[row["dui-login"] + 1] == (
         "    why: certificate of 127.0.0.1 not accepted: certificate has expired"
@@ -62,4 +74,9 @@ def test_check_explains_each_failure(tmp_path, monkeypatch) -> None:
     assert lines[row["dui-parcours"] + 1] == (
         "    why: environment variable DUI_SYNTH_ABSENT (username_env) is not set"
     )
-    assert "3 probes, 0 ok, 3 failed" in proc.stdout
+    assert lines[row["dui-closed"]].endswith("dossier connect"), proc.stdout
+    assert lines[row["dui-closed"] + 1] == (
+        f"    why: step dossier: cannot connect to 127.0.0.1 port {port}: Connection refused"
+    )
+    assert "s3cr3t" not in proc.stdout
+    assert "4 probes, 0 ok, 4 failed" in proc.stdout

@@ -13,6 +13,7 @@ import pytest
 import trustme
 
 from agent.probes import measure
+from tests.helpers.broker import free_port
 from tests.helpers.servers import http_server
 from wire.schema import result_problem
 
@@ -131,18 +132,12 @@ def test_missing_username_env_is_config_error(site, monkeypatch) -> None:
     assert r["steps"] == []
 
 
-def closed_port() -> int:
-    with http_server() as url:
-        pass  # the port is closed again
-    return int(url.split(":")[2].rstrip("/"))
-
-
 def test_a_last_step_to_a_closed_port_fails_on_that_step(site, monkeypatch) -> None:
     # It used to go down the login step's connection and answer 200.
     base, folder = site
     monkeypatch.setenv("DUI_SYNTH_USER", USER)
     p = params(base, folder)
-    port = closed_port()
+    port = free_port()  # nothing listens there
     p["steps"][2]["get"] = f"https://127.0.0.1:{port}/accueil"
     r = measure("scenario", p)
     assert (r["success"], r["error"]) == (False, "connect")

@@ -68,7 +68,7 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
         fields["status_code"] = response.status
         expected = params.get("expect_status") or range(200, 300)
         if response.status not in expected:
-            detail = f"HTTP {response.status}, expected {expected_text(expected)}"
+            detail = clip(f"HTTP {response.status}, expected {expected_text(expected)}")
             return result(ts, start, False, "status", error_detail=detail, **fields)
         pattern = params.get("expect_regex")
         if pattern and not re.search(pattern, body.decode("utf-8", "replace")):
