@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 from urllib.parse import parse_qs
@@ -109,6 +110,9 @@ def test_login_and_page_behind_it(site, monkeypatch) -> None:
     first = r["steps"][0]["phases"]
     assert first["tls"] > 0 and first["connect"] > 0 and first["processing"] > 0
     assert "connect" not in r["steps"][1]["phases"], "later steps reuse the connection"
+    assert [s["reused_connection"] for s in r["steps"]] == [False, True, True]
+    assert all(s["tls_issuer"] and s["tls_expiry_ts"] > time.time() for s in r["steps"])
+    assert valid(r)
     assert r["duration_seconds"] >= sum(s["duration_seconds"] for s in r["steps"]) * 0.99
     assert LoginSite.posts[-1]["csrf"] == LoginSite.csrf
 

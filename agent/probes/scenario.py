@@ -94,8 +94,10 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
             if conn is not None and not (same and conn.alive()):
                 conn.close()
                 conn = None
+            record["reused_connection"] = conn is not None
             if conn is None:
                 conn = Connection.open(endpoint, proxy, params, deadline, phases)
+            record.update(conn.tls_fields())  # a reused connection's certificate too
             request = urllib.request.Request(url)
             jar.add_cookie_header(request)
             headers = dict(request.header_items())
