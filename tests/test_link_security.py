@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import subprocess
 import time
 
 import aiomqtt
+import msgspec
 import pytest
 import trustme
 
@@ -16,7 +18,7 @@ from tests.helpers.poll import await_until
 from tests.helpers.processes import agent_config
 from tests.helpers.servers import http_server
 from tests.test_delivery import http_target, spool_state
-from wire.schema import ack_topic, encode
+from wire.schema import COLLECTOR_STATUS_TOPIC, AgentStatus, ack_topic, encode
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -129,3 +131,82 @@ async def test_ack_of_another_epoch_is_ignored(tmp_path, mosquitto, agent_proces
             assert agent.proc.poll() is None
             await agent.astop()
     assert "bad ack ignored" in agent.log()
+
+
+AGENT_ACK = ack_topic("og-test", "site-a", "poste-1")
+AGENT_STATUS = "dui/v1/og-test/site-a/poste-1/status"
+# An ack of another epoch: the agent logs it at debug, which tells the test that every
+# message published before it on the same connection was read.
+SENTINEL = encode({"v": 1, "epoch": "0123456789abcdef", "seq": 1, "ts": 0.0})
+
+
+async def retained_status(port: int) -> AgentStatus:
+    """The agent's retained status as the broker holds it now."""
+    async with aiomqtt.Client("127.0.0.1", port) as client:
+        await client.subscribe(AGENT_STATUS, qos=1)
+        async with asyncio.timeout(10):
+            async for message in client.messages:
+                return msgspec.json.decode(bytes(message.payload), type=AgentStatus)
+    raise AssertionError("no status")
+
+
+async def test_forged_ack_deletes_nothing(tmp_path, mosquitto, acker, agent_process) -> None:
+    """Another client acks far above what the agent sent: nothing leaves the spool, the
+    ack is counted, and the collector's genuine acks are still applied afterwards."""
+    acker.hold = True
+    with http_server() as url:
+        config = agent_config(
+            tmp_path, mosquitto.url, [http_target(url, "300ms")], mqtt={"ack_timeout": "10m"}
+        )
+        agent = agent_process(config)
+        agent.start()
+        await acker.wait(lambda: len(acker.received) >= 3, 30, "3 results")
+        epoch = acker.batches[0].epoch
+        forged = {"v": 1, "epoch": epoch, "seq": 10**6, "ts": time.time()}
+        await acker.publish(AGENT_ACK, encode(forged))
+        await acker.publish(AGENT_ACK, SENTINEL)  # read after the forged one
+        await await_until(lambda: "ack for another epoch ignored" in agent.log(), 10, "acks read")
+        count, low, _ = spool_state(agent.spool_path)
+        assert low == 1 and count >= 3, f"a forged ack deleted results: {count} left from {low}"
+        assert "ack above what was sent ignored" in agent.log()
+        status = await await_until(
+            lambda: retained_status(mosquitto.port),
+            20,
+            "ignored_acks in the status",
+            step=0.5,
+            until=lambda s: (s.ignored_acks or 0) >= 1,
+        )
+        assert status.ignored_acks == 1
+        acker.hold = False  # the next batch is acked for real
+        await acker.wait(lambda: acker.acked[epoch] >= 3, 20, "a genuine ack")
+        await await_until(lambda: spool_state(agent.spool_path)[0] <= 3, 20, "the spool to drain")
+        await agent.astop()
+
+
+async def test_forged_online_resends_once_per_ack_timeout(
+    tmp_path, mosquitto, acker, agent_process
+) -> None:
+    """Each `online` on the collector's status topic may come from anyone: N of them
+    within ack_timeout make one re-send, not N."""
+    acker.hold = True
+    with http_server() as url:
+        config = agent_config(
+            tmp_path, mosquitto.url, [http_target(url, "200ms")], mqtt={"ack_timeout": "10m"}
+        )
+        agent = agent_process(config)
+        agent.start()
+        await acker.wait(lambda: len(acker.received) >= 3, 30, "3 results")
+        epoch = acker.batches[0].epoch
+        for n in range(1, 7):
+            await acker.publish(COLLECTOR_STATUS_TOPIC, b"online", retain=True)
+            await acker.publish(AGENT_ACK, SENTINEL)  # read after the `online`
+            await await_until(
+                lambda n=n: agent.log().count("ack for another epoch ignored") >= n,
+                10,
+                f"online #{n} read",
+            )
+            batches = len(acker.batches)  # the next batch shows whether it rewound
+            await acker.wait(lambda b=batches: len(acker.batches) > b, 10, "a batch after it")
+        await acker.publish(COLLECTOR_STATUS_TOPIC, b"", retain=True)
+        await agent.astop()
+    assert acker.copies(epoch, 1) == 2, "one re-send for six `online` within ack_timeout"
