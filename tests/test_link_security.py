@@ -106,7 +106,8 @@ async def test_wrong_password_keeps_results_and_retries(tmp_path, tls_broker, ag
     count, low, _ = spool_state(agent.spool_path)
     assert count >= 5 and low == 1
     log = agent.log()
-    assert "mqtt connection lost" in log and "wrong-password" not in log
+    assert "mqtt connect failed" in log and "cause=auth" in log
+    assert "mqtt connection lost" not in log and "wrong-password" not in log
 
 
 async def test_ack_of_another_epoch_is_ignored(tmp_path, mosquitto, agent_process) -> None:
@@ -210,3 +211,25 @@ async def test_forged_online_resends_once_per_ack_timeout(
         await acker.publish(COLLECTOR_STATUS_TOPIC, b"", retain=True)
         await agent.astop()
     assert acker.copies(epoch, 1) == 2, "one re-send for six `online` within ack_timeout"
+
+
+async def test_tls_failure_is_a_failure_to_connect(tmp_path, tls_broker, agent_process) -> None:
+    """A broker whose certificate the agent does not trust: it never connected, and the
+    log says so once with the reason, not "connection lost" at every retry."""
+    broker, _ = tls_broker
+    with http_server() as url:
+        config = agent_config(tmp_path, f"mqtts://127.0.0.1:{broker.port}", [http_target(url)])
+        agent = agent_process(config)
+        agent.start()
+        await await_until(
+            lambda: "mqtt connect failed" in agent.log(), 20, "the connect failure", step=0.2
+        )
+        attempts = broker.workdir / "mosquitto.log"
+        await await_until(  # 1 + 2 + 4 s of back-off
+            lambda: attempts.read_text().count("unknown ca") >= 3, 30, "3 attempts", step=0.2
+        )
+        await agent.astop()
+    log = agent.log()
+    line = next(x for x in log.splitlines() if "mqtt connect failed" in x)
+    assert "cause=tls" in line and "certificate verify failed" in line
+    assert "mqtt connection lost" not in log and log.count("mqtt connect failed") == 1
