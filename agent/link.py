@@ -56,7 +56,6 @@ class Link:
         self._outstanding_since: float | None = None
         self._resend_until = 0  # while _sent < this, pace at resend_rate
         self._wakeup = asyncio.Event()
-        self._status_news = asyncio.Event()
         self._online_rewind_at: float | None = None  # monotonic
         self.ignored_acks = 0
         self._throttle = Throttle(LOG_EVERY)
@@ -108,13 +107,17 @@ class Link:
         }
         await client.publish(self.topics["status"], encode(status), qos=1, retain=True)
 
+    def _news(self) -> tuple[int, int]:
+        return self.spool.dropped, self.ignored_acks
+
     async def _status_loop(self, client: aiomqtt.Client) -> None:
+        """Every STATUS_EVERY, or within STATUS_SOONEST of a drop or an ignored ack."""
+        told, at = self._news(), time.monotonic()
         while True:
             await asyncio.sleep(STATUS_SOONEST)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._status_news.wait(), STATUS_EVERY - STATUS_SOONEST)
-            self._status_news.clear()
-            await self._publish_online(client)
+            if self._news() != told or time.monotonic() - at >= STATUS_EVERY:
+                told, at = self._news(), time.monotonic()
+                await self._publish_online(client)
 
     # -- acks ------------------------------------------------------------------------
     async def _receive(self, client: aiomqtt.Client) -> None:
@@ -139,7 +142,6 @@ class Link:
         """Apply an ack of this epoch; False when it cannot be the collector's."""
         if seq > self.spool.sent:
             self.ignored_acks += 1
-            self._status_news.set()
             skipped = self._throttle.due("forged ack")
             if skipped is not None:
                 log.warning(
