@@ -130,7 +130,12 @@ class Link:
             try:
                 ack = decode_ack(payload)
             except ValueError as exc:
-                log.warning("bad ack ignored", extra=fields(reason=str(exc)[:200]))
+                skipped = self._throttle.due("bad ack")
+                if skipped is not None:
+                    log.warning(
+                        "bad ack ignored",
+                        extra=fields(reason=str(exc)[:200], similar_left_out=skipped),
+                    )
                 continue
             if ack.epoch != self.spool.epoch:
                 log.debug("ack for another epoch ignored", extra=fields(epoch=ack.epoch))
