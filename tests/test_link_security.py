@@ -13,7 +13,7 @@ import pytest
 import trustme
 
 from tests.helpers.acker import Acker
-from tests.helpers.broker import Mosquitto
+from tests.helpers.broker import Mosquitto, free_port
 from tests.helpers.poll import await_until
 from tests.helpers.processes import agent_config
 from tests.helpers.servers import http_server
@@ -233,3 +233,15 @@ async def test_tls_failure_is_a_failure_to_connect(tmp_path, tls_broker, agent_p
     line = next(x for x in log.splitlines() if "mqtt connect failed" in x)
     assert "cause=tls" in line and "certificate verify failed" in line
     assert "mqtt connection lost" not in log and log.count("mqtt connect failed") == 1
+
+
+async def test_refused_connect_names_its_cause(tmp_path, agent_process) -> None:
+    closed = free_port()
+    with http_server() as url:
+        agent = agent_process(
+            agent_config(tmp_path, f"mqtt://127.0.0.1:{closed}", [http_target(url)])
+        )
+        agent.start()
+        await await_until(lambda: "mqtt connect failed" in agent.log(), 20, "the failure")
+        await agent.astop()
+    assert "cause=refused" in agent.log()
