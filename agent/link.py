@@ -2,7 +2,11 @@
 
 The broker's session is an optimisation; the guarantee is the spool plus re-sending
 from the oldest unacked result when no ack came within `ack_timeout` (doubling up
-to 10 min), on every reconnect, and when the collector announces itself online.
+to 10 min), on every reconnect, and when the collector announces itself online (at
+most once per `ack_timeout`: anyone on the broker can publish that `online`).
+
+Without a broker ACL anyone can also publish on the ack topic, so an ack above the
+highest seq published in the epoch (the spool's `sent`) is ignored and counted.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import aiomqtt
 from agent import __version__
 from agent.config import AgentConfig
 from agent.spool import Spool
-from runtime.logs import fields
+from runtime.logs import Throttle, fields
 from runtime.mqtt import ClientSettings, keep_connected
 from wire.schema import (
     ACK_TIMEOUT_MAX_SECONDS,
@@ -34,6 +38,8 @@ from wire.schema import (
 log = logging.getLogger("dui.agent.link")
 
 STATUS_EVERY = 60.0
+STATUS_SOONEST = 5.0  # a status that has news goes out early, but not more often
+LOG_EVERY = 60.0  # repeated warnings: one line a minute with the count left out
 PUBLISH_TIMEOUT = 30.0
 
 
@@ -50,6 +56,9 @@ class Link:
         self._outstanding_since: float | None = None
         self._resend_until = 0  # while _sent < this, pace at resend_rate
         self._wakeup = asyncio.Event()
+        self._online_rewind_at: float | None = None  # monotonic
+        self.ignored_acks = 0
+        self._throttle = Throttle(LOG_EVERY)
 
     # -- called by the scheduler ------------------------------------------------------
     def notify(self) -> None:
@@ -94,13 +103,21 @@ class Link:
             "os": f"{platform.system()} {platform.release()}",
             "spool_results": self.spool.count(),
             "dropped_results": self.spool.dropped,
+            "ignored_acks": self.ignored_acks,
         }
         await client.publish(self.topics["status"], encode(status), qos=1, retain=True)
 
+    def _news(self) -> tuple[int, int]:
+        return self.spool.dropped, self.ignored_acks
+
     async def _status_loop(self, client: aiomqtt.Client) -> None:
+        """Every STATUS_EVERY, or within STATUS_SOONEST of a drop or an ignored ack."""
+        told, at = self._news(), time.monotonic()
         while True:
-            await asyncio.sleep(STATUS_EVERY)
-            await self._publish_online(client)
+            await asyncio.sleep(STATUS_SOONEST)
+            if self._news() != told or time.monotonic() - at >= STATUS_EVERY:
+                told, at = self._news(), time.monotonic()
+                await self._publish_online(client)
 
     # -- acks ------------------------------------------------------------------------
     async def _receive(self, client: aiomqtt.Client) -> None:
@@ -108,29 +125,64 @@ class Link:
             payload = bytes(message.payload) if message.payload is not None else b""
             if message.topic.value == COLLECTOR_STATUS_TOPIC:
                 if payload.strip().strip(b'"') == b"online":
-                    self._rewind("collector online")
+                    self._collector_online()
                 continue
             try:
                 ack = decode_ack(payload)
             except ValueError as exc:
-                log.warning("bad ack ignored", extra=fields(reason=str(exc)[:200]))
+                skipped = self._throttle.due("bad ack")
+                if skipped is not None:
+                    log.warning(
+                        "bad ack ignored",
+                        extra=fields(reason=str(exc)[:200], similar_left_out=skipped),
+                    )
                 continue
             if ack.epoch != self.spool.epoch:
                 log.debug("ack for another epoch ignored", extra=fields(epoch=ack.epoch))
                 continue
-            self.clock_offset = ack.ts - time.time()
-            self._apply_ack(ack.seq)
+            if self._apply_ack(ack.seq):
+                self.clock_offset = ack.ts - time.time()
 
-    def _apply_ack(self, seq: int) -> None:
+    def _apply_ack(self, seq: int) -> bool:
+        """Apply an ack of this epoch; False when it cannot be the collector's."""
+        if seq > self.spool.sent:
+            self.ignored_acks += 1
+            skipped = self._throttle.due("forged ack")
+            if skipped is not None:
+                log.warning(
+                    "ack above what was sent ignored (another client on the broker?)",
+                    extra=fields(
+                        seq=seq,
+                        sent=self.spool.sent,
+                        ignored_acks=self.ignored_acks,
+                        similar_left_out=skipped,
+                    ),
+                )
+            return False
         if seq <= self._acked:
-            return
+            return True
         self.spool.ack(seq)
         self._acked = seq
         self._sent = max(self._sent, seq)
         self._ack_wait = self._base_wait
         self._outstanding_since = time.monotonic() if self._sent > self._acked else None
+        return True
 
     # -- sending -------------------------------------------------------------------------
+    def _collector_online(self) -> None:
+        """Re-send for the collector's `online`, at most once per ack_timeout."""
+        now = time.monotonic()
+        if self._online_rewind_at is not None and now - self._online_rewind_at < self._base_wait:
+            skipped = self._throttle.due("online")
+            if skipped is not None:
+                log.info(
+                    "collector online again within ack_timeout, no re-send",
+                    extra=fields(ack_timeout=self._base_wait, similar_left_out=skipped),
+                )
+            return
+        self._online_rewind_at = now
+        self._rewind("collector online")
+
     def _rewind(self, why: str) -> None:
         """Send again from the oldest result still in the spool."""
         first = self.spool.first_seq()
@@ -175,6 +227,7 @@ class Link:
                 self._ack_wait = min(self._ack_wait * 2, ACK_TIMEOUT_MAX_SECONDS)
             rows = self.spool.read_after(self._sent, MAX_BATCH_RESULTS, AGENT_BATCH_BYTES - 512)
             if rows:
+                self.spool.mark_sent(rows[-1][0])  # durable before it can be acked
                 await client.publish(self.topics["results"], self._batch_payload(rows), qos=1)
                 resending = rows[0][0] <= self._resend_until
                 self._sent = rows[-1][0]

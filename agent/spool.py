@@ -3,7 +3,8 @@ and deleted only when an ack of the same epoch covers it.
 
 SQLite in WAL mode with synchronous=FULL: a result that `append` returned for
 survives a crash or power cut. `epoch` is created with the spool, so deleting
-the file starts a new epoch at seq 1.
+the file starts a new epoch at seq 1. `sent` is the highest seq ever published in the
+epoch, kept across restarts: an ack above it cannot be the collector's.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runtime.logs import fields
+from runtime.logs import Throttle, fields
 from wire.schema import encode
 
 log = logging.getLogger("dui.agent.spool")
 
 SCHEMA_VERSION = 1
+LOG_EVERY = 60.0  # one "spool full" line a minute however many results go
 
 
 class SpoolError(Exception):
@@ -33,6 +35,7 @@ class Spool:
         self.max_bytes = max_bytes
         self.max_age = max_age
         self._db: sqlite3.Connection | None = None
+        self._throttle = Throttle(LOG_EVERY)
 
     # -- lifecycle -------------------------------------------------------------------
     def open(self) -> Spool:
@@ -64,12 +67,15 @@ class Spool:
                     ("epoch", epoch),
                     ("next_seq", 1),
                     ("dropped", 0),
+                    ("sent", 0),
                 ):
                     self._set(key, value)
                 log.info("new spool", extra=fields(path=str(self.path), epoch=epoch))
         self.epoch = str(self._meta("epoch"))
         self.next_seq = int(self._meta("next_seq") or 1)
         self.dropped = int(self._meta("dropped") or 0)
+        sent = self._meta("sent")  # absent in a spool of an older agent: trust its numbering
+        self.sent = int(sent) if sent is not None else self.next_seq - 1
         self.bytes = int(db.execute("SELECT COALESCE(SUM(size), 0) FROM results").fetchone()[0])
         return self
 
@@ -161,13 +167,26 @@ class Spool:
         if dropped:
             self.dropped += dropped
             self._set("dropped", self.dropped)
-            log.warning(
-                "spool full, oldest results dropped",
-                extra=fields(dropped=dropped, dropped_total=self.dropped),
-            )
+            skipped = self._throttle.due("full")
+            if skipped is not None:
+                log.warning(
+                    "spool full, oldest unacked results removed",
+                    extra=fields(
+                        dropped=dropped, dropped_total=self.dropped, similar_left_out=skipped
+                    ),
+                )
+
+    def mark_sent(self, seq: int) -> None:
+        """Record, durably and before it is published, that results up to `seq` go out."""
+        if seq > self.sent:
+            with self._tx():
+                self._set("sent", seq)
+            self.sent = seq
 
     def ack(self, seq: int) -> int:
-        """Delete every result up to `seq`; returns how many went."""
+        """Delete every result up to `seq` (never beyond `sent`); returns how many went."""
+        if seq > self.sent:
+            raise ValueError(f"ack {seq} above the highest seq sent ({self.sent})")
         with self._tx():
             row = self.db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM results WHERE seq <= ?", (seq,)

@@ -67,6 +67,7 @@ class Outcome:
     rejected_messages: dict[str, int] = field(default_factory=dict)  # reason → count
     rejected_results: dict[str, int] = field(default_factory=dict)
     lags: list[float] = field(default_factory=list)
+    lost: dict[AgentKey, int] = field(default_factory=dict)  # seqs given up below first_seq
 
     def count(self, table: dict[str, int], key: str, n: int = 1) -> None:
         table[key] = table.get(key, 0) + n
@@ -77,6 +78,8 @@ class Outcome:
         self.seen += part.seen
         self.statuses += part.statuses
         self.lags += part.lags
+        for agent, n in part.lost.items():
+            self.lost[agent] = self.lost.get(agent, 0) + n
         for key, n in part.messages.items():
             self.count(self.messages, key, n)
         if part.rejected_messages or part.rejected_results:
@@ -101,14 +104,19 @@ class _Epoch:
         return _Epoch(self.mark, set(self.above))
 
     def settle(self, seqs: list[int], first_seq: int) -> int:
+        """Settle `seqs`; every seq below `first_seq` is settled too, as the agent no
+        longer holds it. Returns how many of those were never received here: lost."""
         self.above.update(s for s in seqs if s > self.mark)
-        if first_seq - 1 > self.mark:  # the agent dropped what it never sent
+        lost = 0
+        if first_seq - 1 > self.mark:  # the agent removed them before they arrived
+            below = {s for s in self.above if s < first_seq}
+            lost = first_seq - 1 - self.mark - len(below)
             self.mark = first_seq - 1
-            self.above = {s for s in self.above if s > self.mark}
+            self.above -= below
         while self.mark + 1 in self.above:
             self.mark += 1
             self.above.discard(self.mark)
-        return self.mark
+        return lost
 
 
 @dataclass(slots=True)
@@ -370,7 +378,16 @@ class Ingest:
                 count=n,
             )
         out.count(out.messages, "accepted" if fresh else "duplicate")
-        epoch.settle(settled, batch.first_seq)  # the last step: see the copy above
+        lost = epoch.settle(settled, batch.first_seq)  # the last step: see the copy above
+        if lost:
+            out.lost[(org, site, agent)] = lost
+            self._warn(
+                "lost",
+                "results never received, the agent no longer holds them",
+                agent=f"{org}.{site}.{agent}",
+                count=lost,
+                first_seq=batch.first_seq,
+            )
         writes.epochs[key] = epoch
         return org, site, agent
 

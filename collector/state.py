@@ -52,6 +52,8 @@ class AgentView:
     state: str = "online"
     spool_results: int | None = None
     dropped_results: int | None = None
+    ignored_acks: int | None = None
+    lost_results: int = 0  # seqs below a batch's first_seq never received
     clock_offset: float | None = None
     # (target, role, probe) → (ts, result)
     last: dict[tuple[str, str, str], tuple[float, Result]] = field(default_factory=dict)
@@ -109,6 +111,8 @@ class State:
                 view.clock_offset = offset
         for org, site, agent, status in outcome.statuses:
             self._status((org, site, agent), status, now)
+        for key, n in outcome.lost.items():
+            self._agent(key).lost_results += n
         for lag in outcome.lags:
             self.ingest_lag.observe(max(0.0, lag))
         for item in outcome.accepted:
@@ -123,6 +127,7 @@ class State:
             view.os = status.os or view.os
             view.spool_results = status.spool_results
             view.dropped_results = status.dropped_results
+            view.ignored_acks = status.ignored_acks
 
     def _result(self, org: str, site: str, agent: str, r: Result, ts: float) -> None:
         self.results_stored += 1

@@ -1,5 +1,9 @@
 """The MQTT session of both sides: broker URL, TLS, credentials and last will, and
-a reconnect loop with jittered back-off that says `offline` when it is cancelled."""
+a reconnect loop with jittered back-off that says `offline` when it is cancelled.
+
+A connection that never came up is logged as a failure to connect with its cause
+(tls, auth, refused, timeout, network), apart from one that was lost; both once a
+minute at most while the same cause repeats."""
 
 from __future__ import annotations
 
@@ -15,11 +19,19 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 
-from runtime.logs import fields
+from runtime.logs import Throttle, fields
 from runtime.secrets import SecretError, read_secret
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883, "ws": 80, "wss": 443}
 OFFLINE_TIMEOUT = 2.0  # seconds to say `offline` on the way out
+LOG_EVERY = 60.0
+# What a failed connect's message says, lower-cased → the cause a person acts on.
+CONNECT_CAUSES = (
+    (("certificate", "ssl", "tls", "handshake", "wrong version number"), "tls"),
+    (("not authori", "bad user name", "password", "banned", "identifier rejected"), "auth"),
+    (("connection refused", "errno 111", "server unavailable"), "refused"),
+    (("timed out", "timeout"), "timeout"),
+)
 
 
 @dataclass(frozen=True)
@@ -105,6 +117,22 @@ def client(settings: ClientSettings) -> aiomqtt.Client:
 Session = Callable[[aiomqtt.Client], Awaitable[None]]
 
 
+def connect_cause(exc: BaseException) -> str:
+    """tls, auth, refused, timeout or network: why a connection did not come up."""
+    chain: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and len(chain) < 5:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    if any(isinstance(e, ssl.SSLError) for e in chain):
+        return "tls"
+    text = " ".join(str(e) for e in chain).lower()
+    for words, cause in CONNECT_CAUSES:
+        if any(word in text for word in words):
+            return cause
+    return "network"
+
+
 async def keep_connected(
     settings: ClientSettings, session: Session, log: logging.Logger, max_backoff: float = 60.0
 ) -> None:
@@ -112,10 +140,14 @@ async def keep_connected(
     connection or an error (logged: a bug must not stop delivery), 1 s doubling up to
     `max_backoff`, ±20 %. On cancel, publish `offline` if still connected."""
     backoff = 1.0
+    throttle = Throttle(LOG_EVERY)
     while True:
+        came_up = False
         try:
             async with client(settings) as connected:
+                came_up = True
                 backoff = 1.0
+                throttle.forget("connect")
                 try:
                     await session(connected)
                 finally:
@@ -128,14 +160,23 @@ async def keep_connected(
                                 OFFLINE_TIMEOUT,
                             )
         except* aiomqtt.MqttError as group:
-            log.warning(
-                "mqtt connection lost",
-                extra=fields(
-                    broker=str(settings.endpoint),
-                    reason=str(group.exceptions[0]),
-                    retry_in=round(backoff, 1),
-                ),
+            error = group.exceptions[0]
+            event, cause = (
+                ("mqtt connection lost", "lost") if came_up else ("mqtt connect failed", None)
             )
+            cause = cause or connect_cause(error)
+            skipped = throttle.due("lost" if came_up else "connect", cause)
+            if skipped is not None:
+                log.warning(
+                    event,
+                    extra=fields(
+                        broker=str(settings.endpoint),
+                        cause=cause,
+                        reason=str(error)[:300],
+                        retry_in=round(backoff, 1),
+                        similar_left_out=skipped,
+                    ),
+                )
         except* SecretError as group:
             log.error(
                 "mqtt password file unreadable",

@@ -247,6 +247,38 @@ async def test_dropped_results_move_first_seq(tmp_path, mosquitto, acker, agent_
     assert "spool full" in agent.log()
 
 
+def spool_dropped(path: Path) -> int:
+    """Results the agent's spool dropped so far, read from its file."""
+    if not path.exists():
+        return 0
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()
+        return int(row[0]) if row else 0
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        db.close()
+
+
+async def test_spool_full_is_logged_once_a_minute(tmp_path, mosquitto, acker, agent_process, web):
+    """A full spool drops at nearly every new result: one line, not one per result."""
+    acker.hold = True
+    config = agent_config(
+        tmp_path,
+        mosquitto.url,
+        [{**http_target(web, "100ms"), "dns": {"interval": "100ms"}}],
+        spool={"max_bytes": 3000},
+        mqtt={"ack_timeout": "10m"},
+    )
+    agent = agent_process(config)
+    agent.start()
+    await await_until(lambda: spool_dropped(agent.spool_path) >= 40, 60, "40 results dropped")
+    await agent.astop()
+    lines = [x for x in agent.log().splitlines() if "spool full" in x]
+    assert len(lines) == 1, f"{len(lines)} lines for {spool_dropped(agent.spool_path)} drops"
+
+
 def test_result_struct_rejects_garbage() -> None:
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert(

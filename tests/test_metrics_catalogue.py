@@ -144,6 +144,7 @@ def rich_state() -> State:
                         os="Windows\n10",
                         spool_results=3,
                         dropped_results=2,
+                        ignored_acks=1,
                     ),
                 )
             ]
@@ -162,6 +163,7 @@ def rich_state() -> State:
             rejected_messages={"invalid": 1},
             rejected_results={"future": 1},
             lags=[1.0, 30.0],
+            lost={("og", "s1", "a1"): 4},
         ),
         now=NOW,
     )

@@ -6,6 +6,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from agent.spool import Spool
 
 
@@ -48,11 +50,30 @@ def test_ack_deletes_only_covered_results(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "s.db", 10**6, 86400).open()
     for _ in range(5):
         spool.append(result())
+    spool.mark_sent(5)
     assert spool.ack(3) == 3
     assert spool.first_seq() == 4 and spool.count() == 2
     assert spool.ack(3) == 0
     spool.ack(5)
     assert spool.count() == 0 and spool.first_seq() == 6
+
+
+def test_no_ack_above_what_was_sent(tmp_path: Path) -> None:
+    """`sent` is durable, so after a restart the collector's acks of what was published
+    before it still apply and an ack of what never went out still does not."""
+    path = tmp_path / "s.db"
+    spool = Spool(path, 10**6, 86400).open()
+    for _ in range(5):
+        spool.append(result())
+    assert spool.sent == 0
+    spool.mark_sent(3)
+    spool.mark_sent(2)  # a re-send never lowers it
+    with pytest.raises(ValueError, match="above the highest seq sent"):
+        spool.ack(4)
+    assert spool.count() == 5
+    spool.close()
+    spool = Spool(path, 10**6, 86400).open()
+    assert spool.sent == 3 and spool.ack(3) == 3 and spool.count() == 2
 
 
 def test_read_after_respects_both_limits(tmp_path: Path) -> None:
@@ -89,8 +110,6 @@ def test_results_older_than_max_age_are_dropped(tmp_path: Path) -> None:
 
 
 def test_not_a_spool_is_a_clear_error(tmp_path: Path) -> None:
-    import pytest
-
     from agent.spool import SpoolError
 
     path = tmp_path / "spool.db"

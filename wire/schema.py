@@ -188,6 +188,7 @@ class AgentStatus(msgspec.Struct, omit_defaults=True):
     os: Text | None = None
     spool_results: Count | None = None
     dropped_results: Count | None = None
+    ignored_acks: Count | None = None
 
 
 _envelope_decoder = msgspec.json.Decoder(BatchEnvelope)

@@ -82,6 +82,9 @@ def agent_samples(ids: tuple[str, str, str], view: AgentView, up: bool) -> Itera
         yield "dui_agent_spool_results", ids, view.spool_results
     if view.dropped_results is not None:
         yield "dui_agent_dropped_results_total", ids, view.dropped_results
+    yield "dui_agent_lost_results_total", ids, view.lost_results
+    if view.ignored_acks is not None:
+        yield "dui_agent_ignored_acks_total", ids, view.ignored_acks
     if view.clock_offset is not None:
         yield "dui_agent_clock_offset_seconds", ids, view.clock_offset
 
