@@ -114,6 +114,7 @@ class Result(msgspec.Struct, omit_defaults=True):
     success: bool
     duration_seconds: NonNeg | None = None
     error: Error | None = None
+    error_detail: Annotated[str, msgspec.Meta(max_length=1024)] | None = None
     # http
     status_code: Annotated[int, msgspec.Meta(ge=100, le=999)] | None = None
     reused_connection: bool | None = None
