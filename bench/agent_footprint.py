@@ -30,6 +30,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 THINK = 0.020
+TOOLS = ("curl", "mosquitto", "prometheus-blackbox-exporter")
 BLACKBOX_CONFIG = """modules:
   http_2xx: {prober: http, timeout: 10s, http: {preferred_ip_protocol: ip4}}
   tcp_connect: {prober: tcp, timeout: 5s, tcp: {preferred_ip_protocol: ip4}}
@@ -176,18 +177,13 @@ def measure(minutes: float, warmup: float) -> dict[str, dict[str, float]]:
             (workdir / "mosquitto.conf").write_text(
                 f"listener {broker} 127.0.0.1\nallow_anonymous true\n"
             )
-            procs.append(
-                start(["mosquitto", "-c", str(workdir / "mosquitto.conf")], ready=None)
-            )
+            procs.append(start(["mosquitto", "-c", str(workdir / "mosquitto.conf")], ready=None))
             time.sleep(0.5)
             procs.append(start([py, "-m", "bench.ack_forever", str(broker)]))
             ports = [free_port(), free_port()]
+            server = [py, "-m", "tests.helpers.delayed_server", "--think", str(THINK)]
             for port in ports:
-                server = "tests.helpers.delayed_server"
-                procs.append(
-                    start([py, "-m", server, "--bind", "127.0.0.1", "--port", str(port),
-                           "--think", str(THINK)])  # fmt: skip
-                )
+                procs.append(start([*server, "--bind", "127.0.0.1", "--port", str(port)]))
             bb_address = f"127.0.0.1:{free_port()}"
             (workdir / "blackbox.yml").write_text(BLACKBOX_CONFIG)
             blackbox = start(
@@ -301,9 +297,9 @@ def main() -> None:
     if args.imports:
         imports()
         return
-    for tool in ("curl", "mosquitto", "prometheus-blackbox-exporter"):
+    for tool in TOOLS:
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
-            sys.exit(f"needs {tool} (apt-get install -y curl mosquitto prometheus-blackbox-exporter)")
+            sys.exit(f"needs {tool} (apt-get install -y {' '.join(TOOLS)})")
     print(f"measuring for {args.minutes:g} min after {args.warmup:g} s", file=sys.stderr)
     report(measure(args.minutes, args.warmup), args.minutes)
 

@@ -26,9 +26,7 @@ def test_probe_process_imports_only_the_standard_library() -> None:
     )
     modules = json.loads(out.stdout)
     ours = {"agent", "runtime", "__main__"}
-    foreign = [
-        m for m in modules if m.split(".")[0] not in sys.stdlib_module_names | ours
-    ]
+    foreign = [m for m in modules if m.split(".")[0] not in sys.stdlib_module_names | ours]
     assert foreign == []
     assert not [m for m in modules if m.startswith(NOT_HERE)]
     assert "runtime.version" not in modules
