@@ -1,6 +1,6 @@
 """dui-agent's memory and CPU at its default schedule next to blackbox_exporter, on loopback.
 
-    .venv/bin/python -m bench.agent_footprint [--minutes 3] [--warmup 30]
+    .venv/bin/python -m bench.agent_footprint [--minutes 3] [--warmup 30] [--worker thread]
     .venv/bin/python -m bench.agent_footprint --imports
 
 The agent runs its default schedule (an http target with its dns probe, two latency
@@ -36,12 +36,19 @@ BLACKBOX_CONFIG = """modules:
   tcp_connect: {prober: tcp, timeout: 5s, tcp: {preferred_ip_protocol: ip4}}
 """
 # What each process imports, in the order it does, for --imports.
+# Standard-library and third-party modules first, so each line is what it costs itself.
 PROBE_IMPORTS = [
-    "json",
+    "json",  # with re
     "threading",
     "concurrent.futures",
-    "agent",
-    "agent.probes",
+    "socket",
+    "ssl",  # libssl, libcrypto
+    "email.parser",  # for http.client's headers
+    "http.client",
+    "dataclasses",  # with inspect
+    "subprocess",
+    "platform",
+    "pathlib",
     "agent.probe_process",
     "agent.probes.latency",
     "agent.probes.http",
@@ -50,13 +57,17 @@ PROBE_IMPORTS = [
     "agent.probes.inventory",
 ]
 MAIN_IMPORTS = [
+    "ssl",
+    "concurrent.futures",
     "asyncio",
     "msgspec",
+    "paho.mqtt.client",
+    "aiomqtt",
     "yaml",
+    "click",
+    "sqlite3",
     "runtime.version",
     "agent.config",
-    "aiomqtt",
-    "sqlite3",
     "agent.spool",
     "agent.link",
     "agent.worker",
@@ -132,7 +143,7 @@ def blackbox_round(address: str, http_url: str, latency: list[str]) -> None:
         subprocess.run(["curl", "-s", "-o", "/dev/null", url], check=False)
 
 
-def agent_config(workdir: Path, broker: int, http_port: int, other_port: int) -> Path:
+def agent_config(workdir: Path, worker: str, broker: int, http_port: int, other_port: int) -> Path:
     config = workdir / "agent.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -140,6 +151,7 @@ def agent_config(workdir: Path, broker: int, http_port: int, other_port: int) ->
                 "org": "bench",
                 "site": "bench",
                 "agent": "footprint",
+                "probe_worker": worker,
                 "mqtt": {"url": f"mqtt://127.0.0.1:{broker}"},
                 "spool": {"path": str(workdir / "spool.db")},
                 "log": {"level": "warning"},
@@ -167,7 +179,7 @@ def agent_config(workdir: Path, broker: int, http_port: int, other_port: int) ->
     return config
 
 
-def measure(minutes: float, warmup: float) -> dict[str, dict[str, float]]:
+def measure(minutes: float, warmup: float, worker: str) -> dict[str, dict[str, float]]:
     procs: list[subprocess.Popen[str]] = []
     py = sys.executable
     try:
@@ -195,7 +207,7 @@ def measure(minutes: float, warmup: float) -> dict[str, dict[str, float]]:
                 ready=None,
             )
             procs.append(blackbox)
-            config = agent_config(workdir, broker, *ports)
+            config = agent_config(workdir, worker, broker, *ports)
             agent = subprocess.Popen(
                 [py, "-m", "agent", "run", "--config", str(config)],
                 cwd=ROOT,
@@ -293,6 +305,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=3.0, help="measured period (3)")
     parser.add_argument("--warmup", type=float, default=30.0, help="seconds before (30)")
     parser.add_argument("--imports", action="store_true", help="per-import costs only")
+    parser.add_argument(
+        "--worker", choices=("process", "thread"), default="process", help="probe_worker"
+    )
     args = parser.parse_args()
     if args.imports:
         imports()
@@ -301,7 +316,7 @@ def main() -> None:
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             sys.exit(f"needs {tool} (apt-get install -y {' '.join(TOOLS)})")
     print(f"measuring for {args.minutes:g} min after {args.warmup:g} s", file=sys.stderr)
-    report(measure(args.minutes, args.warmup), args.minutes)
+    report(measure(args.minutes, args.warmup, args.worker), args.minutes)
 
 
 if __name__ == "__main__":

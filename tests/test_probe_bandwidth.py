@@ -28,13 +28,15 @@ def params(server, tmp_path, **extra) -> dict:
 def test_paced_download_and_upload(tmp_path) -> None:
     rate = 4_000_000  # bytes/s, paced by the server
     with speedtest_server(rate=rate) as server:
-        r = measure("bandwidth", params(server, tmp_path))
+        # loopback's socket buffers take MBs of an upload at once: room for a second try
+        r = measure("bandwidth", params(server, tmp_path, max_bytes=20_000_000))
     assert r["success"] is True, r
     assert r["download_bytes_per_second"] == pytest.approx(rate, rel=0.1)
     # paced by reading: the socket buffers (a few MB on loopback) fill first
     assert r["upload_bytes_per_second"] == pytest.approx(rate, rel=0.5)
     paths = [p for p, _, _ in server.requests]
-    assert paths.count("/speedtest/download") == 4 and paths.count("/speedtest/upload") == 4
+    for direction in ("download", "upload"):  # 4 streams per try
+        assert paths.count(f"/speedtest/{direction}") in (4, 8, 12), paths
     assert {(s, a) for _, s, a in server.requests} == {("site-a", "poste-1")}
 
 

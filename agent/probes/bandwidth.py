@@ -24,8 +24,7 @@ import struct
 import sys
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode, urlsplit
 
 from agent.probes._client import Connection, Endpoint, ProbeError, reason_of, resolve_proxy
@@ -49,8 +48,7 @@ UPLOAD_SNDBUF = None if _TCP_INFO is not None else 64 * 1024
 Marks = list[tuple[int, int]]  # (perf_counter_ns, bytes moved since the previous mark)
 
 
-@dataclass(frozen=True)
-class Window:
+class Window(NamedTuple):  # not a dataclass, which imports inspect (≈ 1 MB)
     """The steady part of a parallel transfer: how long it lasted, what moved in it."""
 
     seconds: float
