@@ -55,11 +55,11 @@ class ThreadRunner:
 def probe_process_command() -> list[str]:
     if getattr(sys, "frozen", False):  # single-file build: the executable serves both roles
         return [sys.executable, "_probe-process"]
-    # -I -S: no site-packages, .pth hooks or PYTHON* variables, only the standard library
-    # and this tree (the probe process needs nothing else), which also saves memory.
+    # -I: no PYTHON* variables, user site or working directory on the path; this tree
+    # first. Not -S: the opt-in usage probe and Windows still need psutil.
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     boot = f"import sys; sys.path.insert(0, {root!r}); from agent.probe_process import main; main()"
-    return [sys.executable, "-I", "-S", "-c", boot]
+    return [sys.executable, "-I", "-c", boot]
 
 
 def probe_process_env() -> dict[str, str]:
