@@ -133,3 +133,18 @@ def test_short_window_is_not_long_enough() -> None:
     assert not Window(1.0, 1000).long_enough()
     assert Window(MIN_WINDOW_SECONDS, 1_000_000).long_enough()
     assert steady_window(0, [[(10**6, 5)], []]) is None
+
+
+def test_too_slow_for_the_time_cap_says_raise_timeout(tmp_path) -> None:
+    with speedtest_server(rate=20_000) as server:  # 20 kB/s: 256 KiB would take 13 s
+        r = measure("bandwidth", params(server, tmp_path, timeout=2.0))
+    assert (r["success"], r["error"]) == (False, "timeout"), r
+    assert r["error_detail"].startswith("download: "), r
+    assert r["error_detail"].endswith("the link is too slow, raise timeout"), r
+    assert r["duration_seconds"] < 4
+    # a link that moves some data, too little of it
+    with speedtest_server(rate=200_000) as server:  # 64 kB pieces: 3 of them in 1 s
+        r = measure("bandwidth", params(server, tmp_path, timeout=2.0, streams=1))
+    assert (r["success"], r["error"]) == (False, "timeout"), r
+    assert r["error_detail"].startswith("download: steady window "), r
+    assert "262144 bytes minimum" in r["error_detail"], r

@@ -266,7 +266,14 @@ def _direction(direction: str, params: dict[str, Any], stop_ns: int) -> float:
     window: Window | None = None
     while True:
         per_stream = max(CHUNK, want // streams)
-        window = _transfer(direction, params, per_stream, stop_ns)
+        try:
+            window = _transfer(direction, params, per_stream, stop_ns)
+        except TimeoutError:
+            raise ShortWindow(
+                "timeout",
+                f"{direction}: a stream moved no data within the time cap "
+                f"{params['timeout'] / 2:g} s: the link is too slow, raise timeout",
+            ) from None
         spent += per_stream * streams
         if window is not None and window.long_enough():
             return window.rate
