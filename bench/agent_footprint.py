@@ -292,7 +292,7 @@ def report(out: dict[str, dict[str, float]], minutes: float) -> None:
 def imports() -> None:
     """What each import adds to RSS, in the probe process's and the main process's order."""
     for title, cmd, names in (
-        ("probe process", [sys.executable, "-I", "-S"], PROBE_IMPORTS),
+        ("probe process", [sys.executable, "-I"], PROBE_IMPORTS),
         ("main process", [sys.executable], MAIN_IMPORTS),
     ):
         print(f"\n{title:<28}{'+MB':>8}{'RSS MB':>8}")
