@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -54,7 +55,19 @@ class ThreadRunner:
 def probe_process_command() -> list[str]:
     if getattr(sys, "frozen", False):  # single-file build: the executable serves both roles
         return [sys.executable, "_probe-process"]
-    return [sys.executable, "-m", "agent.probe_process"]
+    # -I: no PYTHON* variables, user site or working directory on the path; this tree
+    # first. Not -S: the opt-in usage probe and Windows still need psutil.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    boot = f"import sys; sys.path.insert(0, {root!r}); from agent.probe_process import main; main()"
+    return [sys.executable, "-I", "-c", boot]
+
+
+def probe_process_env() -> dict[str, str]:
+    """The version for the context probe, and at most two malloc arenas instead of one
+    per probe thread: their allocations are small and short-lived."""
+    from agent import __version__
+
+    return {**os.environ, "DUI_AGENT_VERSION": __version__, "MALLOC_ARENA_MAX": "2"}
 
 
 class ProcessRunner:
@@ -80,6 +93,7 @@ class ProcessRunner:
     def _start(self) -> None:
         proc = subprocess.Popen(
             probe_process_command(),
+            env=probe_process_env(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

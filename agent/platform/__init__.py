@@ -1,7 +1,7 @@
 """Operating-system specifics, selected once: the same functions on Linux and Windows.
 
 default_gateway, default_interface, link_type, wifi_signal, os_info, hardware_info,
-cpu_model, browsers, system_drive.
+cpu_model, physical_cores, ram_bytes, browsers, system_drive.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ hardware_info = current.hardware_info
 cpu_model = current.cpu_model
 browsers = current.browsers
 system_drive = current.system_drive
+physical_cores = current.physical_cores
+ram_bytes = current.ram_bytes
 
 __all__ = [
     "browsers",
@@ -31,6 +33,8 @@ __all__ = [
     "hardware_info",
     "link_type",
     "os_info",
+    "physical_cores",
+    "ram_bytes",
     "system_drive",
     "wifi_signal",
 ]

@@ -5,6 +5,7 @@ Reads /proc and /sys (no privileges needed) and asks browsers for `--version`.
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import shutil
@@ -19,6 +20,7 @@ SYS_NET = Path("/sys/class/net")
 DMI = Path("/sys/class/dmi/id")
 OS_RELEASE = Path("/etc/os-release")
 CPUINFO = Path("/proc/cpuinfo")
+MEMINFO = Path("/proc/meminfo")
 
 # Browser key → candidate executables, first found wins.
 BROWSERS = {
@@ -133,6 +135,40 @@ def cpu_model() -> str | None:
         if key.strip() == "model name":
             return value.strip()
     return platform.processor() or None
+
+
+def parse_physical_cores(text: str) -> int | None:
+    """Distinct (physical id, core id) pairs of /proc/cpuinfo: cores, not hyperthreads."""
+    cores: set[tuple[str, str]] = set()
+    physical = core = None
+    for line in [*text.splitlines(), ""]:
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "physical id":
+            physical = value.strip()
+        elif key == "core id":
+            core = value.strip()
+        elif not key:  # end of one processor's block
+            if physical is not None and core is not None:
+                cores.add((physical, core))
+            physical = core = None
+    return len(cores) or None
+
+
+def physical_cores() -> int | None:
+    return parse_physical_cores(_read(CPUINFO) or "") or os.cpu_count()
+
+
+def parse_meminfo_total(text: str) -> int | None:
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key == "MemTotal" and value.split():
+            return int(value.split()[0]) * 1024  # kB
+    return None
+
+
+def ram_bytes() -> int | None:
+    return parse_meminfo_total(_read(MEMINFO) or "")
 
 
 def version_of(output: str) -> str | None:

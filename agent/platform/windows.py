@@ -250,3 +250,15 @@ def browsers() -> dict[str, str | None]:
 
 def system_drive() -> str:
     return os.environ.get("SYSTEMDRIVE", "C:") + "\\"
+
+
+def physical_cores() -> int | None:
+    import psutil  # the probe process pays for it on Windows only
+
+    return psutil.cpu_count(logical=False) or os.cpu_count()
+
+
+def ram_bytes() -> int | None:
+    import psutil
+
+    return psutil.virtual_memory().total

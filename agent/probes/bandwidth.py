@@ -3,8 +3,14 @@
 Several parallel streams start together; each records (time, bytes) as data moves
 through its socket. Throughput is counted in a steady window: from the end of a
 warm-up (the first quarter, TCP slow start) to the moment the first stream ends,
-when every stream was still busy. A byte cap and a time cap bound each run; a
-429 from the collector (another agent of the site is testing) skips the run.
+when every stream was still busy. A window shorter than MIN_WINDOW_SECONDS or
+MIN_WINDOW_BYTES means nothing (a fast link finishes before the threads' scheduling
+noise averages out): the direction is tried again with more bytes, as many as the
+first try suggests, until the window is long enough or the byte cap (`max_bytes`,
+half for each direction, all tries included) is spent; then the run fails with a
+detail saying what to raise, rather than report a rate. A time cap (`timeout`, half
+for each direction) bounds each direction; a 429 from the collector (another agent
+of the site is testing) skips the run.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import struct
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode, urlsplit
 
 from agent.probes._client import Connection, Endpoint, ProbeError, reason_of, resolve_proxy
@@ -27,6 +33,12 @@ from runtime.secrets import SecretError, read_secret
 
 CHUNK = 16 * 1024
 WARMUP_FRACTION = 0.25
+# A steady window must span many scheduler ticks and GIL switch intervals (5 ms: one
+# stalled switch at each end costs ≤ 10 %), and more bytes than a few congestion windows.
+MIN_WINDOW_SECONDS = 0.1
+MIN_WINDOW_BYTES = 256 * 1024
+FIRST_TRY_BYTES = 2_000_000  # per direction: a slow link's answer without spending the cap
+GROWTH_MARGIN = 2.0  # the next try aims at this multiple of the bytes the window needs
 _BLOCK = bytes((i * 7919 + (i >> 8) * 31) % 251 for i in range(CHUNK))  # filler for uploads
 
 _TCP_INFO = getattr(socket, "TCP_INFO", None) if sys.platform == "linux" else None
@@ -36,10 +48,24 @@ UPLOAD_SNDBUF = None if _TCP_INFO is not None else 64 * 1024
 Marks = list[tuple[int, int]]  # (perf_counter_ns, bytes moved since the previous mark)
 
 
-def throughput(
+class Window(NamedTuple):  # not a dataclass, which imports inspect (≈ 1 MB)
+    """The steady part of a parallel transfer: how long it lasted, what moved in it."""
+
+    seconds: float
+    bytes: int
+
+    @property
+    def rate(self) -> float:
+        return self.bytes / self.seconds
+
+    def long_enough(self) -> bool:
+        return self.seconds >= MIN_WINDOW_SECONDS and self.bytes >= MIN_WINDOW_BYTES
+
+
+def steady_window(
     start_ns: int, streams: list[Marks], warmup: float = WARMUP_FRACTION
-) -> float | None:
-    """Bytes per second over the steady window of a parallel transfer."""
+) -> Window | None:
+    """The window after the warm-up until the first stream ends; None without one."""
     ends = [marks[-1][0] for marks in streams if marks]
     if len(ends) != len(streams) or not ends:
         return None
@@ -48,7 +74,15 @@ def throughput(
     if end <= warm:
         return None
     moved = sum(n for marks in streams for (t, n) in marks if warm < t <= end)
-    return moved / ((end - warm) * 1e-9)
+    return Window((end - warm) * 1e-9, moved)
+
+
+def throughput(
+    start_ns: int, streams: list[Marks], warmup: float = WARMUP_FRACTION
+) -> float | None:
+    """Bytes per second over the steady window of a parallel transfer."""
+    window = steady_window(start_ns, streams, warmup)
+    return window.rate if window is not None else None
 
 
 def _bytes_acked(sock: Any, sent: int) -> int:
@@ -173,9 +207,20 @@ def _stream(
             conn.close()
 
 
-def _direction(direction: str, params: dict[str, Any], stop_ns: int) -> float | None:
+class ShortWindow(Exception):
+    """No steady window long enough within the byte or time cap: the wire error and why."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def _transfer(
+    direction: str, params: dict[str, Any], per_stream: int, stop_ns: int
+) -> Window | None:
+    """One try: `streams` parallel requests of `per_stream` bytes each."""
     streams = params.get("streams", 4)
-    per_stream = max(CHUNK, params.get("max_bytes", 20_000_000) // 2 // streams)
     query = {"site": params.get("site", ""), "agent": params.get("agent", "")}
     if direction == "download":
         query["bytes"] = per_stream
@@ -203,7 +248,61 @@ def _direction(direction: str, params: dict[str, Any], stop_ns: int) -> float | 
         thread.join(max(0.0, (stop_ns - time.perf_counter_ns()) * 1e-9) + 5)
     if errors:
         raise errors[0]
-    return throughput(start_ns, marks)
+    return steady_window(start_ns, marks)
+
+
+def _mb(nbytes: float) -> str:
+    return f"{nbytes / 1e6:g} MB"
+
+
+def _direction(direction: str, params: dict[str, Any], stop_ns: int) -> float:
+    """Bytes per second of one direction, trying again with more bytes while the
+    steady window is too short and the direction's half of max_bytes allows."""
+    streams = params.get("streams", 4)
+    max_bytes = params.get("max_bytes", 20_000_000)
+    budget = max(CHUNK * streams, max_bytes // 2)
+    want = min(budget, FIRST_TRY_BYTES)
+    spent = 0
+    window: Window | None = None
+    while True:
+        per_stream = max(CHUNK, want // streams)
+        try:
+            window = _transfer(direction, params, per_stream, stop_ns)
+        except TimeoutError:
+            raise ShortWindow(
+                "timeout",
+                f"{direction}: a stream moved no data within the time cap "
+                f"{params['timeout'] / 2:g} s: the link is too slow, raise timeout",
+            ) from None
+        spent += per_stream * streams
+        if window is not None and window.long_enough():
+            return window.rate
+        if time.perf_counter_ns() >= stop_ns:
+            shown = f"{window.seconds * 1e3:.0f} ms, {window.bytes} bytes" if window else "none"
+            raise ShortWindow(
+                "timeout",
+                f"{direction}: steady window {shown} < {MIN_WINDOW_SECONDS * 1e3:g} ms and "
+                f"{MIN_WINDOW_BYTES} bytes minimum within the time cap "
+                f"{params['timeout'] / 2:g} s: the link is too slow, raise timeout",
+            )
+        left = budget - spent
+        if left < CHUNK * streams:
+            shown = f"{window.seconds * 1e3:.0f} ms" if window else "none"
+            raise ShortWindow(
+                "config",
+                f"{direction}: steady window {shown} < {MIN_WINDOW_SECONDS * 1e3:g} ms minimum "
+                f"at max_bytes {_mb(max_bytes)}: raise max_bytes",
+            )
+        # Bytes scale with the window's length at a steady rate; aim past the minimum.
+        if window is None or window.seconds <= 0 or window.bytes <= 0:
+            grow = 8.0
+        else:
+            grow = GROWTH_MARGIN * max(
+                MIN_WINDOW_SECONDS / window.seconds, MIN_WINDOW_BYTES / window.bytes
+            )
+        want = max(2 * want, int(want * grow))
+        if want > left / 2:  # a try between half and all of what is left: spend it all
+            want = left
 
 
 def measure(params: dict[str, Any]) -> dict[str, Any]:
@@ -212,14 +311,16 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
     half = int(params["timeout"] * 1e9 / 2)
     fields: dict[str, Any] = {}
     try:
-        down = _direction("download", params, time.perf_counter_ns() + half)
-        fields["download_bytes_per_second"] = down
-        up = _direction("upload", params, time.perf_counter_ns() + half)
-        fields["upload_bytes_per_second"] = up
+        fields["download_bytes_per_second"] = _direction(
+            "download", params, time.perf_counter_ns() + half
+        )
+        fields["upload_bytes_per_second"] = _direction(
+            "upload", params, time.perf_counter_ns() + half
+        )
     except _Busy as busy:
         return {"ts": ts, "skipped": "busy", "retry_after": busy.retry_after}
+    except ShortWindow as short:
+        return result(ts, start, False, short.reason, error_detail=short.detail, **fields)
     except (ProbeError, OSError) as exc:
         return result(ts, start, False, reason_of(exc), **fields)
-    if down is None or up is None:
-        return result(ts, start, False, "timeout", **fields)
     return result(ts, start, True, None, **fields)

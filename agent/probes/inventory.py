@@ -4,7 +4,7 @@ and firmware date, CPU, RAM, free disk, browsers, link.
 
 from __future__ import annotations
 
-import os
+import shutil
 import time
 from typing import Any
 
@@ -14,12 +14,10 @@ from agent.probes.context import link_fields
 
 
 def measure(params: dict[str, Any]) -> dict[str, Any]:
-    import psutil  # only the inventory and usage probes need it
-
     ts = time.time()
     start = time.perf_counter_ns()
     try:
-        disk_free = psutil.disk_usage(platform.system_drive()).free
+        disk_free = shutil.disk_usage(platform.system_drive()).free
     except OSError:
         disk_free = None
     return result(
@@ -31,9 +29,9 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
         hardware=platform.hardware_info(),
         cpu={
             "model": platform.cpu_model(),
-            "cores": psutil.cpu_count(logical=False) or os.cpu_count(),
+            "cores": platform.physical_cores(),
         },
-        ram_bytes=psutil.virtual_memory().total,
+        ram_bytes=platform.ram_bytes(),
         disk_free_bytes=disk_free,
         browsers=platform.browsers(),
         **link_fields(),

@@ -1,5 +1,6 @@
 """A loopback implementation of the collector's /speedtest API (docs/configuration.md), for the
-bandwidth probe's tests until the collector serves it. Optional pacing of downloads.
+bandwidth probe's tests until the collector serves it. Optional pacing (the upload is
+paced by reading, so TCP flow control slows the sender).
 
 GET  /speedtest/download?bytes=N&site=S&agent=A  → N incompressible bytes
 POST /speedtest/upload?site=S&agent=A           → reads and discards, {"bytes": N}
@@ -25,7 +26,7 @@ BLOCK = os.urandom(1 << 20)
 class SpeedtestServer(ThreadingHTTPServer):
     daemon_threads = True
     token = "speedtest-token"
-    rate: float | None = None  # bytes per second for downloads, shared by all streams
+    rate: float | None = None  # bytes per second, shared by all streams and both directions
     max_bytes = 100_000_000
     hold = 2.0  # a site's test slot stays with its agent this long after its last request
 
@@ -37,6 +38,8 @@ class SpeedtestServer(ThreadingHTTPServer):
         self.slots: dict[str, tuple[str, float]] = {}
         self.budget_at = time.monotonic()
         self.requests: list[tuple[str, str, str]] = []
+        # (path, monotonic start, monotonic end, bytes): the rate seen from this side
+        self.transfers: list[tuple[str, float, float, int]] = []
 
     def claim(self, site: str, agent: str) -> bool:
         with self.lock:
@@ -90,23 +93,28 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(nbytes))
         self.end_headers()
         left = nbytes
+        started = time.monotonic()
         while left > 0:
             piece = BLOCK[: min(left, 65536)]
             self.server.pace(len(piece))
             self.wfile.write(piece)
             left -= len(piece)
+        self.server.transfers.append(("download", started, time.monotonic(), nbytes))
 
     def do_POST(self) -> None:
         if self._admit() is None:
             return
         left = int(self.headers.get("Content-Length", "0"))
         received = 0
+        started = time.monotonic()
         while left > 0:
             data = self.rfile.read(min(left, 65536))
             if not data:
                 break
+            self.server.pace(len(data))
             received += len(data)
             left -= len(data)
+        self.server.transfers.append(("upload", started, time.monotonic(), received))
         self._reply(200, json.dumps({"bytes": received}).encode())
 
     def log_message(self, *args: object) -> None:
