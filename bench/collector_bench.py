@@ -120,8 +120,7 @@ def main() -> None:
     print(f"{'mosquitto_sub -q 1 (nothing kept)':<34}{sent_a:>15}{sub_rate:>12.0f}")
     print(f"{'dui-collector (ledger on)':<34}{sent_b:>15}{collector_rate:>12.0f}")
     print(
-        f"\nratio collector / mosquitto_sub: {collector_rate / sub_rate:.2f}"
-        "  (quality bar: ≥ 0.8)"
+        f"\nratio collector / mosquitto_sub: {collector_rate / sub_rate:.2f}  (quality bar: ≥ 0.8)"
     )
 
 
