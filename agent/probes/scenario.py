@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from agent.probes._client import Connection, Endpoint, ProbeError, reason_of, resolve_proxy
-from agent.probes._common import NS, Deadline, result
+from agent.probes._common import NS, Deadline, result, timed_turn
 from runtime.secrets import SecretError, read_secret
 
 
@@ -72,7 +72,8 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
                 conn = None
             if conn is None:
                 proxy = resolve_proxy(params.get("proxy", "none"), url)
-                conn = Connection.open(endpoint, proxy, params, deadline, phases)
+                with timed_turn(deadline):  # one timed section at a time in the process
+                    conn = Connection.open(endpoint, proxy, params, deadline, phases)
             request = urllib.request.Request(url)
             jar.add_cookie_header(request)
             headers = dict(request.header_items())
@@ -81,16 +82,17 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
                 form = {k: v.format(**values) for k, v in (step.get("form") or {}).items()}
                 body = urlencode(form).encode()
                 headers["Content-Type"] = "application/x-www-form-urlencoded"
-            response, data = conn.request(
-                "POST" if body is not None else "GET",
-                url,
-                headers,
-                body,
-                deadline,
-                phases,
-                2_000_000,
-                keep_alive=True,
-            )
+            with timed_turn(deadline):
+                response, data = conn.request(
+                    "POST" if body is not None else "GET",
+                    url,
+                    headers,
+                    body,
+                    deadline,
+                    phases,
+                    2_000_000,
+                    keep_alive=True,
+                )
             jar.extract_cookies(_Response(response.msg), request)  # type: ignore[arg-type]
             record.update(
                 status_code=response.status,
