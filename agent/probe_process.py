@@ -16,13 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from agent import probes
-from agent.probes._common import SWITCH_INTERVAL, begin_probe
+from agent.probes._common import SWITCH_INTERVAL
 
 MAX_CONCURRENT_PROBES = 16
 
 
 def safe_measure(kind: str, params: dict[str, Any]) -> dict[str, Any]:
-    begin_probe()
     try:
         return probes.measure(kind, params)
     except Exception as exc:  # a probe bug must cost one result, not the agent

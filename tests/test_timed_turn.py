@@ -11,7 +11,7 @@ import time
 from agent.probes import measure
 from agent.probes._common import Deadline, begin_probe, result, timed_turn
 from agent.scheduler import Job, with_queue_bounds
-from tests.helpers.servers import silent_server
+from tests.helpers.servers import http_server, silent_server
 
 HOLD = 0.3  # how long a first thread keeps the turn
 
@@ -73,6 +73,19 @@ def test_queue_wait_counts_neither_in_timeout_nor_in_ts_nor_duration() -> None:
     assert left > 0.15
     assert r["ts"] - ts >= HOLD * 0.9
     assert r["duration_seconds"] < 0.1
+
+
+def test_a_queued_http_probe_keeps_its_timeout_and_figures() -> None:
+    entered, release = threading.Event(), threading.Event()
+    with http_server() as url:
+        holder = hold_turn(entered, release)
+        threading.Timer(HOLD, release.set).start()
+        ts = time.time()
+        r = measure("http", {"url": url, "timeout": 0.2})
+        holder.join(10)
+    assert r["success"] is True, r  # the 0.3 s queue did not use up its 0.2 s timeout
+    assert r["ts"] - ts >= HOLD * 0.9
+    assert r["duration_seconds"] < HOLD
 
 
 def test_latency_reports_the_kernel_rtt_beside_its_own() -> None:

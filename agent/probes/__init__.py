@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from agent.probes._common import begin_probe
+
 
 def measure(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     name = f"agent.probes.{kind}"
@@ -23,4 +25,5 @@ def measure(kind: str, params: dict[str, Any]) -> dict[str, Any]:
         if exc.name != name:
             raise
         raise ValueError(f"unknown probe kind {kind!r}") from None
+    begin_probe()  # queue waits are counted per probe run
     return module.measure(params)

@@ -58,6 +58,11 @@ def begin_probe() -> None:
     _queued.total = 0
 
 
+def queued_ns() -> int:
+    """How long this thread's probe has waited for the turn so far."""
+    return getattr(_queued, "total", 0)
+
+
 class Deadline:
     """A probe's time budget on the monotonic clock; paused while queued for a turn."""
 
@@ -107,7 +112,7 @@ def kernel_rtt(sock: socket.socket) -> float | None:
 def result(ts: float, start_ns: int, success: bool, error: str | None, **fields: Any) -> dict:
     """A result dict; `ts` and `duration_seconds` leave out the time spent queued."""
     first = getattr(_queued, "first", None) or 0
-    total = getattr(_queued, "total", 0)
+    total = queued_ns()
     return {
         "ts": ts + first * NS,
         "success": success,

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from agent.probes._client import Connection, Endpoint, ProbeError, reason_of, resolve_proxy
-from agent.probes._common import NS, Deadline, result, timed_turn
+from agent.probes._common import NS, Deadline, queued_ns, result, timed_turn
 from runtime.secrets import SecretError, read_secret
 
 
@@ -66,7 +66,7 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
             phases: dict[str, float] = {}
             record: dict[str, Any] = {"name": step["name"]}
             steps_out.append(record)
-            step_start = time.perf_counter_ns()
+            step_start = time.perf_counter_ns() - queued_ns()  # the wait is not the step's
             if conn is not None and not conn.alive():
                 conn.close()
                 conn = None
@@ -97,7 +97,7 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
             record.update(
                 status_code=response.status,
                 phases=phases,
-                duration_seconds=(time.perf_counter_ns() - step_start) * NS,
+                duration_seconds=(time.perf_counter_ns() - queued_ns() - step_start) * NS,
             )
             if response.will_close or not response.isclosed():
                 conn.close()
