@@ -49,11 +49,11 @@ class _Turn:
 
 
 _turn = _Turn()
-_queued = threading.local()  # per probe thread: (first wait, total wait) in ns
+_queued = threading.local()  # per probe thread: .first and .total wait, in ns
 
 
 def begin_probe() -> None:
-    """Forget the queue waits of this thread's previous probe (the runner calls it)."""
+    """Forget the queue waits of this thread's previous probe (probes.measure calls it)."""
     _queued.first = None
     _queued.total = 0
 
