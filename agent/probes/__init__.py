@@ -10,20 +10,28 @@ to keep the worker process small: hence no wire import here, the module name is 
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
-from agent.probes._common import begin_probe
+from agent.probes._common import begin_probe, timed_turn
+
+_loaded: set[str] = set()  # kinds whose module is fully imported
 
 
 def measure(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     name = f"agent.probes.{kind}"
     if not kind.isidentifier() or kind.startswith("_"):
         raise ValueError(f"unknown probe kind {kind!r}")
-    try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        raise ValueError(f"unknown probe kind {kind!r}") from None
     begin_probe()  # queue waits are counted per probe run
-    return module.measure(params)
+    if kind not in _loaded:
+        # An import holds the GIL through long C calls (unmarshal, loading libssl):
+        # never beside another probe's timed section.
+        with timed_turn():
+            try:
+                importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name != name:
+                    raise
+                raise ValueError(f"unknown probe kind {kind!r}") from None
+        _loaded.add(kind)
+    return sys.modules[name].measure(params)
