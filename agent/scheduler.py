@@ -61,20 +61,21 @@ class Job:
 
 
 def with_queue_bounds(jobs: list[Job]) -> list[Job]:
-    """Each timed job with the longest it may wait for the timed turn.
+    """Each job that takes the probe process's timed turn (every kind but bandwidth:
+    the timed ones, and the workstation ones, busy in Python) with the longest it
+    may wait for it.
 
-    Timed sections take the turn first come, first served, and a probe's sections
-    add up to at most its own time (the wait is not counted against it), so while a
-    run of J lasts, another timed job K holds the turn at most `K.own` per run of K:
-    once, plus once per interval of K that fits in J's own time.
+    The turn is first come, first served, and a probe's sections add up to at most
+    its own time (the wait is not counted against it), so while a run of J lasts,
+    another job K holds the turn at most `K.own` per run of K: once, plus once per
+    interval of K that fits in J's own time.
     """
-    timed = [j for j in jobs if PROBES[j.kind].timed]
+    turn = [j for j in jobs if j.kind != EXCLUSIVE]
     out = []
     for job in jobs:
-        if PROBES[job.kind].timed:
-            runs = [(k, 1 + math.ceil(job.own / max(k.interval, 1.0))) for k in timed]
-            queue = sum(k.own * n for k, n in runs if k is not job)
-            job = dataclasses.replace(job, queue=queue)
+        if job.kind != EXCLUSIVE:
+            runs = [(k, 1 + math.ceil(job.own / max(k.interval, 1.0))) for k in turn]
+            job = dataclasses.replace(job, queue=sum(k.own * n for k, n in runs if k is not job))
         out.append(job)
     return out
 

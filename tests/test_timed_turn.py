@@ -122,3 +122,11 @@ def test_agent_deadline_allows_for_every_other_timed_probe_ahead() -> None:
     assert jobs["http"].deadline >= http.own + latency.own + dns.own
     # latency (42 s) spans two 30 s intervals of each of the others.
     assert jobs["latency"].queue == http.own * 3 + dns.own * 3
+
+
+def test_workstation_probes_take_the_turn_and_count_in_the_bound() -> None:
+    inventory = Job("inventory", "workstation", "workstation", {}, 86400.0, 60.0)
+    http = job("http", 10.0)
+    jobs = {j.kind: j for j in with_queue_bounds([inventory, http])}
+    assert jobs["http"].queue == inventory.own * 2
+    assert jobs["inventory"].queue == http.own * 3  # 60 s spans two 30 s intervals

@@ -16,13 +16,15 @@ from typing import Any
 from agent.probes._common import begin_probe, timed_turn
 
 _loaded: set[str] = set()  # kinds whose module is fully imported
+# The workstation-wide kinds time nothing but spend their run in Python (files,
+# subprocesses, parsing): they hold the timed turn too (wire.probes.PROBES, target).
+WORKSTATION = frozenset({"context", "inventory", "usage"})
 
 
 def measure(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     name = f"agent.probes.{kind}"
     if not kind.isidentifier() or kind.startswith("_"):
         raise ValueError(f"unknown probe kind {kind!r}")
-    begin_probe()  # queue waits are counted per probe run
     if kind not in _loaded:
         # An import holds the GIL through long C calls (unmarshal, loading libssl):
         # never beside another probe's timed section.
@@ -34,4 +36,10 @@ def measure(kind: str, params: dict[str, Any]) -> dict[str, Any]:
                     raise
                 raise ValueError(f"unknown probe kind {kind!r}") from None
         _loaded.add(kind)
+    if kind in WORKSTATION:
+        with timed_turn():  # untimed, but busy in Python: never beside a timed section
+            begin_probe()
+            return sys.modules[name].measure(params)
+    # After the waits above: the probe's clock starts inside measure.
+    begin_probe()
     return sys.modules[name].measure(params)
