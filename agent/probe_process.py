@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from agent import probes
+from agent.probes._common import SWITCH_INTERVAL
 
 MAX_CONCURRENT_PROBES = 16
 
@@ -32,6 +33,8 @@ def main() -> None:
     # process group (Ctrl-C, systemd) must not kill it before the agent is done with it.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
+    # A thread whose timed socket call returned waits at most this long for the GIL.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     out_lock = threading.Lock()
     pool = ThreadPoolExecutor(MAX_CONCURRENT_PROBES, thread_name_prefix="probe")
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
+import math
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -42,14 +44,40 @@ class Job:
     window: str | None = None  # "HH:MM-HH:MM" local time, for `run` only
     at_start: bool = False  # first run right away (inventory)
     extra: Callable[[], dict[str, Any]] | None = field(default=None, compare=False)
+    queue: float = 0.0  # the longest this run may wait for the probe process's timed turn
+
+    @property
+    def own(self) -> float:
+        """How long one run may take by itself: latency runs several samples."""
+        if self.kind == "latency":
+            p = self.params
+            return p["samples"] * (p["timeout"] + p["spacing"])
+        return self.timeout
 
     @property
     def deadline(self) -> float:
-        """How long one run may take: latency runs several samples."""
-        if self.kind == "latency":
-            p = self.params
-            return p["samples"] * (p["timeout"] + p["spacing"]) + GRACE
-        return self.timeout + GRACE
+        """When the agent gives up on a run: its own time, its queue bound, a grace."""
+        return self.own + self.queue + GRACE
+
+
+def with_queue_bounds(jobs: list[Job]) -> list[Job]:
+    """Each job that takes the probe process's timed turn (every kind but bandwidth:
+    the timed ones, and the workstation ones, busy in Python) with the longest it
+    may wait for it.
+
+    The turn is first come, first served, and a probe's sections add up to at most
+    its own time (the wait is not counted against it), so while a run of J lasts,
+    another job K holds the turn at most `K.own` per run of K: once, plus once per
+    interval of K that fits in J's own time.
+    """
+    turn = [j for j in jobs if j.kind != EXCLUSIVE]
+    out = []
+    for job in jobs:
+        if job.kind != EXCLUSIVE:
+            runs = [(k, 1 + math.ceil(job.own / max(k.interval, 1.0))) for k in turn]
+            job = dataclasses.replace(job, queue=sum(k.own * n for k, n in runs if k is not job))
+        out.append(job)
+    return out
 
 
 class Gate:
@@ -180,7 +208,7 @@ def build_jobs(config: AgentConfig, extra: Callable[[], dict[str, Any]] | None =
                 extra=extra if "clock_offset_seconds" in PROBES[kind].fields else None,
             )
         )
-    return jobs
+    return with_queue_bounds(jobs)
 
 
 def in_window(window: str | None, now: dt.datetime) -> bool:

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, Protocol
 
 from agent.probe_process import MAX_CONCURRENT_PROBES, safe_measure
+from agent.probes._common import SWITCH_INTERVAL
 from runtime.logs import fields
 
 log = logging.getLogger("dui.agent.worker")
@@ -38,10 +39,14 @@ class ThreadRunner:
 
     async def __aenter__(self) -> ThreadRunner:
         self._pool = ThreadPoolExecutor(MAX_CONCURRENT_PROBES, thread_name_prefix="probe")
+        # The event loop shares the GIL with the timed threads: bound their wake-up.
+        self._switch = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        sys.setswitchinterval(self._switch)
 
     async def run(self, kind: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
         loop = asyncio.get_running_loop()

@@ -1,14 +1,17 @@
 """dui-agent side by side with Prometheus blackbox_exporter, through a delaywire link.
 
-    sudo .venv/bin/python -m bench.agent_bench [--minutes 5] [--rounds 15]
+    sudo .venv/bin/python -m bench.agent_bench [--minutes 5] [--rounds 15] [--busy-minutes 4]
 
 One run measures, on the same link (10 ms each way, 20 Mbit/s) and the same server
 (20 ms think time): timing error of TCP-connect RTT and HTTP connect / processing
 phases against reference clients (a bare timed connect, curl), for the agent and for
 blackbox_exporter; bandwidth against the link's rate; then RSS and CPU of the agent
 running at its default schedule next to blackbox_exporter doing the same probes at
-the same interval. Prints one table. Needs root, /dev/net/tun, Debian's mosquitto,
-prometheus-blackbox-exporter and curl.
+the same interval. The busy case runs a whole agent at its default schedule with
+several targets on one host while it re-sends a spool backlog, and compares each of
+its timed results with reference clients and blackbox_exporter measuring the same
+server at the same time. Prints one table. Needs root, /dev/net/tun, Debian's
+mosquitto, mosquitto-clients, prometheus-blackbox-exporter and curl.
 """
 
 from __future__ import annotations
@@ -90,8 +93,12 @@ def agent_check(workdir: Path, targets: list[dict]) -> list[dict]:
     return json.loads(out)["results"]
 
 
-def blackbox_probe(module: str, target: str) -> dict[str, float]:
-    out = run(ns(CLIENT, "curl", "-s", f"http://{BLACKBOX}/probe?module={module}&target={target}"))
+def blackbox_probe(
+    module: str, target: str, namespace: str = CLIENT, address: str = BLACKBOX
+) -> dict[str, float]:
+    out = run(
+        ns(namespace, "curl", "-s", f"http://{address}/probe?module={module}&target={target}")
+    )
     values: dict[str, float] = {}
     for line in out.splitlines():
         if line and not line.startswith("#"):
@@ -100,17 +107,17 @@ def blackbox_probe(module: str, target: str) -> dict[str, float]:
     return values
 
 
-def curl_timings() -> tuple[float, float]:
+def curl_timings(url: str = HTTP_URL, namespace: str = CLIENT) -> tuple[float, float]:
     out = run(
         ns(
-            CLIENT,
+            namespace,
             "curl",
             "-s",
             "-o",
             "/dev/null",
             "-w",
             "%{time_connect} %{time_pretransfer} %{time_starttransfer}",
-            HTTP_URL,
+            url,
         )
     ).split()
     connect, pretransfer, starttransfer = map(float, out)
@@ -303,15 +310,26 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=5.0, help="footprint period (5)")
     parser.add_argument("--rounds", type=int, default=15, help="accuracy rounds (15)")
     parser.add_argument(
-        "--only", choices=("accuracy", "bandwidth", "footprint"), help="measure one part only"
+        "--only",
+        choices=("accuracy", "bandwidth", "footprint", "busy"),
+        help="measure one part only",
     )
+    parser.add_argument("--busy-minutes", type=float, default=4.0, help="busy period (4)")
     args = parser.parse_args()
-    for tool in ("ip", "curl", "mosquitto", "prometheus-blackbox-exporter"):
+    from bench.busy import measure as busy_measure  # here: bench.busy imports this module
+    from bench.busy import table as busy_table
+
+    for tool in ("ip", "curl", "mosquitto", "mosquitto_sub", "prometheus-blackbox-exporter"):
         if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists():
             sys.exit(
-                f"needs {tool} (apt-get install -y iproute2 curl mosquitto "
+                f"needs {tool} (apt-get install -y iproute2 curl mosquitto mosquitto-clients "
                 "prometheus-blackbox-exporter)"
             )
+    if args.only == "busy":
+        with tempfile.TemporaryDirectory() as tmp:
+            print(f"measuring the busy case for {args.busy_minutes:g} min", file=sys.stderr)
+            busy_table(busy_measure(Path(tmp), args.busy_minutes), args.busy_minutes)
+        return
     delaywire = [sys.executable, str(DELAYWIRE)]
     subprocess.run([*delaywire, "down", "--name", NAME], capture_output=True)
     subprocess.run(
@@ -382,7 +400,14 @@ def main() -> None:
         for proc in procs:
             proc.kill()
         subprocess.run([*delaywire, "down", "--name", NAME], capture_output=True)
+    busy = None
+    if args.only is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(f"measuring the busy case for {args.busy_minutes:g} min", file=sys.stderr)
+            busy = busy_measure(Path(tmp), args.busy_minutes)
     report(acc, bw, foot, args)
+    if busy:
+        busy_table(busy, args.busy_minutes)
 
 
 def report(acc, bw, foot, args) -> None:

@@ -7,11 +7,13 @@ bare timed connect, HTTP connect and processing phases against curl.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import statistics
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,9 +29,9 @@ THINK = 0.020  # server think time
 TOLERANCE = 0.001  # the quality bar: within 1 ms of the reference (median)
 
 
-@pytest.fixture
-def wire_server(delaywire):
-    wire = delaywire("--delay", f"{DELAY * 1000:g}ms")
+@contextlib.contextmanager
+def delayed_server(wire, think: float) -> Iterator[None]:
+    """tests.helpers.delayed_server on port 8080 in the server namespace."""
     server = subprocess.Popen(
         wire.in_server(
             sys.executable,
@@ -40,7 +42,7 @@ def wire_server(delaywire):
             "--port",
             "8080",
             "--think",
-            str(THINK),
+            str(think),
         ),
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -48,13 +50,21 @@ def wire_server(delaywire):
     )
     try:
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-        yield wire
+        yield
     finally:
         server.kill()
         server.wait(10)
 
 
-def agent_check(wire, tmp_path: Path, targets: list[dict]) -> list[dict]:
+@pytest.fixture
+def wire_server(delaywire):
+    wire = delaywire("--delay", f"{DELAY * 1000:g}ms")
+    with delayed_server(wire, THINK):
+        yield wire
+
+
+def agent_check(wire, tmp_path: Path, targets: list[dict], code: int = 0) -> list[dict]:
+    """`check --json` in the client namespace; `code` 1 when a target is meant to fail."""
     config = tmp_path / "agent.yaml"
     config.write_text(
         yaml.safe_dump({"org": "og-test", "site": "bench", "agent": "a1", "targets": targets})
@@ -62,7 +72,7 @@ def agent_check(wire, tmp_path: Path, targets: list[dict]) -> list[dict]:
     proc = agent_cli(
         "check", "--json", "--config", str(config), prefix=wire.in_client(), timeout=120
     )
-    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert proc.returncode == code, proc.stderr + proc.stdout
     return [r for r in json.loads(proc.stdout)["results"] if r["role"] != "workstation"]
 
 
@@ -170,3 +180,90 @@ def test_bandwidth_matches_the_link_rate(delaywire, tmp_path: Path) -> None:
     up = result["upload_bytes_per_second"] / rate
     print(f"bandwidth download {down:.3f} × rate, upload {up:.3f} × rate")
     assert 0.95 <= down <= 1.0 and 0.95 <= up <= 1.0
+
+
+def curl_phases(wire, url: str) -> tuple[float, float]:
+    """(connect, processing) of one curl request, in seconds."""
+    out = subprocess.run(
+        wire.in_client(
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{time_connect} %{time_pretransfer} %{time_starttransfer}",
+            url,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.split()
+    connect, pretransfer, starttransfer = map(float, out)
+    return connect, starttransfer - pretransfer
+
+
+BUSY_DELAY = 0.011
+BUSY_THINK = 0.137
+SKEW = 0.002  # loose enough for a loaded machine, tight enough to catch a 5 ms skew
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is the HTTP reference client")
+def test_overlapping_probes_match_the_references(delaywire, tmp_path: Path) -> None:
+    """Four targets on one host at once (http, 20-sample latency, a 404, a closed
+    port): no figure waits behind another probe's Python work."""
+    wire = delaywire("--delay", f"{BUSY_DELAY * 1000:g}ms")
+    base = f"http://{wire.server_addr}:8080"
+    samples = 20
+    targets = [
+        {"name": "page", "role": "dui", "http": {"url": f"{base}/"}},
+        {
+            "name": "host",
+            "role": "dui",
+            "latency": {"host": wire.server_addr, "port": 8080, "samples": samples},
+        },
+        {"name": "missing", "role": "dui", "http": {"url": f"{base}/missing"}},
+        {"name": "closed", "role": "dui", "http": {"url": f"http://{wire.server_addr}:8081/"}},
+    ]
+    agent: dict[str, list[float]] = {"connect": [], "processing": [], "rtt": [], "kernel": []}
+    agent["connect_kernel"] = []  # the kernel's figure of the same handshake, beside it
+    ref: dict[str, list[float]] = {"connect": [], "processing": [], "rtt": []}
+    with delayed_server(wire, BUSY_THINK):
+        for _ in range(5):
+            results = {r["target"]: r for r in agent_check(wire, tmp_path, targets, 1)}
+            page, host = results["page"], results["host"]
+            assert page["success"] and host["received"] == samples, results
+            assert results["missing"]["error"] == "status"
+            assert results["closed"]["error"] == "connect"
+            agent["connect"].append(page["phases"]["connect"])
+            agent["processing"].append(page["phases"]["processing"])
+            if "connect_kernel" in page["phases"]:
+                agent["connect_kernel"].append(page["phases"]["connect_kernel"])
+            agent["rtt"].append(host["rtt_seconds"]["avg"])
+            if "kernel_rtt_seconds" in host:
+                agent["kernel"].append(host["kernel_rtt_seconds"]["avg"])
+            connect, processing = curl_phases(wire, f"{base}/")
+            ref["connect"].append(connect)
+            ref["processing"].append(processing)
+            out = python(
+                "-m",
+                "tests.helpers.reference_client",
+                wire.server_addr,
+                "8080",
+                str(samples),
+                "0.1",
+                prefix=wire.in_client(),
+                check=True,
+            ).stdout
+            ref["rtt"].append(statistics.mean(json.loads(out)))
+    reference = {name: statistics.median(values) for name, values in ref.items()}
+    reference["kernel"] = reference["rtt"]
+    reference["connect_kernel"] = reference["connect"]
+    report = {
+        name: [round((v - reference[name]) * 1000, 3) for v in values]
+        for name, values in agent.items()
+    }
+    print("agent − reference, ms, per run:", report, "reference ms:", reference)
+    for name, values in agent.items():
+        worst = max((abs(v - reference[name]) for v in values), default=0.0)
+        assert worst < SKEW, f"{name}: {report[name]} ms off the reference"

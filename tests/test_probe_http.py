@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import sys
 import time
 
 import pytest
@@ -22,6 +23,9 @@ def test_success_has_every_phase_and_status() -> None:
     assert r["success"] is True and r["error"] is None
     assert r["status_code"] == 200
     assert r["reused_connection"] is False
+    kernel = r["phases"].pop("connect_kernel", None)  # TCP_INFO: Linux only
+    assert (kernel is not None) == (sys.platform == "linux")
+    assert kernel is None or 0 < kernel < 1
     assert set(r["phases"]) == {"resolve", "connect", "processing", "transfer"}
     assert all(v >= 0 for v in r["phases"].values())
     assert r["duration_seconds"] >= sum(r["phases"].values()) * 0.99

@@ -30,7 +30,15 @@ _KINDS = (
     ProbeKind(
         "latency",
         "TCP-connect or ICMP round trips: min/avg/max, jitter, loss",
-        ("method", "sent", "received", "rtt_seconds", "jitter_seconds", "loss_ratio"),
+        (
+            "method",
+            "sent",
+            "received",
+            "rtt_seconds",
+            "kernel_rtt_seconds",
+            "jitter_seconds",
+            "loss_ratio",
+        ),
         timed=True,
     ),
     ProbeKind("dns", "resolution time of a host", (), timed=True),

@@ -92,6 +92,7 @@ def parse_agent_topic(topic: str) -> tuple[str, str, str, str] | None:
 class Phases(msgspec.Struct, omit_defaults=True):
     resolve: NonNeg | None = None
     connect: NonNeg | None = None
+    connect_kernel: NonNeg | None = None  # the handshake's RTT from TCP_INFO (Linux)
     tls: NonNeg | None = None
     processing: NonNeg | None = None
     transfer: NonNeg | None = None
@@ -126,6 +127,7 @@ class Result(msgspec.Struct, omit_defaults=True):
     sent: Count | None = None
     received: Count | None = None
     rtt_seconds: Rtt | None = None
+    kernel_rtt_seconds: Rtt | None = None  # TCP_INFO's figures of the same samples (Linux)
     jitter_seconds: NonNeg | None = None
     loss_ratio: Ratio | None = None
     # bandwidth

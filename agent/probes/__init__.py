@@ -10,17 +10,36 @@ to keep the worker process small: hence no wire import here, the module name is 
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
+
+from agent.probes._common import begin_probe, timed_turn
+
+_loaded: set[str] = set()  # kinds whose module is fully imported
+# The workstation-wide kinds time nothing but spend their run in Python (files,
+# subprocesses, parsing): they hold the timed turn too (wire.probes.PROBES, target).
+WORKSTATION = frozenset({"context", "inventory", "usage"})
 
 
 def measure(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     name = f"agent.probes.{kind}"
     if not kind.isidentifier() or kind.startswith("_"):
         raise ValueError(f"unknown probe kind {kind!r}")
-    try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        raise ValueError(f"unknown probe kind {kind!r}") from None
-    return module.measure(params)
+    if kind not in _loaded:
+        # An import holds the GIL through long C calls (unmarshal, loading libssl):
+        # never beside another probe's timed section.
+        with timed_turn():
+            try:
+                importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name != name:
+                    raise
+                raise ValueError(f"unknown probe kind {kind!r}") from None
+        _loaded.add(kind)
+    if kind in WORKSTATION:
+        with timed_turn():  # untimed, but busy in Python: never beside a timed section
+            begin_probe()
+            return sys.modules[name].measure(params)
+    # After the waits above: the probe's clock starts inside measure.
+    begin_probe()
+    return sys.modules[name].measure(params)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from agent.probes._common import NS, Deadline
+from agent.probes._common import NS, Deadline, kernel_rtt
 
 USER_AGENT = "dui-agent"
 
@@ -197,6 +197,8 @@ def _tcp(host: str, port: int, deadline: Deadline, phases: dict, failure: str) -
                 failure, detail=f"cannot connect to {what}{host} port {port}: {exc.strerror or exc}"
             ) from None
         phases["connect"] = (time.perf_counter_ns() - t0) * NS
+        if (rtt := kernel_rtt(sock)) is not None:
+            phases["connect_kernel"] = rtt  # the handshake as the kernel timed it
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
     except BaseException:

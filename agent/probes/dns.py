@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any
 
-from agent.probes._common import result
+from agent.probes._common import Deadline, result, timed_turn
 
 
 def measure(params: dict[str, Any]) -> dict[str, Any]:
@@ -28,10 +28,13 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
         except (socket.gaierror, UnicodeError) as exc:
             outcome["error"] = exc
 
-    # getaddrinfo cannot be interrupted: it runs in a daemon thread we stop waiting for.
+    # getaddrinfo cannot be interrupted: it runs in a daemon thread we stop waiting for,
+    # so the timed turn is held at most for the timeout.
+    deadline = Deadline(timeout)
     thread = threading.Thread(target=resolve, name="dns-probe", daemon=True)
-    thread.start()
-    thread.join(timeout)
+    with timed_turn(deadline):
+        thread.start()
+        thread.join(max(0.0, (deadline.end - time.perf_counter_ns()) * 1e-9))
     if thread.is_alive():
         return result(ts, start, False, "timeout")
     if "error" in outcome:

@@ -24,7 +24,7 @@ from agent.probes._client import (
     reason_of,
     resolve_proxy,
 )
-from agent.probes._common import Deadline, result
+from agent.probes._common import Deadline, result, timed_turn
 
 # Keep-alive connections for `connection: reuse`, by target; the worker owns them.
 _pool: dict[str, Connection] = {}
@@ -53,18 +53,20 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
             # No resolve, connect or tls happened: those phases are absent, not 0.
             fields["reused_connection"] = True
         else:
-            conn = Connection.open(endpoint, proxy, params, deadline, phases)
+            with timed_turn(deadline):  # one timed section at a time in the process
+                conn = Connection.open(endpoint, proxy, params, deadline, phases)
         fields.update(conn.tls_fields())  # the certificate of the reused connection too
-        response, body = conn.request(
-            params.get("method", "GET"),
-            url,
-            params.get("headers", {}),
-            None,
-            deadline,
-            phases,
-            params.get("max_body", 2_000_000),
-            keep_alive=reuse,
-        )
+        with timed_turn(deadline):
+            response, body = conn.request(
+                params.get("method", "GET"),
+                url,
+                params.get("headers", {}),
+                None,
+                deadline,
+                phases,
+                params.get("max_body", 2_000_000),
+                keep_alive=reuse,
+            )
         fields["status_code"] = response.status
         expected = params.get("expect_status") or range(200, 300)
         if response.status not in expected:

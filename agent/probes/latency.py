@@ -16,10 +16,12 @@ import time
 from typing import Any
 
 from agent.platform import default_gateway
-from agent.probes._common import NS, result
+from agent.probes._common import NS, kernel_rtt, result, timed_turn
+
+Sample = tuple[float | None, str | None, float | None]  # rtt, error, kernel rtt
 
 
-def _tcp_once(family: int, addr: tuple, timeout: float) -> tuple[float | None, str | None]:
+def _tcp_once(family: int, addr: tuple, timeout: float) -> Sample:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
@@ -27,12 +29,14 @@ def _tcp_once(family: int, addr: tuple, timeout: float) -> tuple[float | None, s
         try:
             sock.connect(addr)
         except ConnectionRefusedError:
-            pass  # a RST came back: the round trip happened
+            # A RST came back: the round trip happened (the kernel keeps no RTT).
+            return (time.perf_counter_ns() - t0) * NS, None, None
         except TimeoutError:
-            return None, "timeout"
+            return None, "timeout", None
         except OSError:
-            return None, "connect"
-        return (time.perf_counter_ns() - t0) * NS, None
+            return None, "connect", None
+        rtt = (time.perf_counter_ns() - t0) * NS
+        return rtt, None, kernel_rtt(sock)
     finally:
         sock.close()
 
@@ -55,7 +59,7 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def _icmp_once(sock: socket.socket, family: int, addr: tuple, seq: int, timeout: float):
+def _icmp_once(sock: socket.socket, family: int, addr: tuple, seq: int, timeout: float) -> Sample:
     echo_type = 8 if family == socket.AF_INET else 128
     payload = os.urandom(16)
     header = struct.pack("!BBHHH", echo_type, 0, 0, 0, seq)
@@ -67,24 +71,25 @@ def _icmp_once(sock: socket.socket, family: int, addr: tuple, seq: int, timeout:
     while True:
         left = (end - time.perf_counter_ns()) * NS
         if left <= 0:
-            return None, "timeout"
+            return None, "timeout", None
         sock.settimeout(left)
         try:
             data = sock.recv(2048)
         except TimeoutError:
-            return None, "timeout"
+            return None, "timeout", None
         except OSError:
-            return None, "connect"
+            return None, "connect", None
         t1 = time.perf_counter_ns()
         # Datagram ICMP sockets deliver the ICMP message without the IP header; the
         # kernel filters on our identifier. Match our sequence and payload.
         same_seq = len(data) >= 8 + len(payload) and struct.unpack("!H", data[6:8])[0] == seq
         if same_seq and data[8 : 8 + len(payload)] == payload:
-            return (t1 - t0) * NS, None
+            return (t1 - t0) * NS, None, None
 
 
-def summarize(rtts: list[float], sent: int) -> dict[str, Any]:
-    """min/avg/max, jitter (mean |Δ| of consecutive RTTs) and loss of a run."""
+def summarize(rtts: list[float], sent: int, kernel: list[float] | None = None) -> dict[str, Any]:
+    """min/avg/max, jitter (mean |Δ| of consecutive RTTs) and loss of a run; the
+    kernel's min/avg/max beside them when the OS gave it."""
     received = len(rtts)
     fields: dict[str, Any] = {
         "sent": sent,
@@ -95,6 +100,9 @@ def summarize(rtts: list[float], sent: int) -> dict[str, Any]:
         fields["rtt_seconds"] = {"min": min(rtts), "avg": sum(rtts) / received, "max": max(rtts)}
         diffs = [abs(b - a) for a, b in itertools.pairwise(rtts)]
         fields["jitter_seconds"] = sum(diffs) / len(diffs) if diffs else 0.0
+    if kernel:
+        avg = sum(kernel) / len(kernel)
+        fields["kernel_rtt_seconds"] = {"min": min(kernel), "avg": avg, "max": max(kernel)}
     return fields
 
 
@@ -126,23 +134,27 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
         except OSError:
             return result(ts, start, False, "icmp", method="icmp")
     rtts: list[float] = []
+    kernel: list[float] = []
     errors: list[str] = []
     try:
         for i in range(samples):
             if i:
-                time.sleep(spacing)
-            if icmp_sock is not None:
-                rtt, error = _icmp_once(icmp_sock, family, (addr[0], 0), i + 1, timeout)
-            else:
-                rtt, error = _tcp_once(family, addr, timeout)
+                time.sleep(spacing)  # outside the turn: other probes time meanwhile
+            with timed_turn():  # per sample, so the turn is never held across the spacing
+                if icmp_sock is not None:
+                    rtt, error, k = _icmp_once(icmp_sock, family, (addr[0], 0), i + 1, timeout)
+                else:
+                    rtt, error, k = _tcp_once(family, addr, timeout)
             if rtt is None:
                 errors.append(error or "timeout")
             else:
                 rtts.append(rtt)
+            if k is not None:
+                kernel.append(k)
     finally:
         if icmp_sock is not None:
             icmp_sock.close()
-    fields = {"method": method, **summarize(rtts, samples)}
+    fields = {"method": method, **summarize(rtts, samples, kernel)}
     if not rtts:
         return result(ts, start, False, max(set(errors), key=errors.count), **fields)
     return result(ts, start, True, None, **fields)

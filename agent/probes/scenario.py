@@ -30,7 +30,7 @@ from agent.probes._client import (
     reason_of,
     resolve_proxy,
 )
-from agent.probes._common import NS, Deadline, result
+from agent.probes._common import NS, Deadline, queued_ns, result, timed_turn
 from runtime.secrets import SecretError, read_secret
 
 
@@ -88,7 +88,7 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
             phases: dict[str, float] = {}
             record = {"name": step["name"], "phases": phases}
             steps_out.append(record)
-            step_start = time.perf_counter_ns()
+            step_start = time.perf_counter_ns() - queued_ns()  # the wait is not the step's
             # A request goes down the connection only if it leads where the step says.
             same = conn is not None and (conn.endpoint, conn.proxy) == (endpoint, proxy)
             if conn is not None and not (same and conn.alive()):
@@ -96,7 +96,8 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
                 conn = None
             record["reused_connection"] = conn is not None
             if conn is None:
-                conn = Connection.open(endpoint, proxy, params, deadline, phases)
+                with timed_turn(deadline):  # one timed section at a time in the process
+                    conn = Connection.open(endpoint, proxy, params, deadline, phases)
             record.update(conn.tls_fields())  # a reused connection's certificate too
             request = urllib.request.Request(url)
             jar.add_cookie_header(request)
@@ -106,20 +107,21 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
                 form = {k: v.format(**values) for k, v in (step.get("form") or {}).items()}
                 body = urlencode(form).encode()
                 headers["Content-Type"] = "application/x-www-form-urlencoded"
-            response, data = conn.request(
-                "POST" if body is not None else "GET",
-                url,
-                headers,
-                body,
-                deadline,
-                phases,
-                2_000_000,
-                keep_alive=True,
-            )
+            with timed_turn(deadline):
+                response, data = conn.request(
+                    "POST" if body is not None else "GET",
+                    url,
+                    headers,
+                    body,
+                    deadline,
+                    phases,
+                    2_000_000,
+                    keep_alive=True,
+                )
             jar.extract_cookies(_Response(response.msg), request)  # type: ignore[arg-type]
             record.update(
                 status_code=response.status,
-                duration_seconds=(time.perf_counter_ns() - step_start) * NS,
+                duration_seconds=(time.perf_counter_ns() - queued_ns() - step_start) * NS,
             )
             if response.will_close or not response.isclosed():
                 conn.close()

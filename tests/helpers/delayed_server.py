@@ -2,7 +2,7 @@
 
     python -m tests.helpers.delayed_server --bind 198.18.0.2 --port 8080 --think 0.02
 
-Prints `ready` once it listens.
+Prints `ready` once it listens. Paths under /missing answer 404.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         time.sleep(self.think)
-        self.send_response(200)
+        self.send_response(404 if self.path.startswith("/missing") else 200)
         self.send_header("Content-Length", str(len(BODY)))
         self.end_headers()
         self.wfile.write(BODY)
