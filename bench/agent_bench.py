@@ -1,13 +1,12 @@
 """dui-agent side by side with Prometheus blackbox_exporter, through a delaywire link.
 
-    sudo .venv/bin/python -m bench.agent_bench [--minutes 5] [--rounds 15] [--busy-minutes 4]
+    sudo .venv/bin/python -m bench.agent_bench [--rounds 15] [--busy-minutes 4]
 
 One run measures, on the same link (10 ms each way, 20 Mbit/s) and the same server
 (20 ms think time): timing error of TCP-connect RTT and HTTP connect / processing
 phases against reference clients (a bare timed connect, curl), for the agent and for
-blackbox_exporter; bandwidth against the link's rate; then RSS and CPU of the agent
-running at its default schedule next to blackbox_exporter doing the same probes at
-the same interval. The busy case runs a whole agent at its default schedule with
+blackbox_exporter; bandwidth against the link's rate. (Memory: bench/agent_footprint.py.)
+The busy case runs a whole agent at its default schedule with
 several targets on one host while it re-sends a spool backlog, and compares each of
 its timed results with reference clients and blackbox_exporter measuring the same
 server at the same time. Prints one table. Needs root, /dev/net/tun, Debian's
@@ -26,7 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,123 +193,12 @@ def bandwidth(workdir: Path, token_file: Path) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in rates.items()}
 
 
-def tree_usage(pid: int) -> tuple[int, int, float]:
-    """(RSS bytes, PSS bytes, CPU seconds) of a process and its children."""
-    proc = psutil.Process(pid)
-    rss = pss = 0
-    cpu = 0.0
-    for p in (proc, *proc.children(recursive=True)):
-        try:
-            mem = p.memory_full_info()
-            times = p.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        rss += mem.rss
-        pss += getattr(mem, "pss", mem.rss)
-        cpu += times.user + times.system
-    return rss, pss, cpu
-
-
-def agent_config(workdir: Path, name: str, worker: str) -> Path:
-    config = workdir / f"{name}.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "org": "bench",
-                "site": "bench",
-                "agent": name,
-                "probe_worker": worker,
-                "mqtt": {"url": "mqtt://127.0.0.1:18830"},
-                "spool": {"path": str(workdir / f"{name}-spool.db")},
-                "log": {"level": "warning"},
-                "targets": [  # the default schedule: every 30 s, 10 samples per latency run
-                    {"name": "dui-login", "role": "dui", "http": {"url": HTTP_URL}, "dns": {}},
-                    {"name": "dui-host", "role": "dui", "latency": {"host": ADDR, "port": 8080}},
-                    {
-                        "name": "internet",
-                        "role": "internet",
-                        "latency": {"host": ADDR, "port": 8081},
-                    },
-                ],
-            }
-        )
-    )
-    return config
-
-
-def footprint(workdir: Path, minutes: float, blackbox_pid: int) -> dict[str, dict[str, float]]:
-    """Both agent modes at the default schedule, and blackbox_exporter probed the same way."""
-    broker_conf = workdir / "mosquitto.conf"
-    broker_conf.write_text("listener 18830 127.0.0.1\nallow_anonymous true\nuser root\n")
-    broker = start(ns(CLIENT, "mosquitto", "-c", str(broker_conf)), ready=None)
-    time.sleep(0.5)
-    acker = start(ns(CLIENT, sys.executable, "-m", "bench.ack_forever", "18830"))
-    agents = {
-        name: subprocess.Popen(
-            ns(
-                CLIENT,
-                sys.executable,
-                "-m",
-                "agent",
-                "run",
-                "--config",
-                str(agent_config(workdir, name, worker)),
-            ),
-            cwd=ROOT,
-            stderr=subprocess.DEVNULL,
-        )
-        for name, worker in (("agent-process", "process"), ("agent-thread", "thread"))
-    }
-    pids = {name: proc.pid for name, proc in agents.items()} | {"blackbox": blackbox_pid}
-    warmup = 30.0
-    end = time.monotonic() + warmup + minutes * 60
-    rss: dict[str, list[int]] = {name: [] for name in pids}
-    pss: dict[str, list[int]] = {name: [] for name in pids}
-    start_cpu: dict[str, float] = {}
-    start_wall = 0.0
-    next_probe = time.monotonic()
-    while time.monotonic() < end:
-        if time.monotonic() >= next_probe:
-            # blackbox_exporter probes only when asked, as Prometheus would every 30 s:
-            # the http target (with its DNS) and 10 TCP connects to each latency target.
-            blackbox_probe("http_2xx", HTTP_URL)
-            for _ in range(10):
-                blackbox_probe("tcp_connect", f"{ADDR}:8080")
-                blackbox_probe("tcp_connect", f"{ADDR}:8081")
-            next_probe += 30
-        if not start_cpu and time.monotonic() > end - minutes * 60:
-            start_cpu = {name: tree_usage(pid)[2] for name, pid in pids.items()}
-            start_wall = time.monotonic()
-        if start_cpu:
-            for name, pid in pids.items():
-                usage = tree_usage(pid)
-                rss[name].append(usage[0])
-                pss[name].append(usage[1])
-        time.sleep(1)
-    wall = time.monotonic() - start_wall
-    out = {
-        name: {
-            "rss": statistics.median(rss[name]),
-            "pss": statistics.median(pss[name]),
-            "cpu": (tree_usage(pid)[2] - start_cpu[name]) / wall,
-        }
-        for name, pid in pids.items()
-    }
-    for proc in agents.values():
-        proc.terminate()
-        proc.wait(20)
-    acker.kill()
-    broker.kill()
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=5.0, help="footprint period (5)")
     parser.add_argument("--rounds", type=int, default=15, help="accuracy rounds (15)")
     parser.add_argument(
         "--only",
-        choices=("accuracy", "bandwidth", "footprint", "busy"),
+        choices=("accuracy", "bandwidth", "busy"),
         help="measure one part only",
     )
     parser.add_argument("--busy-minutes", type=float, default=4.0, help="busy period (4)")
@@ -384,18 +271,13 @@ def main() -> None:
             )
             procs.append(blackbox)
             wait_http(f"http://{BLACKBOX}/metrics")
-            acc = bw = foot = None
+            acc = bw = None
             if args.only in (None, "accuracy"):
                 print("measuring accuracy", file=sys.stderr)
                 acc = accuracy(workdir, args.rounds)
             if args.only in (None, "bandwidth"):
                 print("measuring bandwidth", file=sys.stderr)
                 bw = bandwidth(workdir, token)
-            if args.only in (None, "footprint"):
-                print(
-                    f"measuring footprint for {args.minutes:g} min (+30 s warm-up)", file=sys.stderr
-                )
-                foot = footprint(workdir, args.minutes, blackbox.pid)
     finally:
         for proc in procs:
             proc.kill()
@@ -405,12 +287,12 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             print(f"measuring the busy case for {args.busy_minutes:g} min", file=sys.stderr)
             busy = busy_measure(Path(tmp), args.busy_minutes)
-    report(acc, bw, foot, args)
+    report(acc, bw, args)
     if busy:
         busy_table(busy, args.busy_minutes)
 
 
-def report(acc, bw, foot, args) -> None:
+def report(acc, bw, args) -> None:
     print(
         f"\ndui-agent vs blackbox_exporter 0.23 through delaywire: {DELAY_MS} ms each way, "
         f"{RATE_MBIT} Mbit/s, server think {THINK * 1000:g} ms"
@@ -419,12 +301,7 @@ def report(acc, bw, foot, args) -> None:
         accuracy_table(acc, args.rounds)
     if bw:
         bandwidth_table(bw)
-    if foot:
-        footprint_table(foot, args.minutes)
-    print(
-        "\n(errors are |median − reference median|; memory sums a process and its children;"
-        " PSS shares\n the pages two processes map — Python, libssl — between them)"
-    )
+    print("\n(errors are |median − reference median|)")
 
 
 def accuracy_table(acc, rounds: int) -> None:
@@ -459,26 +336,3 @@ def bandwidth_table(bw) -> None:
             f"{direction + ' (Mbit/s)':<28}{RATE_MBIT:>12.2f}{value * 8 / 1e6:>12.2f}"
             f"{value / rate:>12.3f}{value / (0.965 * rate):>12.3f}"
         )
-
-
-def footprint_table(foot, minutes: float) -> None:
-    b = foot["blackbox"]
-    print(
-        f"\n{'footprint (' + format(minutes, 'g') + ' min, default schedule)':<40}"
-        f"{'RSS MB':>8}{'PSS MB':>8}{'CPU %':>8}{'RSS/bb':>8}{'CPU/bb':>8}"
-    )
-    for name, label in (
-        ("agent-process", "agent, probe process (default)"),
-        ("agent-thread", "agent, probe_worker: thread"),
-        ("blackbox", "blackbox_exporter"),
-    ):
-        f = foot[name]
-        cpu_ratio = f"{f['cpu'] / b['cpu']:.2f}" if b["cpu"] else "-"
-        print(
-            f"{label:<40}{f['rss'] / 1e6:>8.1f}{f['pss'] / 1e6:>8.1f}{f['cpu'] * 100:>8.3f}"
-            f"{f['rss'] / b['rss']:>8.2f}{cpu_ratio:>8}"
-        )
-
-
-if __name__ == "__main__":
-    main()

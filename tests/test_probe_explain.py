@@ -153,3 +153,16 @@ def test_proxy_down_says_so() -> None:
     assert r["error"] == "proxy"
     assert r["error_detail"].startswith("cannot connect to the proxy 127.0.0.1 port ")
     assert r["error_detail"].endswith(": Connection refused")
+
+
+@pytest.mark.parametrize(
+    "kind, params",
+    [
+        ("latency", {"host": "bad..name.example", "samples": 1, "timeout": 1.0}),
+        ("dns", {"host": "bad..name.example", "timeout": 2.0}),
+    ],
+)
+def test_latency_and_dns_name_the_host_they_could_not_resolve(kind, params) -> None:
+    r = measure(kind, params)
+    assert r["error"] == "dns"
+    assert r["error_detail"].startswith("cannot resolve bad..name.example: not a valid host")

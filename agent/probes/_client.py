@@ -15,11 +15,10 @@ import select
 import socket
 import ssl
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
-from agent.probes._common import NS, Deadline, kernel_rtt
+from agent.probes._common import NS, Deadline, kernel_rtt, unresolved
 
 USER_AGENT = "dui-agent"
 
@@ -69,8 +68,7 @@ def expected_text(expected: Any) -> str:
     return ", ".join(str(s) for s in expected)
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     scheme: str
     host: str
     port: int
@@ -91,8 +89,7 @@ class Endpoint:
         return f"{host}:{self.port}"
 
 
-@dataclass(frozen=True)
-class Proxy:
+class Proxy(NamedTuple):
     host: str
     port: int
     authorization: str | None = None  # Proxy-Authorization header value; never logged
@@ -171,15 +168,8 @@ def _tcp(host: str, port: int, deadline: Deadline, phases: dict, failure: str) -
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        why = (  # the resolver's own words, or why the name could not even be asked
-            exc.strerror or str(exc)
-            if isinstance(exc, socket.gaierror)
-            else "not a valid host name (a label is empty or longer than 63 characters)"
-        )
-        raise ProbeError(
-            "dns" if failure == "connect" else failure,
-            detail=f"cannot resolve {what}{host}: {why}",
-        ) from None
+        failed = "dns" if failure == "connect" else failure
+        raise ProbeError(failed, detail=unresolved(host, exc, what)) from None
     phases["resolve"] = (time.perf_counter_ns() - t0) * NS
     family, socktype, proto, _, addr = infos[0]
     sock = socket.socket(family, socktype, proto)

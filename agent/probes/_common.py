@@ -109,6 +109,13 @@ def kernel_rtt(sock: socket.socket) -> float | None:
     return rtt_us * 1e-6 if rtt_us else None
 
 
+def unresolved(host: str, exc: BaseException, what: str = "") -> str:
+    """Why `host` did not resolve: the resolver's own words, or why it could not be asked."""
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve {what}{host}: {exc.strerror or exc}"
+    return f"cannot resolve {what}{host}: not a valid host name (a label empty or over 63)"
+
+
 def result(ts: float, start_ns: int, success: bool, error: str | None, **fields: Any) -> dict:
     """A result dict; `ts` and `duration_seconds` leave out the time spent queued."""
     first = getattr(_queued, "first", None) or 0

@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any
 
-from agent.probes._common import Deadline, result, timed_turn
+from agent.probes._common import Deadline, result, timed_turn, unresolved
 
 
 def measure(params: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +36,8 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
         thread.start()
         thread.join(max(0.0, (deadline.end - time.perf_counter_ns()) * 1e-9))
     if thread.is_alive():
-        return result(ts, start, False, "timeout")
+        why = f"the resolver gave no answer for {host} within {timeout:g} s"
+        return result(ts, start, False, "timeout", error_detail=why)
     if "error" in outcome:
-        return result(ts, start, False, "dns")
+        return result(ts, start, False, "dns", error_detail=unresolved(host, outcome["error"]))
     return {**result(ts, start, True, None), "duration_seconds": outcome["seconds"]}

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from agent.platform import default_gateway
-from agent.probes._common import NS, kernel_rtt, result, timed_turn
+from agent.probes._common import NS, kernel_rtt, result, timed_turn, unresolved
 
 Sample = tuple[float | None, str | None, float | None]  # rtt, error, kernel rtt
 
@@ -117,12 +117,19 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
     if host == "auto":
         gateway = default_gateway()
         if gateway is None:
-            return result(ts, start, False, "gateway", method=method if method != "auto" else None)
+            return result(
+                ts,
+                start,
+                False,
+                "gateway",
+                method=method if method != "auto" else None,
+                error_detail="no default gateway found in the routing table",
+            )
         host = gateway
     try:
         infos = socket.getaddrinfo(host, params.get("port", 443), type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
-        return result(ts, start, False, "dns")
+    except (socket.gaierror, UnicodeError) as exc:
+        return result(ts, start, False, "dns", error_detail=unresolved(host, exc))
     family, _, _, _, addr = infos[0]
     if method == "auto":
         method = "icmp" if icmp_permitted(family) else "tcp"
@@ -132,7 +139,8 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
         try:
             icmp_sock = socket.socket(family, socket.SOCK_DGRAM, proto)
         except OSError:
-            return result(ts, start, False, "icmp", method="icmp")
+            why = "ICMP echo sockets not permitted: net.ipv4.ping_group_range excludes the agent"
+            return result(ts, start, False, "icmp", method="icmp", error_detail=why)
     rtts: list[float] = []
     kernel: list[float] = []
     errors: list[str] = []
