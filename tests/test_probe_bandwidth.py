@@ -122,7 +122,9 @@ def test_default_cap_on_a_fast_link_is_a_clear_error(tmp_path) -> None:
         r = measure("bandwidth", params(server, tmp_path, max_bytes=4_000_000))
     assert (r["success"], r["error"]) == (False, "config"), r
     assert r["error_detail"].startswith("download: steady window "), r
-    assert r["error_detail"].endswith("minimum at max_bytes 4 MB: raise max_bytes"), r
+    assert r["error_detail"].endswith(
+        "< the minimum 100 ms and 256 KiB at max_bytes 4 MB: raise max_bytes"
+    ), r
     assert "download_bytes_per_second" not in r
     # tries grow but never spend more than the direction's half of the cap
     assert sum(t[3] for t in server.transfers) <= 2_000_000
@@ -147,4 +149,4 @@ def test_too_slow_for_the_time_cap_says_raise_timeout(tmp_path) -> None:
         r = measure("bandwidth", params(server, tmp_path, timeout=2.0, streams=1))
     assert (r["success"], r["error"]) == (False, "timeout"), r
     assert r["error_detail"].startswith("download: steady window "), r
-    assert "262144 bytes minimum" in r["error_detail"], r
+    assert "< the minimum 100 ms and 256 KiB within the time cap" in r["error_detail"], r

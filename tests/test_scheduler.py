@@ -156,7 +156,7 @@ def test_check_json_is_the_wire_schema(tmp_path) -> None:
                     "role": "speedtest",
                     "bandwidth": {
                         "url": f"http://127.0.0.1:{speed.server_address[1]}/speedtest",
-                        "max_bytes": "2MB",
+                        "max_bytes": "4MB",
                         "token_file": str(token),
                         "window": "00:00-00:01",
                     },

@@ -62,6 +62,15 @@ class Window(NamedTuple):  # not a dataclass, which imports inspect (≈ 1 MB)
         return self.seconds >= MIN_WINDOW_SECONDS and self.bytes >= MIN_WINDOW_BYTES
 
 
+def _short(window: Window | None) -> str:
+    """A too-short window against both minimums, in words."""
+    shown = f"{window.seconds * 1e3:.0f} ms, {window.bytes / 1024:.0f} KiB" if window else "none"
+    return (
+        f"steady window {shown} < the minimum {MIN_WINDOW_SECONDS * 1e3:g} ms "
+        f"and {MIN_WINDOW_BYTES // 1024} KiB"
+    )
+
+
 def steady_window(
     start_ns: int, streams: list[Marks], warmup: float = WARMUP_FRACTION
 ) -> Window | None:
@@ -278,20 +287,16 @@ def _direction(direction: str, params: dict[str, Any], stop_ns: int) -> float:
         if window is not None and window.long_enough():
             return window.rate
         if time.perf_counter_ns() >= stop_ns:
-            shown = f"{window.seconds * 1e3:.0f} ms, {window.bytes} bytes" if window else "none"
             raise ShortWindow(
                 "timeout",
-                f"{direction}: steady window {shown} < {MIN_WINDOW_SECONDS * 1e3:g} ms and "
-                f"{MIN_WINDOW_BYTES} bytes minimum within the time cap "
+                f"{direction}: {_short(window)} within the time cap "
                 f"{params['timeout'] / 2:g} s: the link is too slow, raise timeout",
             )
         left = budget - spent
         if left < CHUNK * streams:
-            shown = f"{window.seconds * 1e3:.0f} ms" if window else "none"
             raise ShortWindow(
                 "config",
-                f"{direction}: steady window {shown} < {MIN_WINDOW_SECONDS * 1e3:g} ms minimum "
-                f"at max_bytes {_mb(max_bytes)}: raise max_bytes",
+                f"{direction}: {_short(window)} at max_bytes {_mb(max_bytes)}: raise max_bytes",
             )
         # Bytes scale with the window's length at a steady rate; aim past the minimum.
         if window is None or window.seconds <= 0 or window.bytes <= 0:

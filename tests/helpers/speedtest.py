@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -127,6 +128,10 @@ def speedtest_server(host: str = "127.0.0.1", port: int = 0, **attrs) -> Iterato
     server.setup_state()
     for name, value in attrs.items():
         setattr(server, name, value)
+    if server.rate:
+        # A paced upload must be paced on the wire: with loopback's large receive buffers
+        # the kernel would acknowledge megabytes the handler has not read yet.
+        server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
     with serving(server):
         yield server
 
