@@ -30,6 +30,7 @@ from wire.schema import (
     AGENT_BATCH_BYTES,
     COLLECTOR_STATUS_TOPIC,
     MAX_BATCH_RESULTS,
+    MAX_OFFSET_SECONDS,
     agent_topics,
     decode_ack,
     encode,
@@ -141,10 +142,24 @@ class Link:
                 log.debug("ack for another epoch ignored", extra=fields(epoch=ack.epoch))
                 continue
             if self._apply_ack(ack.seq):
-                self.clock_offset = ack.ts - time.time()
+                self._learn_offset(ack.ts - time.time())
+
+    def _learn_offset(self, offset: float) -> None:
+        """The clock offset from an ack that moved the watermark, within the wire's bound:
+        a batch carrying an offset out of it would be rejected whole."""
+        if abs(offset) <= MAX_OFFSET_SECONDS:
+            self.clock_offset = offset
+            return
+        skipped = self._throttle.due("implausible ack time")
+        if skipped is not None:
+            log.warning(
+                "ack time implausible, clock offset kept",
+                extra=fields(offset=offset, similar_left_out=skipped),
+            )
 
     def _apply_ack(self, seq: int) -> bool:
-        """Apply an ack of this epoch; False when it cannot be the collector's."""
+        """Apply an ack of this epoch; True when it moved the watermark (only such an ack
+        may set the clock offset: a replayed or forged old one must change nothing)."""
         if seq > self.spool.sent:
             self.ignored_acks += 1
             skipped = self._throttle.due("forged ack")
@@ -160,7 +175,7 @@ class Link:
                 )
             return False
         if seq <= self._acked:
-            return True
+            return False
         self.spool.ack(seq)
         self._acked = seq
         self._sent = max(self._sent, seq)

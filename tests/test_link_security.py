@@ -184,6 +184,33 @@ async def test_forged_ack_deletes_nothing(tmp_path, mosquitto, acker, agent_proc
         await agent.astop()
 
 
+async def test_a_replayed_or_absurd_ack_time_leaves_the_clock_offset(
+    tmp_path, mosquitto, acker, agent_process
+) -> None:
+    """An ack that moves nothing (seq 0) cannot set the clock offset: with ts two hours
+    ahead, every later result would be rejected as future; with ts 0, every batch as
+    out of bounds. Nor can a genuine-looking ack whose time is past the wire's bound."""
+    with http_server() as url:
+        config = agent_config(
+            tmp_path, mosquitto.url, [http_target(url, "300ms")], mqtt={"ack_timeout": "2s"}
+        )
+        agent = agent_process(config)
+        agent.start()
+        await acker.wait(lambda: len(acker.batches) >= 3, 30, "3 batches")
+        epoch = acker.batches[0].epoch
+        acker.hold = True  # no genuine ack after these: only they could set the offset
+        for ts in (time.time() + 7200, 0.0):
+            await acker.publish(AGENT_ACK, encode({"v": 1, "epoch": epoch, "seq": 0, "ts": ts}))
+        await acker.publish(AGENT_ACK, SENTINEL)  # read after the forged ones
+        await await_until(lambda: "ack for another epoch ignored" in agent.log(), 10, "acks read")
+        seen = len(acker.batches)
+        await acker.wait(lambda: len(acker.batches) >= seen + 2, 20, "batches after")
+        offsets = [b.clock_offset_seconds for b in acker.batches[seen:]]
+        assert all(o is not None and abs(o) < 60 for o in offsets), offsets
+        assert not acker.errors, acker.errors[:2]
+        await agent.astop()
+
+
 async def test_forged_online_resends_once_per_ack_timeout(
     tmp_path, mosquitto, acker, agent_process
 ) -> None:

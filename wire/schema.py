@@ -27,7 +27,8 @@ Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
 NonNeg = Annotated[float, msgspec.Meta(ge=0, le=MAX_COUNT)]  # also rejects NaN and inf
 Ratio = Annotated[float, msgspec.Meta(ge=0, le=1)]
 Timestamp = Annotated[float, msgspec.Meta(ge=0, le=MAX_SECONDS)]
-Offset = Annotated[float, msgspec.Meta(ge=-1e9, le=1e9)]  # a clock wrong by 30 years at most
+MAX_OFFSET_SECONDS = 1e9  # a clock wrong by 30 years at most
+Offset = Annotated[float, msgspec.Meta(ge=-MAX_OFFSET_SECONDS, le=MAX_OFFSET_SECONDS)]
 Text = Annotated[str, msgspec.Meta(max_length=MAX_STRING)]
 Key = Annotated[str, msgspec.Meta(max_length=64)]
 # A value of an inventory dict or a scenario step: a scalar, or one level of dict.
