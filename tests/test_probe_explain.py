@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import ssl
 import subprocess
+import sys
 
 import pytest
 import trustme
 
 from agent.probes import measure
+from tests.helpers import ROOT
 from tests.helpers.cli import python
 from tests.helpers.proxy import http_proxy, proxy_url
 from tests.helpers.servers import http_server
@@ -166,3 +169,58 @@ def test_latency_and_dns_name_the_host_they_could_not_resolve(kind, params) -> N
     r = measure(kind, params)
     assert r["error"] == "dns"
     assert r["error_detail"].startswith("cannot resolve bad..name.example: not a valid host")
+
+
+HUNG_RESOLVER = """
+import json, socket, threading, time
+from agent.probes import measure
+sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sink.bind(("127.0.0.1", 53))  # takes the queries, never answers
+out = {}
+def run(name, kind, params):
+    t0 = time.monotonic()
+    out[name] = measure(kind, params)
+    out[name + "_seconds"] = time.monotonic() - t0
+http = threading.Thread(target=run, args=("http", "http",
+    {"url": "http://dui.example.org:8080/", "timeout": 1.5}))
+http.start()
+time.sleep(0.2)  # the http probe holds the timed turn, stuck in the resolver
+run("latency", "latency", {"host": "127.0.0.1", "port": 9, "samples": 2, "timeout": 1.0})
+http.join(30)
+print(json.dumps(out))
+"""
+
+
+def test_a_hung_resolver_holds_neither_the_probe_nor_the_others(tmp_path) -> None:
+    """The resolver never answers (its own namespace, queries to a sink on its loopback,
+    10 s per try): the http probe fails at its 1.5 s timeout saying why, and a latency
+    probe queued behind it runs right after, not after the resolver gives up."""
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        pytest.skip("needs unshare and ip")
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 127.0.0.1\noptions timeout:10 attempts:1\n")
+    script = tmp_path / "hung.py"
+    script.write_text(HUNG_RESOLVER)
+    inner = (
+        f"mount --bind {resolv} /etc/resolv.conf && ip link set lo up && "
+        f"exec {sys.executable} {script}"
+    )
+    try:
+        proc = subprocess.run(
+            ["unshare", "-rnm", "sh", "-c", inner],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the probes in a namespace with a hung resolver did not end")
+    if proc.returncode != 0 and not proc.stdout:
+        pytest.skip(f"cannot make a namespace with its own resolv.conf: {proc.stderr.strip()}")
+    out = json.loads(proc.stdout)
+    http = out["http"]
+    assert (http["success"], http["error"]) == (False, "timeout"), http
+    assert "resolver gave no answer for dui.example.org" in http["error_detail"], http
+    assert out["http_seconds"] < 4.0, out
+    assert out["latency"]["sent"] == 2 and out["latency_seconds"] < 5.0, out

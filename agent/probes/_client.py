@@ -18,7 +18,7 @@ import time
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
-from agent.probes._common import NS, Deadline, kernel_rtt, unresolved
+from agent.probes._common import NS, Deadline, getaddrinfo_within, kernel_rtt, unresolved
 
 USER_AGENT = "dui-agent"
 
@@ -164,13 +164,13 @@ class _PrefixedSocket:
 
 def _tcp(host: str, port: int, deadline: Deadline, phases: dict, failure: str) -> socket.socket:
     what = "the proxy " if failure == "proxy" else ""
-    t0 = time.perf_counter_ns()
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos, phases["resolve"] = getaddrinfo_within(host, port, deadline.remaining())
+    except TimeoutError as exc:
+        raise ProbeError("timeout", detail=str(exc)) from None
     except (socket.gaierror, UnicodeError) as exc:
         failed = "dns" if failure == "connect" else failure
         raise ProbeError(failed, detail=unresolved(host, exc, what)) from None
-    phases["resolve"] = (time.perf_counter_ns() - t0) * NS
     family, socktype, proto, _, addr = infos[0]
     sock = socket.socket(family, socktype, proto)
     try:

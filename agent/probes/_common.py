@@ -109,6 +109,31 @@ def kernel_rtt(sock: socket.socket) -> float | None:
     return rtt_us * 1e-6 if rtt_us else None
 
 
+def getaddrinfo_within(host: str, port: int | None, seconds: float) -> tuple[list, float]:
+    """getaddrinfo bounded in time, and how long it took. It cannot be interrupted, so
+    it runs in a daemon thread we stop waiting for: a hung resolver must not hold the
+    timed turn (or the probe) past the probe's timeout. Raises TimeoutError, or the
+    resolver's socket.gaierror / UnicodeError."""
+    box: dict[str, Any] = {}
+
+    def resolve() -> None:
+        t0 = time.perf_counter_ns()
+        try:
+            box["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            box["error"] = exc
+        box["seconds"] = (time.perf_counter_ns() - t0) * NS
+
+    thread = threading.Thread(target=resolve, name="resolve", daemon=True)
+    thread.start()
+    thread.join(max(0.0, seconds))
+    if thread.is_alive():
+        raise TimeoutError(f"the resolver gave no answer for {host} within {seconds:.3g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["infos"], box["seconds"]
+
+
 def unresolved(host: str, exc: BaseException, what: str = "") -> str:
     """Why `host` did not resolve: the resolver's own words, or why it could not be asked."""
     if isinstance(exc, socket.gaierror):

@@ -6,11 +6,10 @@ Uses getaddrinfo, like the browser does, so caches on the path count as they do 
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from typing import Any
 
-from agent.probes._common import Deadline, result, timed_turn, unresolved
+from agent.probes._common import Deadline, getaddrinfo_within, result, timed_turn, unresolved
 
 
 def measure(params: dict[str, Any]) -> dict[str, Any]:
@@ -18,26 +17,13 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
     timeout: float = params["timeout"]
     ts = time.time()
     start = time.perf_counter_ns()
-    outcome: dict[str, Any] = {}
-
-    def resolve() -> None:
-        t0 = time.perf_counter_ns()
-        try:
-            socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-            outcome["seconds"] = (time.perf_counter_ns() - t0) * 1e-9
-        except (socket.gaierror, UnicodeError) as exc:
-            outcome["error"] = exc
-
-    # getaddrinfo cannot be interrupted: it runs in a daemon thread we stop waiting for,
-    # so the timed turn is held at most for the timeout.
+    # getaddrinfo_within bounds the hold of the timed turn by the timeout.
     deadline = Deadline(timeout)
-    thread = threading.Thread(target=resolve, name="dns-probe", daemon=True)
     with timed_turn(deadline):
-        thread.start()
-        thread.join(max(0.0, (deadline.end - time.perf_counter_ns()) * 1e-9))
-    if thread.is_alive():
-        why = f"the resolver gave no answer for {host} within {timeout:g} s"
-        return result(ts, start, False, "timeout", error_detail=why)
-    if "error" in outcome:
-        return result(ts, start, False, "dns", error_detail=unresolved(host, outcome["error"]))
-    return {**result(ts, start, True, None), "duration_seconds": outcome["seconds"]}
+        try:
+            _, seconds = getaddrinfo_within(host, None, deadline.remaining())
+        except TimeoutError as exc:
+            return result(ts, start, False, "timeout", error_detail=str(exc))
+        except (socket.gaierror, UnicodeError) as exc:
+            return result(ts, start, False, "dns", error_detail=unresolved(host, exc))
+    return {**result(ts, start, True, None), "duration_seconds": seconds}

@@ -16,7 +16,14 @@ import time
 from typing import Any
 
 from agent.platform import default_gateway
-from agent.probes._common import NS, kernel_rtt, result, timed_turn, unresolved
+from agent.probes._common import (
+    NS,
+    getaddrinfo_within,
+    kernel_rtt,
+    result,
+    timed_turn,
+    unresolved,
+)
 
 Sample = tuple[float | None, str | None, float | None]  # rtt, error, kernel rtt
 
@@ -127,7 +134,9 @@ def measure(params: dict[str, Any]) -> dict[str, Any]:
             )
         host = gateway
     try:
-        infos = socket.getaddrinfo(host, params.get("port", 443), type=socket.SOCK_STREAM)
+        infos, _ = getaddrinfo_within(host, params.get("port", 443), timeout)
+    except TimeoutError as exc:
+        return result(ts, start, False, "timeout", error_detail=str(exc))
     except (socket.gaierror, UnicodeError) as exc:
         return result(ts, start, False, "dns", error_detail=unresolved(host, exc))
     family, _, _, _, addr = infos[0]
