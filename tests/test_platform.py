@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -121,3 +123,18 @@ def test_linux_os_release_and_firmware_date() -> None:
     assert linux.iso_firmware_date("garbage") is None
     assert linux.version_of("Mozilla Firefox 128.5.1esr") == "128.5.1"
     assert linux.version_of("Chromium 131.0.6778.85 built on Debian") == "131.0.6778.85"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="Linux browser lookup")
+def test_hanging_browsers_cost_the_inventory_at_most_its_budget(tmp_path, monkeypatch) -> None:
+    """Every browser's `--version` hangs: the lookup gives up within its budget, so the
+    inventory (which holds the timed turn) does not stall the timed probes for minutes."""
+    for name in ("firefox", "google-chrome", "chromium", "microsoft-edge"):
+        fake = tmp_path / name
+        fake.write_text("#!/bin/sh\nexec /bin/sleep 30\n")
+        fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    t0 = time.monotonic()
+    found = linux.browsers()
+    assert time.monotonic() - t0 < linux.BROWSERS_BUDGET + 2
+    assert set(found.values()) == {None}

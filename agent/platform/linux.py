@@ -12,6 +12,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import time
 from pathlib import Path
 
 ROUTE_FILE = Path("/proc/net/route")
@@ -22,6 +23,10 @@ OS_RELEASE = Path("/etc/os-release")
 CPUINFO = Path("/proc/cpuinfo")
 MEMINFO = Path("/proc/meminfo")
 
+# `--version` of every browser together: the inventory holds the probe process's timed
+# turn, so a browser that hangs must not keep the timed probes waiting for minutes.
+BROWSERS_BUDGET = 8.0
+BROWSER_TIMEOUT = 5.0
 # Browser key → candidate executables, first found wins.
 BROWSERS = {
     "edge": ("microsoft-edge", "microsoft-edge-stable"),
@@ -178,15 +183,20 @@ def version_of(output: str) -> str | None:
 
 def browsers() -> dict[str, str | None]:
     found: dict[str, str | None] = {}
+    end = time.monotonic() + BROWSERS_BUDGET
     for key, names in BROWSERS.items():
         found[key] = None
         for name in names:
             path = shutil.which(name)
-            if path is None:
+            left = end - time.monotonic()
+            if path is None or left <= 0:
                 continue
             try:
                 out = subprocess.run(
-                    [path, "--version"], capture_output=True, text=True, timeout=15
+                    [path, "--version"],
+                    capture_output=True,
+                    text=True,
+                    timeout=min(BROWSER_TIMEOUT, left),
                 ).stdout
             except (OSError, subprocess.SubprocessError):
                 continue

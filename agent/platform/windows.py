@@ -60,12 +60,14 @@ _NO_WINDOW = getattr(subprocess, "CREATE_NO_WINDOW", 0)
 
 
 def _run(*args: str) -> str:
+    """A system command's output, "" when it fails or takes over 5 s (the inventory holds
+    the probe process's timed turn: a hung command must not stall the timed probes)."""
     try:
         return subprocess.run(
             list(args),
             capture_output=True,
             text=True,
-            timeout=15,
+            timeout=5,
             creationflags=_NO_WINDOW,
             errors="replace",
         ).stdout
