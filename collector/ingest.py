@@ -107,6 +107,8 @@ class _Epoch:
         """Settle `seqs`; every seq below `first_seq` is settled too, as the agent no
         longer holds it. Returns how many of those were never received here: lost."""
         self.above.update(s for s in seqs if s > self.mark)
+        if seqs and first_seq > min(seqs):
+            first_seq = 0  # the agent still holds what it sends: such a first_seq is not its
         lost = 0
         if first_seq - 1 > self.mark:  # the agent removed them before they arrived
             below = {s for s in self.above if s < first_seq}

@@ -100,3 +100,14 @@ async def test_dropped_but_arrived_is_not_lost(
     assert gaps and agent_metric(collector, "dui_agent_lost_results_total") == len(gaps)
     await collector.astop()
     assert "Traceback" not in collector.log()
+
+
+def test_a_forged_first_seq_cannot_make_a_loss(ingest) -> None:
+    """Without results, or above its own results, a batch's first_seq is not the agent's:
+    it must neither count a loss nor settle seqs the agent will still send."""
+    assert lost(ingest, batch([result(1)])) == 0
+    empty = ingest.process([(TOPIC, batch([], first_seq=10**12))], now=NOW)
+    assert (empty.lost, empty.rejected_messages) == ({}, {"invalid": 1})
+    assert lost(ingest, batch([result(5)], first_seq=10**12)) == 0  # 2..4 may still come
+    out = ingest.process([(TOPIC, batch([result(2)], first_seq=2))], now=NOW)
+    assert out.messages == {"accepted": 1}, out.messages

@@ -159,7 +159,7 @@ class Batch(msgspec.Struct):
     agent: Id
     epoch: Epoch
     first_seq: Seq
-    results: Annotated[list[Result], msgspec.Meta(max_length=MAX_BATCH_RESULTS)]
+    results: Annotated[list[Result], msgspec.Meta(min_length=1, max_length=MAX_BATCH_RESULTS)]
     clock_offset_seconds: Offset | None = None
 
 
@@ -173,7 +173,7 @@ class BatchEnvelope(msgspec.Struct):
     agent: Id
     epoch: Epoch
     first_seq: Seq
-    results: Annotated[list[msgspec.Raw], msgspec.Meta(max_length=MAX_BATCH_RESULTS)]
+    results: Annotated[list[msgspec.Raw], msgspec.Meta(min_length=1, max_length=MAX_BATCH_RESULTS)]
     clock_offset_seconds: Offset | None = None
 
 
