@@ -11,6 +11,7 @@ import re
 import socket
 import string
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -316,13 +317,14 @@ def default_spool_path() -> Path:
 
 
 def _masked(url: str) -> str:
-    """The URL quoted for an error message, any user and password in it shown as ***."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        scheme, rest = "", url
-    if "@" in rest:
-        rest = "***@" + rest.rpartition("@")[2]
-    return repr(scheme + sep + rest)
+    """The URL quoted for an error message, everything before its last `@` shown as ***
+    (in any Unicode form: a fullwidth `＠` is an `@` once normalised), whether or not
+    the URL parses: a password may hold `/` or `:`."""
+    plain = unicodedata.normalize("NFKC", url)
+    if "@" not in plain:
+        return repr(url)
+    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*:/*", plain)
+    return repr((scheme.group(0) if scheme else "") + "***@" + plain.rpartition("@")[2])
 
 
 def _check_http_url(url: str, key: str) -> None:
@@ -332,22 +334,30 @@ def _check_http_url(url: str, key: str) -> None:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:
         parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{key} {_masked(url)}: write an http:// or https:// URL")
-    if "@" in parts.netloc:
+    # NFKC too: a fullwidth ＠ fails urlsplit but is an @ to many a parser
+    plain = unicodedata.normalize("NFKC", url)
+    authority = plain.partition("://")[2].partition("/")[0] if "://" in plain else ""
+    if "@" in authority or (parts is not None and "@" in parts.netloc):
         raise ValueError(
             f"{key} {_masked(url)}: a probe URL must not carry a user or password; "
             "remove the `user:password@` part (a scenario takes its account from "
             "username/password_file)"
         )
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{key} {_masked(url)}: write an http:// or https:// URL")
 
 
 def _check_host(host: str) -> None:
-    """A latency or dns host: a name or an address, no `user@`."""
-    if "@" in host:
-        masked = "***@" + host.rpartition("@")[2]
+    """A latency or dns host: a name or an address, no `user@`, no space or URL part."""
+    plain = unicodedata.normalize("NFKC", host)
+    if "@" in plain:
+        masked = "***@" + plain.rpartition("@")[2]
         raise ValueError(
             f"host {masked!r}: write a host name or IP address, without a user (`user@host`)"
+        )
+    if any(c.isspace() or not c.isprintable() or c in "/\\?#" for c in plain):
+        raise ValueError(
+            f"host {host!r}: write a host name or IP address alone (no space, path or URL)"
         )
 
 

@@ -323,6 +323,7 @@ CREDENTIAL_URLS = [
     "https://bob:s3cr3t@[::1]:8443/login",
     "https://bob\\@dui.example/",
     " https://bob:s3cr3t@dui.example/login",
+    "https://bob:s3cr3t\uff20dui.example/login",  # fullwidth @, an @ once normalised
 ]
 
 
@@ -348,7 +349,10 @@ def test_credentials_in_a_probe_url_refused(tmp_path: Path, probe, key: str, url
 
 
 @pytest.mark.parametrize("kind", ["latency", "dns"])
-@pytest.mark.parametrize("host", ["bob@dui.example", "bob:s3cr3t@dui.example", "@dui.example"])
+@pytest.mark.parametrize(
+    "host",
+    ["bob@dui.example", "bob:s3cr3t@dui.example", "@dui.example", "bob:s3cr3t\uff20dui.example"],
+)
 def test_a_user_in_a_latency_or_dns_host_refused(tmp_path: Path, kind: str, host: str) -> None:
     message = error_of(tmp_path, with_target(**{kind: {"host": host}}))
     assert f"targets[0].{kind}: host '***@dui.example'" in message
@@ -358,6 +362,26 @@ def test_a_user_in_a_latency_or_dns_host_refused(tmp_path: Path, kind: str, host
 def test_a_bad_port_is_refused_without_echoing_the_url(tmp_path: Path) -> None:
     message = error_of(tmp_path, with_target(http={"url": "https://bob:s3/cr3t@dui.example/"}))
     assert "write an http:// or https:// URL" in message and "cr3t" not in message
+
+
+@pytest.mark.parametrize("kind", ["latency", "dns"])
+@pytest.mark.parametrize("host", ["dui.example\t", "dui example", "dui.example/login"])
+def test_a_latency_or_dns_host_is_a_host_alone(tmp_path: Path, kind: str, host: str) -> None:
+    message = error_of(tmp_path, with_target(**{kind: {"host": host}}))
+    assert "write a host name or IP address alone" in message
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        ("http", "https:/bob:s3cr3t@dui.example/"),  # one slash: not even a URL
+        ("proxy", "http://bob:s3/cr3t@proxy.example:3128"),  # a / in the password
+    ],
+)
+def test_a_url_that_does_not_parse_is_masked_too(tmp_path: Path, where: str, value: str) -> None:
+    config = {**BASE, "proxy": value} if where == "proxy" else with_target(http={"url": value})
+    message = error_of(tmp_path, config)
+    assert "cr3t" not in message and "***@" in message, message
 
 
 def test_the_proxy_may_carry_credentials(tmp_path: Path) -> None:
