@@ -106,9 +106,12 @@ def _scenario(r: dict[str, Any]) -> str:
 
 def _context(r: dict[str, Any]) -> str:
     signal = r.get("wifi_signal_percent")
-    return f"agent {r.get('version')}, link {r.get('link')}" + (
-        f", signal {signal}%" if signal is not None else ""
-    )
+    parts = [
+        f"agent {r['version']}" if r.get("version") else "",
+        f"link {r['link']}" if r.get("link") else "",
+        f"signal {signal}%" if signal is not None else "",
+    ]
+    return ", ".join(p for p in parts if p)
 
 
 def _usage(r: dict[str, Any]) -> str:

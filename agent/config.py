@@ -178,7 +178,7 @@ class BandwidthProbeConfig(Strict):
     url: str
     interval: Duration = Duration(3600)
     timeout: Duration = Duration(60)
-    max_bytes: Size = Size(20_000_000)
+    max_bytes: Size = Size(100_000_000)  # a cap: a slow link spends only what its window needs
     window: str | None = None  # "20:00-07:00", local time
     token_file: str | None = None
     streams: Annotated[int, msgspec.Meta(ge=1, le=16)] = 4

@@ -268,7 +268,7 @@ def _direction(direction: str, params: dict[str, Any], stop_ns: int) -> float:
     """Bytes per second of one direction, trying again with more bytes while the
     steady window is too short and the direction's half of max_bytes allows."""
     streams = params.get("streams", 4)
-    max_bytes = params.get("max_bytes", 20_000_000)
+    max_bytes = params.get("max_bytes", 100_000_000)
     budget = max(CHUNK * streams, max_bytes // 2)
     want = min(budget, FIRST_TRY_BYTES)
     spent = 0
