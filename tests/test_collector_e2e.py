@@ -346,7 +346,7 @@ async def test_bad_messages_and_a_fast_clock_through_the_broker(
         b"{",
         b'{"v":1}',
         b"\x00" * 100,
-        batch_json([], org="og-test", site="other", epoch=epoch),
+        batch_json(json.loads(good(1))["results"], org="og-test", site="other", epoch=epoch),
     ]
     async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="fake-agent") as client:
         await client.subscribe("dui/v1/og-test/site-a/poste-1/ack", qos=1)
