@@ -47,7 +47,6 @@ SITES = {
     "site-b": ("poste-2", "wifi"),
     "site-c": ("poste-3", "wifi"),
 }
-LOCAL_FAULT = ("site-c", range(START // 60 + 2, START // 60 + 6))  # its LAN down 4 minutes
 
 
 def collector_config(tmp_path: Path, broker_url: str) -> dict:
@@ -107,10 +106,10 @@ class Agent:
         body = {"seq": self.seq, "ts": ts, "probe": probe, "target": target, "role": role}
         self.results.append({**body, "success": ok, "error": None if ok else "timeout", **extra})
 
-    def minute(self, minute: int, outage: bool) -> None:
-        """Every kind of result of one minute: DUI checks, references, bandwidth, context."""
+    def minute(self, minute: int, outage: bool, lan_down: bool) -> None:
+        """Every kind of result of one minute: DUI checks, references, bandwidth, context.
+        `outage`: the vendor's application fails; `lan_down`: this site's network does."""
         t = minute * 60
-        lan_down = self.site == LOCAL_FAULT[0] and minute in LOCAL_FAULT[1]
         dui_ok = not (outage or lan_down)
         rtt = {"min": 0.018, "avg": 0.021, "max": 0.03}
         for offset in (10, 40):
@@ -214,7 +213,9 @@ class Scenario:
     ahead of it (results may be up to 5 minutes in the future), until `stop`."""
 
     clock: callable
-    outage: bool = False  # minutes published from now on are outage minutes
+    # what the minutes published from now on are: a vendor outage, a site's LAN down
+    outage: bool = False
+    lan_down: str | None = None
     next_minute: int = START // 60 - 3  # before the collector's first counted minute
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     agents: list[Agent] = field(
@@ -233,7 +234,7 @@ class Scenario:
                 ahead = int(self.clock() // 60) + 2
                 for minute in range(self.next_minute, ahead + 1):
                     for agent in self.agents:
-                        agent.minute(minute, self.outage)
+                        agent.minute(minute, self.outage, agent.site == self.lan_down)
                 self.next_minute = max(self.next_minute, ahead + 1)
                 for agent, client in zip(self.agents, clients, strict=True):
                     backlog = len(agent.results)
@@ -352,9 +353,11 @@ def finite(samples: list[dict]) -> bool:
     return any(math.isfinite(float(v)) for v in values)
 
 
-def empty_queries(prom: Prometheus, dashboards: dict[str, dict]) -> list[str]:
-    """Every panel query that returns no sample with a value, as 'file: panel: expr'."""
-    empty = []
+def empty_queries(prom: Prometheus, dashboards: dict[str, dict], since: float) -> list[str]:
+    """Every panel query that returns no sample with a value, as 'file: panel: expr':
+    an instant target at the end, the others over the test's time range, as Grafana asks
+    (a panel that shows the last minutes before an outage has data)."""
+    empty, now = [], time.time()
     for file, dashboard in sorted(dashboards.items()):
         values, no_values = variable_values(prom, dashboard)
         empty += [f"{file}: variable ${name} lists nothing" for name in no_values]
@@ -363,7 +366,11 @@ def empty_queries(prom: Prometheus, dashboards: dict[str, dict]) -> list[str]:
                 if not target.get("expr"):
                     continue
                 expr = substitute(target["expr"], values)
-                if not finite(prom.query(expr)):
+                if target.get("instant"):
+                    samples = prom.query(expr)
+                else:
+                    samples = prom.query_range(expr, since, now)
+                if not finite(samples):
                     empty.append(f"{file}: {panel.get('title')!r} {target.get('refId')}: {expr}")
     return empty
 
@@ -377,6 +384,102 @@ def counted(prom: Prometheus, state: str) -> float:
     return float(samples[0]["value"][1]) if samples else 0.0
 
 
+def no_fast_burn(prom: Prometheus) -> None:
+    alerts = {(a["state"], json.dumps(a["labels"], sort_keys=True)) for a in fast_burn(prom)}
+    assert not alerts, f"{FAST_BURN} before the outage: {sorted(alerts)}"
+
+
+async def watch(prom: Prometheus, agents: asyncio.Task, what: str, read, until) -> float:
+    """await_until over Prometheus (off the loop); fails at once on a fast-burn alert."""
+
+    def probe() -> float:
+        assert not agents.done(), agents.exception()
+        no_fast_burn(prom)
+        return read()
+
+    return await await_until(lambda: asyncio.to_thread(probe), 40, what, step=0.2, until=until)
+
+
+async def healthy_stretch(prom: Prometheus, scenario: Scenario, agents: asyncio.Task) -> dict:
+    """Healthy minutes, then site c's LAN down for a few minutes (its DUI checks and
+    references fail together: a local fault, the other sites up), then healthy again;
+    the fast-burn alert must not show up at any point, pending or firing."""
+    began = time.monotonic()
+    up = await watch(
+        prom, agents, "healthy minutes in Prometheus", lambda: counted(prom, "up"), bool
+    )
+    scenario.lan_down = "site-c"
+    failures = 'sum(dui_probe_results_total{site="site-c",role="gateway",result="failure"})'
+
+    def failed() -> float:
+        samples = prom.query(failures)
+        return float(samples[0]["value"][1]) if samples else 0.0
+
+    # three minutes of failures scraped: their rise is inside the burn-rate windows
+    await watch(prom, agents, "site c's fault in Prometheus", failed, lambda n: n >= 3)
+    scenario.lan_down = None
+    fault_over = await asyncio.to_thread(counted, prom, "up")
+    # eight more minutes counted: the fault's minutes (published 2 minutes ahead) are final
+    await watch(
+        prom,
+        agents,
+        "the fault's minutes counted",
+        lambda: counted(prom, "up"),
+        lambda n: n >= fault_over + 480,
+    )
+    mark = time.time()  # the alert's rule evaluated once more over those samples
+    await await_until(
+        lambda: asyncio.to_thread(rule_evaluated_after, prom, FAST_BURN, mark + 1),
+        10,
+        f"{FAST_BURN} evaluated",
+        step=0.2,
+    )
+    await asyncio.to_thread(no_fast_burn, prom)
+
+    def figures() -> dict:
+        return {
+            "seconds": round(time.monotonic() - began, 1),
+            "up_seconds": [up, counted(prom, "up")],
+            "down_seconds": counted(prom, "down"),
+            "site_c_gateway_failures": failed(),
+        }
+
+    return await asyncio.to_thread(figures)
+
+
+async def outage(prom: Prometheus, scenario: Scenario, agents: asyncio.Task) -> dict:
+    """The vendor's application fails at every site (references fine): the fast-burn
+    alert fires for the contract, as a page."""
+    began = time.monotonic()
+    scenario.outage = True
+
+    def firing() -> list[dict]:
+        assert not agents.done(), agents.exception()
+        return [a for a in fast_burn(prom) if a["state"] == "firing"]
+
+    alerts = await await_until(
+        lambda: asyncio.to_thread(firing), 40, f"{FAST_BURN} firing", step=0.2
+    )
+    assert {a["labels"].get("contract") for a in alerts} == {CONTRACT}, alerts
+    assert {a["labels"].get("severity") for a in alerts} == {"page"}, alerts
+    return {
+        "seconds_to_firing": round(time.monotonic() - began, 1),
+        "down_seconds": await asyncio.to_thread(counted, prom, "down"),
+        "alert": alerts[0]["labels"],
+    }
+
+
+def broken_rules(prom: Prometheus) -> list[str]:
+    """Rules that failed their last evaluation (none loaded is a failure too)."""
+    rules = prom.rules()
+    assert rules, "no rule loaded"
+    return [
+        f"{r['group']}/{r['name']}: {r.get('health')} {r.get('lastError')}"
+        for r in rules
+        if r.get("health") != "ok" or r.get("lastError")
+    ]
+
+
 async def prove(
     tmp_path: Path, mosquitto, rules_text: str, build_dashboards
 ) -> tuple[dict, list[str]]:
@@ -386,7 +489,6 @@ async def prove(
     rules.write_text(rules_text)
     config = collector_config(tmp_path, mosquitto.url)
     clock = replay_clock(START, SPEED)
-    figures: dict = {}
     async with collector_in_process(tmp_path, config, clock) as collector:
         dashboards = build_dashboards(load(collector.config_path))
         await asyncio.to_thread(post_evidence, f"{collector.url}/api/v1")
@@ -394,65 +496,15 @@ async def prove(
         agents = asyncio.create_task(scenario.run(mosquitto.port))
         try:
             with prometheus_server(tmp_path, [f"127.0.0.1:{collector.http_port}"], [rules]) as p:
-                began = time.monotonic()
-                seen_early: list[dict] = []
-
-                def healthy_stretch() -> float:
-                    assert not agents.done(), agents.exception()
-                    seen_early.extend(fast_burn(p))
-                    return counted(p, "up")
-
-                # ten minutes counted up, the local fault among them, in Prometheus
-                await await_until(
-                    lambda: asyncio.to_thread(healthy_stretch),
-                    40,
-                    "ten healthy minutes in Prometheus",
-                    step=0.2,
-                    until=lambda up: up >= 600,
-                )
-                # the alert's rule evaluated once more over those samples
-                mark = time.time()
-                await await_until(
-                    lambda: asyncio.to_thread(rule_evaluated_after, p, FAST_BURN, mark + 1),
-                    10,
-                    f"{FAST_BURN} evaluated",
-                    step=0.2,
-                )
-                seen_early.extend(await asyncio.to_thread(fast_burn, p))
-                faults = await asyncio.to_thread(
-                    p.query,
-                    'sum(dui_probe_results_total{site="site-c",role="gateway",result="failure"})',
-                )
-                figures["healthy"] = {
-                    "seconds": round(time.monotonic() - began, 1),
-                    "up": await asyncio.to_thread(counted, p, "up"),
-                    "down": await asyncio.to_thread(counted, p, "down"),
-                    "site_c_gateway_failures": faults[0]["value"][1] if faults else None,
+                since = time.time()
+                figures = {
+                    "healthy": await healthy_stretch(p, scenario, agents),
+                    "outage": await outage(p, scenario, agents),
                 }
-                assert seen_early == [], f"{FAST_BURN} before the outage: {seen_early}"
-                assert faults and float(faults[0]["value"][1]) > 0, "no local fault in Prometheus"
-
-                scenario.outage = True
-                outage_began = time.monotonic()
-
-                def firing() -> list[dict]:
-                    assert not agents.done(), agents.exception()
-                    return [a for a in fast_burn(p) if a["state"] == "firing"]
-
-                alerts = await await_until(
-                    lambda: asyncio.to_thread(firing), 40, f"{FAST_BURN} firing", step=0.2
-                )
-                figures["outage"] = {
-                    "seconds_to_firing": round(time.monotonic() - outage_began, 1),
-                    "down": await asyncio.to_thread(counted, p, "down"),
-                    "alert": alerts[0]["labels"],
-                }
-                assert {a["labels"].get("contract") for a in alerts} == {CONTRACT}
-                assert {a["labels"].get("severity") for a in alerts} == {"page"}
-
-                empty = await asyncio.to_thread(empty_queries, p, dashboards)
-                rules_state = await asyncio.to_thread(p.rules)
-                figures["rules"] = len(rules_state)
+                empty = await asyncio.to_thread(empty_queries, p, dashboards, since)
+                broken = await asyncio.to_thread(broken_rules, p)
+                assert broken == [], "\n".join(broken)
+                figures["rules"] = len(await asyncio.to_thread(p.rules))
                 figures["queries"] = sum(
                     1
                     for d in dashboards.values()
@@ -460,13 +512,6 @@ async def prove(
                     for t in panel.get("targets", [])
                     if t.get("expr")
                 )
-                broken = [
-                    f"{r['group']}/{r['name']}: {r.get('health')} {r.get('lastError')}"
-                    for r in rules_state
-                    if r.get("health") != "ok" or r.get("lastError")
-                ]
-                assert rules_state, "no rule loaded"
-                assert broken == [], "\n".join(broken)
         finally:
             scenario.stop.set()
             await asyncio.wait_for(agents, 10)

@@ -4,6 +4,7 @@ given rule files every second, keeps its data in a temporary folder.
 
     with prometheus_server(tmp_path, ["127.0.0.1:9108"], [rules_path]) as prom:
         prom.query('dui_sla_seconds_total')      # the instant vector's samples
+        prom.query_range('up', start, end)         # as a time series panel asks
         prom.alerts()                              # /api/v1/alerts
 
 Skips the test when the binary is missing; always stops the process it started.
@@ -65,6 +66,12 @@ class Prometheus:
         data = self.api("query", query=expr)
         result = data["result"]
         return result if data["resultType"] in ("vector", "matrix") else [{"value": result}]
+
+    def query_range(self, expr: str, start: float, end: float, step: float = 1.0) -> list[dict]:
+        """The series of a range query, as Grafana runs a time series or stat panel's:
+        [{'metric': {...}, 'values': [[ts, '1'], ...]}]."""
+        data = self.api("query_range", query=expr, start=str(start), end=str(end), step=str(step))
+        return data["result"]
 
     def label_values(self, label: str, match: str | None = None) -> list[str]:
         """What Grafana's label_values(MATCH, LABEL) lists."""
