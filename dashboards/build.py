@@ -569,3 +569,13 @@ def build_dashboards(config: CollectorConfig, lang: str = "fr") -> dict[str, dic
 def dump(dashboard: dict[str, Any]) -> str:
     """The file's text: sorted keys, stable across runs."""
     return json.dumps(dashboard, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def panel_queries(dashboard: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(panel, target) for every query of a dashboard, in reading order."""
+    return [
+        (panel, target)
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+        if target.get("expr")
+    ]
