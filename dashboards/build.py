@@ -55,13 +55,17 @@ def _state_mappings(lang: str) -> tuple[dict[str, Any], ...]:
     return ({"type": "value", "options": options},)
 
 
-def _contract_overrides(contracts: list[Contract], steps_of: Any) -> tuple[dict[str, Any], ...]:
-    """One threshold override per contract whose config gives the steps (legend = its id)."""
+def _contract_overrides(
+    contracts: list[Contract], steps_of: Any, line: bool = False
+) -> tuple[dict[str, Any], ...]:
+    """One threshold override per contract whose config gives the steps (legend = its id);
+    `line` draws them on a time series."""
     out = []
     for contract in contracts:
         pairs = steps_of(contract)
         if pairs:
-            out.append(by_name(contract.id, thresholds=threshold_value(*pairs)))
+            style = {"custom.thresholdsStyle": {"mode": "line"}} if line else {}
+            out.append(by_name(contract.id, thresholds=threshold_value(*pairs), **style))
     return tuple(out)
 
 
@@ -147,6 +151,7 @@ def overview(config: CollectorConfig, lang: str) -> tuple[Page, list[Any]]:
             overrides=_contract_overrides(
                 contracts,
                 lambda c: _age_steps(c.rto / 2 if c.rto else None, c.rto),
+                line=True,
             ),
         )
     )
@@ -162,6 +167,7 @@ def overview(config: CollectorConfig, lang: str) -> tuple[Page, list[Any]]:
             overrides=_contract_overrides(
                 contracts,
                 lambda c: _age_steps(c.backups.every if c.backups else None, c.rpo),
+                line=True,
             ),
         )
     )
