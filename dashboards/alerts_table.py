@@ -332,15 +332,21 @@ def pilot_rules(config: CollectorConfig) -> list[Rule]:
                     params={"max": percent(prereq.max_loss)},
                 )
             )
+        if faults:
+            limits = []
+            if prereq.max_loss is not None:
+                limits.append(f"loss > {percent(prereq.max_loss)}")
+            if prereq.max_gateway_rtt is not None:
+                limits.append(f"RTT > {num(prereq.max_gateway_rtt * 1000)} ms")
             rules.append(
                 Rule(
                     group=group,
-                    alert="DuiPilotLocalNetworkLoss",
-                    expr=f"{_site_mean('dui_latency_loss_ratio', site, 'gateway')} > {loss}",
+                    alert="DuiPilotLocalNetworkFault",
+                    expr=" or ".join(faults),
                     severity="ticket",
                     for_="10m",
-                    key="pilot_local_loss",
-                    params={"max": percent(prereq.max_loss)},
+                    key="pilot_local_fault",
+                    params={"limits": ", ".join(limits)},
                 )
             )
         if prereq.max_dui_rtt is not None and prereq.max_gateway_rtt is not None:
