@@ -80,7 +80,7 @@ def percent(ratio: float) -> str:
 
 
 def sli_states(contract: Contract) -> tuple[str, str]:
-    """(bad, total) state regexes: `unknown` follows the contract's policy; excluded never counts."""
+    """(bad, total) state regexes: `unknown` per the contract's policy, `excluded` never."""
     policy = contract.availability.unknown
     bad = "down|unknown" if policy == "down" else "down"
     total = "up|degraded|down" if policy == "excluded" else "up|degraded|down|unknown"
@@ -279,9 +279,7 @@ def fleet_rules() -> list[Rule]:
 
 
 def _site_mean(metric: str, site: str, role: str) -> str:
-    return (
-        f'avg by (site) (avg_over_time({metric}{{site="{site}",role="{role}"}}[{PILOT_WINDOW}]))'
-    )
+    return f'avg by (site) (avg_over_time({metric}{{site="{site}",role="{role}"}}[{PILOT_WINDOW}]))'
 
 
 def pilot_rules(config: CollectorConfig) -> list[Rule]:
@@ -296,7 +294,9 @@ def pilot_rules(config: CollectorConfig) -> list[Rule]:
         group = f"dui-pilot-{site}"
         faults = []
         if prereq.max_loss is not None:
-            faults.append(f"{_site_mean('dui_latency_loss_ratio', site, 'gateway')} > {num(prereq.max_loss)}")
+            faults.append(
+                f"{_site_mean('dui_latency_loss_ratio', site, 'gateway')} > {num(prereq.max_loss)}"
+            )
         if prereq.max_gateway_rtt is not None:
             faults.append(
                 f"{_site_mean('dui_latency_rtt_avg_seconds', site, 'gateway')}"

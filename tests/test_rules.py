@@ -49,9 +49,11 @@ def sla(contract: str, minutes: int, **fractions: float) -> dict[str, str]:
     out = {}
     for state in STATES:
         step = 60 * fractions.get(state, 0.0)
-        out[series("dui_sla_seconds_total", contract=contract, vendor=VENDORS[contract], state=state)] = (
-            f"0+{step:.10g}x{minutes}"
-        )
+        out[
+            series(
+                "dui_sla_seconds_total", contract=contract, vendor=VENDORS[contract], state=state
+            )
+        ] = f"0+{step:.10g}x{minutes}"
     return out
 
 
@@ -71,6 +73,11 @@ def phased(contract: str, phases: list[tuple[int, str]]) -> dict[str, str]:
 
 def series(name: str, **labels: str) -> str:
     return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+
+
+def tls(site: str, agent: str, target: str, days: int) -> dict[str, str]:
+    labels = {"org": "o1", "site": site, "agent": agent, "target": target, "role": "dui"}
+    return {series("dui_tls_cert_expiry_timestamp_seconds", **labels): f"{days * 86400}x30"}
 
 
 def burn(contract: str, window: str, severity: str) -> dict[str, str]:
@@ -112,7 +119,11 @@ def pilot_series(
     site: str = "pilot-a",
 ) -> dict[str, str]:
     out = {}
-    for role, loss, rtt in (("dui", dui_loss, dui_rtt), ("gateway", gw_loss, gw_rtt), ("internet", 0, net_rtt)):
+    for role, loss, rtt in (
+        ("dui", dui_loss, dui_rtt),
+        ("gateway", gw_loss, gw_rtt),
+        ("internet", 0, net_rtt),
+    ):
         ids = {"org": "o1", "site": site, "agent": "a1", "target": f"t-{role}", "role": role}
         out[series("dui_latency_loss_ratio", **ids)] = f"{loss}x60"
         out[series("dui_latency_rtt_avg_seconds", **ids)] = f"{rtt}x60"
@@ -259,7 +270,11 @@ def cases() -> list[Case]:
                 ("10m", "DuiAgentSilent", []),
                 ("20m", "DuiSiteSilent", [{"org": "o1", "site": "s2"}]),  # s1 still has a2
                 ("10m", "DuiSiteSilent", []),
-                ("20m", "DuiAgentSilent", [{**agent, "agent": "a1"}, {"org": "o1", "site": "s2", "agent": "b1"}]),
+                (
+                    "20m",
+                    "DuiAgentSilent",
+                    [{**agent, "agent": "a1"}, {"org": "o1", "site": "s2", "agent": "b1"}],
+                ),
             ],
         ),
         Case(
@@ -280,22 +295,16 @@ def cases() -> list[Case]:
             },
             [
                 ("5m", "DuiAgentClockOffset", []),
-                ("20m", "DuiAgentClockOffset", [{**agent, "agent": "a1"}, {**agent, "agent": "a2"}]),
+                (
+                    "20m",
+                    "DuiAgentClockOffset",
+                    [{**agent, "agent": "a1"}, {**agent, "agent": "a2"}],
+                ),
             ],
         ),
         Case(
             "one certificate expires in 10 days, another in 20, seen from two sites",
-            {
-                series("dui_tls_cert_expiry_timestamp_seconds", **agent, agent="a1", target="t1", role="dui"): (
-                    f"{10 * 86400}x30"
-                ),
-                series("dui_tls_cert_expiry_timestamp_seconds", org="o1", site="s2", agent="b1", target="t1", role="dui"): (
-                    f"{10 * 86400}x30"
-                ),
-                series("dui_tls_cert_expiry_timestamp_seconds", **agent, agent="a1", target="t2", role="dui"): (
-                    f"{20 * 86400}x30"
-                ),
-            },
+            tls("s1", "a1", "t1", 10) | tls("s2", "b1", "t1", 10) | tls("s1", "a1", "t2", 20),
             [
                 ("5m", "DuiTlsCertExpiringSoon", []),
                 ("20m", "DuiTlsCertExpiringSoon", [{"target": "t1", "role": "dui"}]),
@@ -395,7 +404,9 @@ def test_every_alert_has_a_firing_and_a_quiet_case(config) -> None:
 
 
 def test_unconfigured_thresholds_leave_their_alert_out(config) -> None:
-    silver = {r.alert for r in all_rules(config) if r.alert and r.labels.get("contract") == "silver"}
+    silver = {
+        r.alert for r in all_rules(config) if r.alert and r.labels.get("contract") == "silver"
+    }
     assert silver == {BURN, SLOW, "DuiSlaSliAbsent"}
     gold = {r.alert for r in all_rules(config) if r.labels.get("contract") == "gold"}
     assert {"DuiSlaRtoAtRisk", "DuiBackupTooOld", "DuiRestoreTestOverdue"} <= gold
@@ -443,14 +454,26 @@ def test_alertmanager_example_routes() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     for labels, receiver in (
         (["severity=page", "contract=gold", "alertname=DuiSlaErrorBudgetBurnFast"], "oncall-pager"),
-        (["severity=ticket", "contract=gold", "alertname=DuiSlaErrorBudgetBurnSlow"], "vendor-tickets"),
+        (
+            ["severity=ticket", "contract=gold", "alertname=DuiSlaErrorBudgetBurnSlow"],
+            "vendor-tickets",
+        ),
         (["severity=ticket", "site=pilot-a", "alertname=DuiPilotDuiSlow"], "pilot-team"),
         (["severity=ticket", "site=s1", "alertname=DuiSiteSilent"], "site-it"),
         (["severity=info", "site=s1", "alertname=DuiAgentSilent"], "info-log"),
     ):
         done = subprocess.run(
-            [amtool, "config", "routes", "test", f"--config.file={config}",
-             f"--verify.receivers={receiver}", *labels],
-            capture_output=True, text=True, timeout=60,
+            [
+                amtool,
+                "config",
+                "routes",
+                "test",
+                f"--config.file={config}",
+                f"--verify.receivers={receiver}",
+                *labels,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert done.returncode == 0, f"{labels}: {done.stdout}{done.stderr}"
