@@ -52,10 +52,13 @@ expressions shown are those for the contract and the pilot site of
   `--lang` (French by default), `summary_en`/`description_en` (or
   `summary_fr`/`description_fr` with `--lang en`) in the other. Each description says
   what to do. The texts live in `dashboards/alert_strings.json`.
-- `deploy/alertmanager.example.yml` routes pages to an on-call receiver, contract
-  tickets to the vendor manager, pilot alerts to the pilot team, site alerts to the
-  site IT and `info` nowhere, and lets a fast burn silence the slow burn of the same
-  contract and a silent site silence its silent agents (`amtool check-config` passes).
+- `deploy/alertmanager.example.yml` routes pages to an on-call receiver, pilot
+  alerts to the pilot team, the vendor's side (slow burn, RPO, backups, restore tests,
+  certificate) to the vendor manager, the other tickets (SLI absent, site silent, lost
+  results, clock) to the IT team and `info` nowhere; a fast burn silences the slow burn
+  of the same contract and a silent site its silent agents. Check your copy with
+  `amtool check-config` and `amtool config routes test --config.file=F severity=page
+  contract=X`.
 
 ## The SLI
 

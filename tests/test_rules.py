@@ -452,14 +452,15 @@ def test_alertmanager_example_routes() -> None:
         [amtool, "check-config", str(config)], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    ticket = "severity=ticket"
     for labels, receiver in (
-        (["severity=page", "contract=gold", "alertname=DuiSlaErrorBudgetBurnFast"], "oncall-pager"),
-        (
-            ["severity=ticket", "contract=gold", "alertname=DuiSlaErrorBudgetBurnSlow"],
-            "vendor-tickets",
-        ),
-        (["severity=ticket", "site=pilot-a", "alertname=DuiPilotDuiSlow"], "pilot-team"),
-        (["severity=ticket", "site=s1", "alertname=DuiSiteSilent"], "site-it"),
+        (["severity=page", "contract=gold", f"alertname={BURN}"], "oncall-pager"),
+        (["severity=page", "contract=gold", "alertname=DuiSlaRtoAtRisk"], "oncall-pager"),
+        ([ticket, "contract=gold", f"alertname={SLOW}"], "vendor-manager"),
+        ([ticket, "target=t1", "alertname=DuiTlsCertExpiringSoon"], "vendor-manager"),
+        ([ticket, "contract=gold", "alertname=DuiSlaSliAbsent"], "it-ops"),
+        ([ticket, "site=pilot-a", "alertname=DuiPilotDuiSlow"], "pilot-team"),
+        ([ticket, "site=s1", "alertname=DuiSiteSilent"], "it-ops"),
         (["severity=info", "site=s1", "alertname=DuiAgentSilent"], "info-log"),
     ):
         done = subprocess.run(
