@@ -29,7 +29,7 @@ EXAMPLE = Path(__file__).parent.parent / "deploy" / "collector.example.yaml"
 INTRO = """\
 # Alerts
 
-`dui-dashboards rules --config collector.yaml --out dui-rules.yml` writes the
+`dui-dashboards rules --config collector.yaml --out dui-rules.yml [--lang fr|en]` writes the
 Prometheus rules file: recording rules for each contract's SLI and the alerts
 below, with every threshold written as a literal number from the collector config.
 Load it with `rule_files: [dui-rules.yml]` in `prometheus.yml`, and check it with
@@ -104,6 +104,14 @@ A site's own network failing (loss or round trip to the gateway above
 `DuiPilotDuiSlow` and `DuiPilotDuiLoss` quiet for that site. The budget alerts do not
 react either: the collector's site vote already counts such a minute as a local
 fault, not as the vendor's downtime (docs/sla.md).
+
+## Backups and restore tests
+
+`DuiBackupTooOld` and `DuiRestoreTestOverdue` compare the age of the last successful
+record with `backups.every` and `backups.restore_test_every`, and wait one more hour
+(`for: 1h`) before firing: the vendor posts a backup's evidence some time after it ran,
+and a daily backup must not raise a daily alert for the minutes in between.
+`DuiSlaRpoBreached` is the collector's own verdict on the RPO clause (docs/evidence.md).
 
 ## Nights and closed sites
 
