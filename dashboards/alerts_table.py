@@ -178,36 +178,28 @@ def clause_rules(contract: Contract) -> list[Rule]:
             )
         )
     backups = contract.backups
-    if backups is not None and backups.every is not None:
+    for alert, metric, every, key in (
+        ("DuiBackupTooOld", "dui_backup_last_success_timestamp_seconds", "every", "backup_too_old"),
+        (
+            "DuiRestoreTestOverdue",
+            "dui_restore_test_last_success_timestamp_seconds",
+            "restore_test_every",
+            "restore_overdue",
+        ),
+    ):
+        seconds = getattr(backups, every) if backups is not None else None
+        if seconds is None:
+            continue
         rules.append(
             Rule(
                 group=group,
-                alert="DuiBackupTooOld",
-                expr=(
-                    f"time() - dui_backup_last_success_timestamp_seconds{{{sel}}}"
-                    f" > {num(backups.every)}"
-                ),
+                alert=alert,
+                expr=f"time() - {metric}{{{sel}}} > {num(seconds)}",
                 severity="ticket",
                 for_=EVIDENCE_GRACE,
                 labels={"contract": cid},
-                key="backup_too_old",
-                params={"every": duration(backups.every)},
-            )
-        )
-    if backups is not None and backups.restore_test_every is not None:
-        rules.append(
-            Rule(
-                group=group,
-                alert="DuiRestoreTestOverdue",
-                expr=(
-                    f"time() - dui_restore_test_last_success_timestamp_seconds{{{sel}}}"
-                    f" > {num(backups.restore_test_every)}"
-                ),
-                severity="ticket",
-                for_=EVIDENCE_GRACE,
-                labels={"contract": cid},
-                key="restore_overdue",
-                params={"every": duration(backups.restore_test_every)},
+                key=key,
+                params={"every": duration(seconds)},
             )
         )
     if contract.rto is not None:
@@ -227,58 +219,27 @@ def clause_rules(contract: Contract) -> list[Rule]:
 
 
 def fleet_rules() -> list[Rule]:
-    """Agents and sites, whatever the contract."""
-    group = "dui-fleet"
-    days = TLS_EXPIRY_DAYS
+    """Agents and sites, whatever the contract: (alert, expr, severity, for, key, params)."""
+    days, offset = TLS_EXPIRY_DAYS, num(CLOCK_OFFSET_MAX)
+    table: list[tuple[str, str, str, str | None, str, dict[str, str]]] = [
+        ("DuiAgentSilent", "dui_agent_up == 0", "info", AGENT_SILENT_FOR, "agent_silent",
+         {"for": AGENT_SILENT_FOR}),
+        ("DuiSiteSilent", "max by (org, site) (dui_agent_up) == 0", "ticket", SITE_SILENT_FOR,
+         "site_silent", {"for": SITE_SILENT_FOR}),
+        ("DuiAgentLostResults", "increase(dui_agent_lost_results_total[1h]) > 0", "ticket", None,
+         "lost_results", {}),
+        ("DuiAgentClockOffset", f"abs(dui_agent_clock_offset_seconds) > {offset}", "ticket",
+         "10m", "clock_offset", {"max": f"{offset} s"}),
+        # one alert per target, not per agent: every site sees the vendor's certificate
+        ("DuiTlsCertExpiringSoon",
+         "min by (target, role) (dui_tls_cert_expiry_timestamp_seconds) - time()"
+         f" < {num(days * 86400)}", "ticket", "10m", "tls_expiry", {"days": f"{days} d"}),
+    ]  # fmt: skip
     return [
-        Rule(
-            group=group,
-            alert="DuiAgentSilent",
-            expr="dui_agent_up == 0",
-            severity="info",
-            for_=AGENT_SILENT_FOR,
-            key="agent_silent",
-            params={"for": AGENT_SILENT_FOR},
-        ),
-        Rule(
-            group=group,
-            alert="DuiSiteSilent",
-            expr="max by (org, site) (dui_agent_up) == 0",
-            severity="ticket",
-            for_=SITE_SILENT_FOR,
-            key="site_silent",
-            params={"for": SITE_SILENT_FOR},
-        ),
-        Rule(
-            group=group,
-            alert="DuiAgentLostResults",
-            expr="increase(dui_agent_lost_results_total[1h]) > 0",
-            severity="ticket",
-            key="lost_results",
-        ),
-        Rule(
-            group=group,
-            alert="DuiAgentClockOffset",
-            expr=f"abs(dui_agent_clock_offset_seconds) > {num(CLOCK_OFFSET_MAX)}",
-            severity="ticket",
-            for_="10m",
-            key="clock_offset",
-            params={"max": f"{num(CLOCK_OFFSET_MAX)} s"},
-        ),
-        Rule(
-            group=group,
-            alert="DuiTlsCertExpiringSoon",
-            # one alert per target, not per agent: every site sees the vendor's certificate
-            expr=(
-                "min by (target, role) (dui_tls_cert_expiry_timestamp_seconds) - time()"
-                f" < {num(days * 86400)}"
-            ),
-            severity="ticket",
-            for_="10m",
-            key="tls_expiry",
-            params={"days": f"{days} d"},
-        ),
-    ]
+        Rule(group="dui-fleet", alert=alert, expr=expr, severity=severity, for_=for_, key=key,
+             params=params)
+        for alert, expr, severity, for_, key, params in table
+    ]  # fmt: skip
 
 
 def _site_mean(metric: str, site: str, role: str) -> str:
