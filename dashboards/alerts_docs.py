@@ -105,6 +105,13 @@ A site's own network failing (loss or round trip to the gateway above
 react either: the collector's site vote already counts such a minute as a local
 fault, not as the vendor's downtime (docs/sla.md).
 
+## RTO at risk
+
+`DuiSlaRtoAtRisk` pages when the open incident has lasted more than half the contract's
+`rto`. The incident's duration is wall-clock time from its first down minute: with
+`rto_clock: service_hours` it can page before half the RTO is used in service hours,
+which errs on the side of escalating early.
+
 ## Backups and restore tests
 
 `DuiBackupTooOld` and `DuiRestoreTestOverdue` compare the age of the last successful

@@ -435,6 +435,16 @@ def test_languages(config) -> None:
         build_rules(config, "de")
 
 
+def test_every_text_in_both_languages_and_filled(config) -> None:
+    from dashboards.rules import strings
+
+    for key, texts in strings().items():
+        for lang in ("fr", "en"):
+            assert set(texts[lang]) == {"summary", "description"}, (key, lang)
+    for lang in ("fr", "en"):
+        assert "[[" not in build_rules(config, lang)
+
+
 def test_docs_are_up_to_date() -> None:
     from dashboards.alerts_docs import render_docs
 
