@@ -79,7 +79,8 @@ Multi-window, multi-burn-rate alerts (the SRE workbook's method): an alert fires
 the error ratio over a long window *and* over a short one (a twelfth of it) are both
 above `burn × (1 − objective)`. The long window says the budget is really going, the
 short one that it still is: once the outage ends the alert clears within the short
-window. The period is taken as 30 days.
+window. The period is taken as 30 days. Each tier is its own rule: the `window` label
+(`1h/5m`, `6h/30m`, `1d/2h`, `3d/6h`) says which one fired.
 
 | alert | severity | budget spent | long / short | burn | budget gone in |
 | --- | --- | --- | --- | --- | --- |
