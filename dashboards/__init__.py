@@ -1,1 +1,1 @@
-"""dui-dashboards: Grafana dashboards and Prometheus rules (not yet in this version)."""
+"""dui-dashboards: Grafana dashboards and Prometheus rules, generated from the collector config."""

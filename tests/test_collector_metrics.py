@@ -55,7 +55,14 @@ RESULTS = [
         upload_bytes_per_second=9.1e5,
     ),
     result("http", "dui-parcours", "dui", success=False, error="timeout"),
-    result("context", "workstation", "workstation", version="1.0.0", link="wifi"),
+    result(
+        "context",
+        "workstation",
+        "workstation",
+        version="1.0.0",
+        link="wifi",
+        wifi_signal_percent=62,
+    ),
 ]
 
 

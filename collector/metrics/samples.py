@@ -11,6 +11,7 @@ from collector.sla.engine import STATES
 from collector.sla.now import LiveReport
 from collector.sla.period import CLAUSES
 from collector.state import AgentView, Histogram, State
+from wire.probes import PROBES
 from wire.schema import Result
 
 Value = Union[float, Histogram]  # noqa: UP007 - a runtime alias
@@ -87,6 +88,26 @@ def agent_samples(ids: tuple[str, str, str], view: AgentView, up: bool) -> Itera
         yield "dui_agent_ignored_acks_total", ids, view.ignored_acks
     if view.clock_offset is not None:
         yield "dui_agent_clock_offset_seconds", ids, view.clock_offset
+    signal = _wifi_signal(view)
+    if signal is not None:
+        yield "dui_agent_wifi_signal_ratio", ids, signal / 100
+
+
+def _wifi_signal(view: AgentView) -> int | None:
+    """The signal of the newest result that says which link the workstation uses: a
+    workstation moved to a cable has no signal any more."""
+    newest = max(
+        (
+            (ts, r)
+            for (_, _, probe), (ts, r) in view.last.items()
+            if probe in PROBES and "link" in PROBES[probe].fields
+        ),
+        key=lambda item: item[0],
+        default=None,
+    )
+    if newest is None or newest[1].link != "wifi":
+        return None
+    return newest[1].wifi_signal_percent
 
 
 def site_samples(s: State) -> Iterator[Sample]:
@@ -129,6 +150,8 @@ def sla_samples(reports: dict[str, LiveReport]) -> Iterator[Sample]:
         if p.availability is not None:
             yield "dui_sla_availability_ratio", ids, float(p.availability)
         yield "dui_sla_objective_ratio", ids, float(p.objective)
+        if p.coverage is not None:
+            yield "dui_sla_coverage_ratio", ids, p.coverage
         yield "dui_sla_error_budget_remaining_ratio", ids, p.error_budget_remaining_ratio
         for state in STATES:
             yield "dui_sla_service_state", (*ids, state), 1.0 if live.state == state else 0.0

@@ -1,0 +1,344 @@
+"""The alert and recording rules as data, built from the collector config.
+
+One `Rule` per Prometheus rule; `dashboards/rules.py` renders them as YAML and
+`dashboards/alerts_docs.py` as docs/alerts.md, so both say the same thing.
+Thresholds are literal numbers from the config: a rule whose threshold is not
+configured is left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from collector.config import CollectorConfig, Contract
+
+PERIOD_HOURS = 30 * 24  # a month, for the burn-rate arithmetic
+SLI_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+_HOURS = {"5m": 5 / 60, "30m": 0.5, "1h": 1, "2h": 2, "6h": 6, "1d": 24, "3d": 72}
+
+
+@dataclass(frozen=True)
+class BurnTier:
+    """Multi-window burn-rate tier: `budget` of the period's budget spent in `long`."""
+
+    alert: str
+    severity: str
+    budget: float
+    long: str
+    short: str
+
+    @property
+    def factor(self) -> float:
+        return round(self.budget * PERIOD_HOURS / _HOURS[self.long], 6)
+
+
+BURN_TIERS = (
+    BurnTier("DuiSlaErrorBudgetBurnFast", "page", 0.02, "1h", "5m"),
+    BurnTier("DuiSlaErrorBudgetBurnFast", "page", 0.05, "6h", "30m"),
+    BurnTier("DuiSlaErrorBudgetBurnSlow", "ticket", 0.10, "1d", "2h"),
+    BurnTier("DuiSlaErrorBudgetBurnSlow", "ticket", 0.10, "3d", "6h"),
+)
+SLI_ABSENT_FOR = "15m"
+AGENT_SILENT_FOR = "15m"
+SITE_SILENT_FOR = "15m"
+CLOCK_OFFSET_MAX = 60.0  # seconds: beyond it the minute a result lands in is doubtful
+TLS_EXPIRY_DAYS = 14
+PILOT_WINDOW = "15m"
+# the vendor posts a backup's evidence some time after it ran: a daily backup must not
+# raise a daily alert for the minutes in between
+EVIDENCE_GRACE = "1h"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One Prometheus rule: `record` or `alert` (`key` names its texts in alert_strings.json)."""
+
+    group: str
+    expr: str
+    record: str | None = None
+    alert: str | None = None
+    severity: str = ""
+    for_: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    key: str = ""
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def num(value: float) -> str:
+    """A threshold as PromQL literal: short and exact enough (0.072, 14400, 1e-05)."""
+    text = f"{value:.10g}"
+    return text
+
+
+def duration(seconds: float) -> str:
+    """Seconds as the shortest whole PromQL-style duration (86400 → 1d, 5400 → 90m)."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{num(seconds)}s"
+
+
+def percent(ratio: float) -> str:
+    return f"{ratio * 100:.6g} %"
+
+
+def sli_states(contract: Contract) -> tuple[str, str]:
+    """(bad, total) state regexes: `unknown` per the contract's policy, `excluded` never."""
+    policy = contract.availability.unknown
+    bad = "down|unknown" if policy == "down" else "down"
+    total = "up|degraded|down" if policy == "excluded" else "up|degraded|down|unknown"
+    return bad, total
+
+
+def sli_rules(contract: Contract) -> list[Rule]:
+    cid = contract.id
+    bad, total = sli_states(contract)
+    rules = []
+    for window in SLI_WINDOWS:
+
+        def rate(states: str, w: str = window) -> str:
+            return (
+                f'sum by (contract, vendor) (rate(dui_sla_seconds_total{{contract="{cid}",'
+                f'state=~"{states}"}}[{w}]))'
+            )
+
+        rules.append(
+            Rule(
+                group=f"dui-sla-{cid}",
+                record=f"dui:sla_error_ratio:rate{window}",
+                expr=f"{rate(bad)} / {rate(total)}",
+                labels={"contract": cid},
+            )
+        )
+    return rules
+
+
+def burn_rules(contract: Contract) -> list[Rule]:
+    cid, budget = contract.id, 1 - contract.availability.objective
+    rules = []
+    for tier in BURN_TIERS:
+        threshold = num(tier.factor * budget)
+        window = f"{tier.long}/{tier.short}"
+        expr = (
+            f'dui:sla_error_ratio:rate{tier.long}{{contract="{cid}"}} > {threshold}'
+            f' and dui:sla_error_ratio:rate{tier.short}{{contract="{cid}"}} > {threshold}'
+        )
+        params = {
+            "window": window,
+            "budget": percent(tier.budget),
+            "long": tier.long,
+            "short": tier.short,
+            "threshold": threshold,
+            "exhaust": duration(PERIOD_HOURS / tier.factor * 3600),
+        }
+        rules.append(
+            Rule(
+                group=f"dui-sla-{cid}",
+                alert=tier.alert,
+                expr=expr,
+                severity=tier.severity,
+                labels={"contract": cid, "window": window},
+                key="burn_fast" if tier.severity == "page" else "burn_slow",
+                params=params,
+            )
+        )
+    return rules
+
+
+def clause_rules(contract: Contract) -> list[Rule]:
+    """SLI absent, RPO, backups, restore tests and RTO: the contract's other clauses."""
+    cid, group = contract.id, f"dui-sla-{contract.id}"
+    sel = f'contract="{cid}"'
+    rules = [
+        Rule(
+            group=group,
+            alert="DuiSlaSliAbsent",
+            expr=(
+                f"absent(dui_sla_seconds_total{{{sel}}})"
+                f" or sum by (contract) (increase(dui_sla_seconds_total{{{sel}}}[30m])) == 0"
+            ),
+            severity="ticket",
+            for_=SLI_ABSENT_FOR,
+            labels={"contract": cid},
+            key="sli_absent",
+            params={"for": SLI_ABSENT_FOR},
+        )
+    ]
+    if contract.rpo is not None:
+        rules.append(
+            Rule(
+                group=group,
+                alert="DuiSlaRpoBreached",
+                expr=f'dui_sla_clause_compliant{{{sel},clause="rpo"}} == 0',
+                severity="ticket",
+                for_="5m",
+                labels={"contract": cid},
+                key="rpo_breached",
+                params={"rpo": duration(contract.rpo)},
+            )
+        )
+    backups = contract.backups
+    for alert, metric, every, key in (
+        ("DuiBackupTooOld", "dui_backup_last_success_timestamp_seconds", "every", "backup_too_old"),
+        (
+            "DuiRestoreTestOverdue",
+            "dui_restore_test_last_success_timestamp_seconds",
+            "restore_test_every",
+            "restore_overdue",
+        ),
+    ):
+        seconds = getattr(backups, every) if backups is not None else None
+        if seconds is None:
+            continue
+        rules.append(
+            Rule(
+                group=group,
+                alert=alert,
+                expr=f"time() - {metric}{{{sel}}} > {num(seconds)}",
+                severity="ticket",
+                for_=EVIDENCE_GRACE,
+                labels={"contract": cid},
+                key=key,
+                params={"every": duration(seconds)},
+            )
+        )
+    if contract.rto is not None:
+        half = contract.rto / 2
+        rules.append(
+            Rule(
+                group=group,
+                alert="DuiSlaRtoAtRisk",
+                expr=f"dui_sla_incident_duration_seconds{{{sel}}} > {num(half)}",
+                severity="page",
+                labels={"contract": cid},
+                key="rto_at_risk",
+                params={"half": duration(half), "rto": duration(contract.rto)},
+            )
+        )
+    return rules
+
+
+def fleet_rules() -> list[Rule]:
+    """Agents and sites, whatever the contract: (alert, expr, severity, for, key, params)."""
+    days, offset = TLS_EXPIRY_DAYS, num(CLOCK_OFFSET_MAX)
+    table: list[tuple[str, str, str, str | None, str, dict[str, str]]] = [
+        ("DuiAgentSilent", "dui_agent_up == 0", "info", AGENT_SILENT_FOR, "agent_silent",
+         {"for": AGENT_SILENT_FOR}),
+        ("DuiSiteSilent", "max by (org, site) (dui_agent_up) == 0", "ticket", SITE_SILENT_FOR,
+         "site_silent", {"for": SITE_SILENT_FOR}),
+        ("DuiAgentLostResults", "increase(dui_agent_lost_results_total[1h]) > 0", "ticket", None,
+         "lost_results", {}),
+        ("DuiAgentClockOffset", f"abs(dui_agent_clock_offset_seconds) > {offset}", "ticket",
+         "10m", "clock_offset", {"max": f"{offset} s"}),
+        # one alert per target, not per agent: every site sees the vendor's certificate
+        ("DuiTlsCertExpiringSoon",
+         "min by (target, role) (dui_tls_cert_expiry_timestamp_seconds) - time()"
+         f" < {num(days * 86400)}", "ticket", "10m", "tls_expiry", {"days": f"{days} d"}),
+    ]  # fmt: skip
+    return [
+        Rule(group="dui-fleet", alert=alert, expr=expr, severity=severity, for_=for_, key=key,
+             params=params)
+        for alert, expr, severity, for_, key, params in table
+    ]  # fmt: skip
+
+
+def _site_mean(metric: str, site: str, role: str) -> str:
+    return f'avg by (site) (avg_over_time({metric}{{site="{site}",role="{role}"}}[{PILOT_WINDOW}]))'
+
+
+def pilot_rules(config: CollectorConfig) -> list[Rule]:
+    """Per pilot site; the DUI alerts stay quiet while the site's own gateway is at fault."""
+    prereq = config.prerequisites.site if config.prerequisites else None
+    if prereq is None:
+        return []
+    rules = []
+    for site, conf in config.sites.items():
+        if not conf.pilot:
+            continue
+        group = f"dui-pilot-{site}"
+        faults = []
+        if prereq.max_loss is not None:
+            faults.append(
+                f"{_site_mean('dui_latency_loss_ratio', site, 'gateway')} > {num(prereq.max_loss)}"
+            )
+        if prereq.max_gateway_rtt is not None:
+            faults.append(
+                f"{_site_mean('dui_latency_rtt_avg_seconds', site, 'gateway')}"
+                f" > {num(prereq.max_gateway_rtt)}"
+            )
+        unless = "".join(f" unless on (site) ({f})" for f in faults)
+        if prereq.max_dui_p95 is not None:
+            p95 = (
+                "histogram_quantile(0.95, sum by (site, le) (rate(dui_http_response_seconds_bucket"
+                f'{{site="{site}",role="dui"}}[{PILOT_WINDOW}])))'
+            )
+            rules.append(
+                Rule(
+                    group=group,
+                    alert="DuiPilotDuiSlow",
+                    expr=f"{p95} > {num(prereq.max_dui_p95)}{unless}",
+                    severity="ticket",
+                    for_="10m",
+                    key="pilot_p95",
+                    params={"max": duration(prereq.max_dui_p95)},
+                )
+            )
+        if prereq.max_loss is not None:
+            loss = num(prereq.max_loss)
+            rules.append(
+                Rule(
+                    group=group,
+                    alert="DuiPilotDuiLoss",
+                    expr=f"{_site_mean('dui_latency_loss_ratio', site, 'dui')} > {loss}{unless}",
+                    severity="ticket",
+                    for_="10m",
+                    key="pilot_dui_loss",
+                    params={"max": percent(prereq.max_loss)},
+                )
+            )
+        if faults:
+            limits = []
+            if prereq.max_loss is not None:
+                limits.append(f"loss > {percent(prereq.max_loss)}")
+            if prereq.max_gateway_rtt is not None:
+                limits.append(f"RTT > {num(prereq.max_gateway_rtt * 1000)} ms")
+            rules.append(
+                Rule(
+                    group=group,
+                    alert="DuiPilotLocalNetworkFault",
+                    expr=" or ".join(faults),
+                    severity="ticket",
+                    for_="10m",
+                    key="pilot_local_fault",
+                    params={"limits": ", ".join(limits)},
+                )
+            )
+        if prereq.max_dui_rtt is not None and prereq.max_gateway_rtt is not None:
+            dui_rtt, gw_rtt = num(prereq.max_dui_rtt), num(prereq.max_gateway_rtt)
+            rtt = "dui_latency_rtt_avg_seconds"
+            rules.append(
+                Rule(
+                    group=group,
+                    alert="DuiPilotLinkSaturated",
+                    expr=(
+                        f"{_site_mean(rtt, site, 'dui')} > {dui_rtt}"
+                        f" and on (site) {_site_mean(rtt, site, 'internet')} > {dui_rtt}"
+                        f" and on (site) {_site_mean(rtt, site, 'gateway')} <= {gw_rtt}"
+                    ),
+                    severity="ticket",
+                    for_="10m",
+                    key="pilot_link_saturated",
+                    params={
+                        "dui_rtt": f"{num(prereq.max_dui_rtt * 1000)} ms",
+                        "gateway_rtt": f"{num(prereq.max_gateway_rtt * 1000)} ms",
+                    },
+                )
+            )
+    return rules
+
+
+def all_rules(config: CollectorConfig) -> list[Rule]:
+    rules: list[Rule] = []
+    for contract in config.contracts:
+        rules += sli_rules(contract) + burn_rules(contract) + clause_rules(contract)
+    return rules + fleet_rules() + pilot_rules(config)

@@ -1,0 +1,334 @@
+"""The generated Grafana dashboards, checked structurally (Grafana is not installable here):
+unique panel ids, every query through the datasource variable, every template variable
+used, every metric and label in the catalogue, stable output, French and English complete,
+every query parsed by promtool and the tricky ones computed by it; the command line, its
+provisioning files and docs/dashboards.md."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from collector.config import parse
+from collector.ingest import Accepted, Outcome
+from collector.metrics.catalogue import BY_NAME
+from collector.metrics.exposition import Exposition
+from collector.state import State
+from dashboards import build, docs, panels, provisioning
+from dashboards.build import STATE_NOW, build_dashboards, dump, panel_queries
+from tests.helpers import ROOT
+from tests.helpers.batches import decoded_result
+from tests.helpers.cli import python
+from tests.test_metrics_catalogue import promtool
+
+CONFIG = {
+    "sites": {"s1": {"pilot": True}, "s2": {}},
+    "prerequisites": {"site": {"max_dui_rtt": "100ms", "max_loss": 0.02, "max_dui_p95": "2s"}},
+    "contracts": [
+        {
+            "id": "gold",
+            "targets": ["dui-login"],
+            "availability": {"objective": 0.999, "min_coverage": 0.8},
+            "rto": "2h",
+            "rpo": "12h",
+            "backups": {"every": "6h", "restore_test_every": "30d"},
+            "penalties": {"monthly_fee": 1000, "currency": "CHF"},
+        },
+        {"id": "basic", "targets": ["dui-login"], "availability": {"objective": 0.99}},
+    ],
+}
+NAMES = {"dui-overview.json", "dui-site.json", "dui-fleet.json", "dui-evidence.json"}
+HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+SELECTOR = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}")
+
+
+def config():
+    return parse(CONFIG)
+
+
+def all_dashboards():
+    return [
+        (lang, name, d)
+        for lang in panels.LANGS
+        for name, d in build_dashboards(config(), lang).items()
+    ]
+
+
+def family(metric: str):
+    if metric in BY_NAME:
+        return BY_NAME[metric], False
+    for suffix in HISTOGRAM_SUFFIXES:
+        base = metric.removesuffix(suffix)
+        if metric.endswith(suffix) and BY_NAME.get(base) and BY_NAME[base].type == "histogram":
+            return BY_NAME[base], suffix == "_bucket"
+    return None, False
+
+
+def test_four_dashboards_with_stable_uids_and_unique_panel_ids() -> None:
+    for lang, name, dashboard in all_dashboards():
+        assert dashboard["uid"] == name.removesuffix(".json")
+        ids = [p["id"] for p in dashboard["panels"]]
+        assert len(ids) == len(set(ids)) and all(isinstance(i, int) for i in ids), (lang, name)
+        assert len([p for p in dashboard["panels"] if p["type"] != "row"]) >= 6, name
+    assert {name for _, name, _ in all_dashboards()} == NAMES
+
+
+def test_every_panel_and_query_uses_the_datasource_variable() -> None:
+    for _, name, dashboard in all_dashboards():
+        variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+        assert variables["datasource"]["type"] == "datasource"
+        assert variables["datasource"]["query"] == "prometheus"
+        for v in variables.values():
+            if v["type"] == "query":
+                assert v["datasource"] == panels.DS, (name, v["name"])
+        for panel in dashboard["panels"]:
+            if panel["type"] == "row":
+                continue
+            assert panel["datasource"] == panels.DS, (name, panel["title"])
+            assert panel["targets"], (name, panel["title"])
+            for target in panel["targets"]:
+                assert target["datasource"] == panels.DS, (name, panel["title"])
+                assert target["expr"]
+        refs = [(p["id"], t["refId"]) for p, t in panel_queries(dashboard)]
+        assert len(refs) == len(set(refs))
+
+
+def test_every_template_variable_is_used_by_a_query() -> None:
+    for _, name, dashboard in all_dashboards():
+        queries = " ".join(t["expr"] for _, t in panel_queries(dashboard))
+        queries += " ".join(v["query"] for v in dashboard["templating"]["list"])
+        for v in dashboard["templating"]["list"]:
+            if v["name"] != "datasource":
+                assert f"${v['name']}" in queries, (name, v["name"])
+
+
+def test_every_metric_and_label_of_every_query_is_in_the_catalogue() -> None:
+    checked = 0
+    for _, name, dashboard in all_dashboards():
+        exprs = [t["expr"] for _, t in panel_queries(dashboard)]
+        exprs += [v["query"] for v in dashboard["templating"]["list"] if v["type"] == "query"]
+        for expr in exprs:
+            for metric in re.findall(r"\bdui_[a-z0-9_]+", expr):
+                assert family(metric)[0] is not None, (name, metric)
+            for metric, matchers in SELECTOR.findall(expr):
+                fam, bucket = family(metric)
+                assert fam is not None, (name, metric)
+                labels = set(fam.labels) | ({"le"} if bucket else set())
+                for label in re.findall(r"(\w+)\s*=~?", matchers):
+                    assert label in labels, (name, metric, label)
+                checked += 1
+            for grouping in re.findall(r"\bby \(([^)]*)\)", expr):
+                metrics = re.findall(r"\bdui_[a-z0-9_]+", expr)
+                for label in (x.strip() for x in grouping.split(",")):
+                    assert any(
+                        label in family(m)[0].labels or (label == "le" and family(m)[1])
+                        for m in metrics
+                    ), (name, expr, label)
+    assert checked > 60
+
+
+def test_same_config_same_bytes_and_config_drives_thresholds() -> None:
+    first = {n: dump(d) for n, d in build_dashboards(config(), "fr").items()}
+    assert first == {n: dump(d) for n, d in build_dashboards(config(), "fr").items()}
+    overview = json.loads(first["dui-overview.json"])
+    by_title = {p["title"]: p for p in overview["panels"]}
+    overrides = by_title["Disponibilité de la période"]["fieldConfig"]["overrides"]
+    steps = {o["matcher"]["options"]: o["properties"][0]["value"]["steps"] for o in overrides}
+    assert steps["gold"][1] == {"color": "green", "value": 0.999}
+    assert steps["basic"][1] == {"color": "green", "value": 0.99}
+    incident = by_title["Incident ouvert face au RTO"]["fieldConfig"]["overrides"]
+    assert [s["value"] for s in incident[0]["properties"][0]["value"]["steps"]] == [
+        None,
+        3600.0,
+        7200.0,
+    ]
+    assert len(incident) == 1  # basic has no RTO: no threshold invented
+    site = json.loads(first["dui-site.json"])
+    assert site["templating"]["list"][1]["current"]["value"] == ["s1"]  # the pilot site
+    evidence = json.loads(first["dui-evidence.json"])
+    penalty = next(p for p in evidence["panels"] if p["title"] == "Pénalité à date")
+    assert penalty["fieldConfig"]["overrides"][0]["properties"] == [
+        {"id": "unit", "value": "currencyCHF"}
+    ]
+
+
+def test_french_and_english_are_complete_and_every_string_is_used(monkeypatch) -> None:
+    table = panels.strings()
+    for key, texts in table.items():
+        assert set(texts) == set(panels.LANGS), key
+        assert all(t.strip() for t in texts.values()), key
+    used: set[str] = set()
+    original = panels.text
+
+    def spy(key: str, lang: str) -> str:
+        used.add(key)
+        return original(key, lang)
+
+    monkeypatch.setattr(panels, "text", spy)
+    monkeypatch.setattr(build, "text", spy)
+    fr, en = build_dashboards(config(), "fr"), build_dashboards(config(), "en")
+    assert used == set(table), set(table) ^ used
+    for name in NAMES:
+        exprs = [t["expr"] for _, t in panel_queries(fr[name])]
+        assert exprs == [t["expr"] for _, t in panel_queries(en[name])]
+        titles_fr = [p["title"] for p in fr[name]["panels"]]
+        titles_en = [p["title"] for p in en[name]["panels"]]
+        assert len(titles_fr) == len(titles_en) and titles_fr != titles_en
+        for panel in fr[name]["panels"]:
+            assert panel["type"] == "row" or len(panel["description"]) > 40
+
+
+def substituted(expr: str) -> str:
+    """What Grafana sends: its interval macro and the "All" value of every variable."""
+    expr = expr.replace("$__rate_interval", "5m")
+    return re.sub(r"\$\{?\w+\}?", ".*", expr)
+
+
+def test_every_query_parses_with_promtool(tmp_path) -> None:
+    exprs = sorted(
+        {substituted(t["expr"]) for _, _, d in all_dashboards() for _, t in panel_queries(d)}
+    )
+    rules = {
+        "groups": [
+            {
+                "name": "lint",
+                "rules": [{"record": f"lint:e{i}", "expr": e} for i, e in enumerate(exprs)],
+            }
+        ]
+    }
+    path = tmp_path / "lint.yml"
+    path.write_text(yaml.safe_dump(rules), encoding="utf-8")
+    proc = subprocess.run(
+        [promtool(), "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"{len(exprs)} rules found" in proc.stdout
+
+
+def test_state_and_wifi_share_queries_compute_what_their_panels_say(tmp_path) -> None:
+    """promtool evaluates the two queries that encode something: the state number of
+    each contract (3 = down), and the share of a site's agents on Wi-Fi."""
+    wifi = next(
+        t["expr"]
+        for p, t in panel_queries(build_dashboards(config(), "en")["dui-site.json"])
+        if p["title"] == "Share of workstations on Wi-Fi"
+    )
+    ids = 'contract="gold",vendor=""'
+    series = [
+        {
+            "series": f'dui_sla_service_state{{{ids},state="{s}"}}',
+            "values": "1x5" if s == "down" else "0x5",
+        }
+        for s in ("up", "degraded", "down", "unknown", "excluded")
+    ] + [
+        {
+            "series": f'dui_agent_info{{org="o",site="s1",agent="{a}",version="1",os="",'
+            f'link="{link}"}}',
+            "values": "1x5",
+        }
+        for a, link in (("a1", "wifi"), ("a2", "wired"), ("a3", "wired"), ("a4", "wifi"))
+    ]
+    tests = {
+        "rule_files": [],
+        "tests": [
+            {
+                "input_series": series,
+                "promql_expr_test": [
+                    {
+                        "expr": substituted(STATE_NOW),
+                        "eval_time": "2m",
+                        "exp_samples": [{"labels": '{contract="gold"}', "value": 3}],
+                    },
+                    {
+                        "expr": substituted(wifi),
+                        "eval_time": "2m",
+                        "exp_samples": [{"labels": '{site="s1"}', "value": 0.5}],
+                    },
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "t.yml"
+    path.write_text(yaml.safe_dump(tests), encoding="utf-8")
+    proc = subprocess.run(
+        [promtool(), "test", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_wifi_signal_series_follows_the_newest_link_result() -> None:
+    state, now = State(stale_after=60, forget_after=3600), time.time()
+
+    def context(ts: float, **fields) -> None:
+        r = decoded_result("context", "workstation", "workstation", ts, version="1", **fields)
+        state.apply(
+            Outcome(seen=[("o", "s1", "a1", None)], accepted=[Accepted("o", "s1", "a1", r, ts)]),
+            now=ts,
+        )
+
+    context(now - 20, link="wifi", wifi_signal_percent=45)
+    assert (
+        'dui_agent_wifi_signal_ratio{org="o",site="s1",agent="a1"} 0.45'
+        in Exposition(state).render(now=now).decode()
+    )
+    context(now - 10, link="wired")
+    assert "dui_agent_wifi_signal_ratio{" not in Exposition(state).render(now=now).decode()
+
+
+def test_cli_writes_dashboards_and_provisioning_and_refuses_a_broken_config(tmp_path) -> None:
+    good = tmp_path / "collector.yaml"
+    good.write_text(yaml.safe_dump(CONFIG), encoding="utf-8")
+    out = tmp_path / "grafana"
+    proc = python("-m", "dashboards", "--config", str(good), "--out", str(out), "--lang", "en")
+    assert proc.returncode == 0, proc.stderr
+    expected = build_dashboards(config(), "en")
+    for name in NAMES:
+        assert (out / name).read_text(encoding="utf-8") == dump(
+            expected[name]
+        )  # another process: same bytes
+    source = yaml.safe_load((out / provisioning.DATASOURCE_FILE).read_text(encoding="utf-8"))
+    assert source["datasources"][0]["uid"] == "prometheus"
+    provider = yaml.safe_load((out / provisioning.PROVIDER_FILE).read_text(encoding="utf-8"))
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards/dui"
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "contracts:\n  - id: c1\n    targets: [t]\n    availability: {objective: 2}\n",
+        encoding="utf-8",
+    )
+    for args in (("--out", str(tmp_path / "x")), ()):
+        proc = (
+            python("-m", "dashboards", "--config", str(bad), *args)
+            if args
+            else python(
+                "-m", "dashboards", "rules", "--config", str(bad), "--out", str(tmp_path / "r.yml")
+            )
+        )
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and str(bad) in lines[0] and "objective" in lines[0], proc.stderr
+    assert not (tmp_path / "x").exists() and not (tmp_path / "r.yml").exists()
+    proc = python("-m", "dashboards", "--config", str(good))
+    assert proc.returncode == 2 and "--out" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_docs_and_deploy_files_are_generated() -> None:
+    assert (Path(ROOT) / "docs" / "dashboards.md").read_text(encoding="utf-8") == docs.markdown(), (
+        "docs/dashboards.md is stale: python -m dashboards.docs > docs/dashboards.md"
+    )
+    for name, text in provisioning.files().items():
+        assert (Path(ROOT) / "deploy" / "grafana" / name).read_text(encoding="utf-8") == text, name
+
+
+@pytest.mark.parametrize("lang", panels.LANGS)
+def test_docs_show_every_query(lang) -> None:
+    text = docs.markdown(lang=lang)
+    for _, _, dashboard in all_dashboards():
+        for _, target in panel_queries(dashboard):
+            assert target["expr"] in text
