@@ -20,14 +20,16 @@ import json
 import math
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiomqtt
 import pytest
 
-from collector.config import load
+from collector.config import CollectorConfig, load
+from dashboards.build import build_dashboards
+from dashboards.rules import build_rules
 from tests.helpers.batches import batch_json, results_topic
 from tests.helpers.inprocess import collector_in_process, replay_clock
 from tests.helpers.poll import await_until
@@ -481,16 +483,21 @@ def broken_rules(prom: Prometheus) -> list[str]:
 
 
 async def prove(
-    tmp_path: Path, mosquitto, rules_text: str, build_dashboards
+    tmp_path: Path,
+    mosquitto,
+    rules_of: Callable[[CollectorConfig], str],
+    dashboards_of: Callable[[CollectorConfig], dict[str, dict]],
 ) -> tuple[dict, list[str]]:
-    """The scenario against Prometheus; (figures for the report, empty panel queries)."""
+    """The scenario against Prometheus with the rules and dashboards generated from the
+    collector's config; (figures for the report, empty panel queries)."""
     prometheus_binary()  # skip before anything starts
-    rules = tmp_path / "rules.yml"
-    rules.write_text(rules_text)
     config = collector_config(tmp_path, mosquitto.url)
     clock = replay_clock(START, SPEED)
     async with collector_in_process(tmp_path, config, clock) as collector:
-        dashboards = build_dashboards(load(collector.config_path))
+        loaded = load(collector.config_path)
+        rules = tmp_path / "rules.yml"
+        rules.write_text(rules_of(loaded))
+        dashboards = dashboards_of(loaded)
         await asyncio.to_thread(post_evidence, f"{collector.url}/api/v1")
         scenario = Scenario(clock)
         agents = asyncio.create_task(scenario.run(mosquitto.port))
@@ -528,24 +535,6 @@ def rule_evaluated_after(prom: Prometheus, name: str, after: float) -> bool:
 
 
 async def test_dashboards_and_rules_against_prometheus(tmp_path, mosquitto) -> None:
-    rules = pytest.importorskip("dashboards.rules")  # TEMPORARY until the rules land
-    build = pytest.importorskip("dashboards.build")  # TEMPORARY until the dashboards land
-    figures, empty = await prove(
-        tmp_path,
-        mosquitto,
-        rules.build_rules(load_config(tmp_path, mosquitto.url)),
-        build.build_dashboards,
-    )
-    print(json.dumps(figures, indent=1, ensure_ascii=False))
+    figures, empty = await prove(tmp_path, mosquitto, build_rules, build_dashboards)
+    print(json.dumps(figures, indent=1, ensure_ascii=False))  # the report's figures (-s)
     assert empty == [], f"{len(empty)} panel queries without data:\n" + "\n".join(empty)
-
-
-def load_config(tmp_path: Path, broker_url: str):
-    """The collector config as the builders read it (a copy: the collector writes its own)."""
-    import yaml
-
-    folder = tmp_path / "config"
-    folder.mkdir(exist_ok=True)
-    path = folder / "collector.yaml"
-    path.write_text(yaml.safe_dump(collector_config(folder, broker_url)))
-    return load(path)
