@@ -17,10 +17,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import math
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,13 +27,15 @@ import aiomqtt
 import pytest
 
 from collector.config import CollectorConfig, load
-from dashboards.build import build_dashboards
+from dashboards.build import build_dashboards, panel_queries
 from dashboards.rules import build_rules
 from tests.helpers.batches import batch_json, results_topic
+from tests.helpers.grafana import empty_queries
 from tests.helpers.inprocess import collector_in_process, replay_clock
 from tests.helpers.poll import await_until
 from tests.helpers.prometheus import Prometheus, prometheus_binary, prometheus_server
 from tests.test_evidence import post
+from wire.schema import agent_topics
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -214,7 +215,7 @@ class Scenario:
     """The agents of every site, publishing each minute of the collector's clock a little
     ahead of it (results may be up to 5 minutes in the future), until `stop`."""
 
-    clock: callable
+    clock: Callable[[], float]
     # what the minutes published from now on are: a vendor outage, a site's LAN down
     outage: bool = False
     lan_down: str | None = None
@@ -253,7 +254,7 @@ class Scenario:
                         "dropped_results": 0,
                         "ignored_acks": 0,
                     }
-                    topic = f"dui/v1/og/{agent.site}/{agent.name}/status"
+                    topic = agent_topics("og", agent.site, agent.name)["status"]
                     await client.publish(topic, json.dumps(status), qos=1, retain=True)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stop.wait(), 0.25)
@@ -293,88 +294,6 @@ def post_evidence(api: str) -> None:
         TOKEN,
     )
     assert status == 201, body
-
-
-# Grafana's own variables, at values that cover the whole test in Prometheus's time
-BUILTINS = {
-    "__rate_interval": "1m",
-    "__interval": "15s",
-    "__interval_ms": "15000",
-    "__range": "1h",
-    "__range_s": "3600",
-    "__range_ms": "3600000",
-}
-
-
-def substitute(text: str, values: dict[str, str]) -> str:
-    """Grafana's variable syntaxes ($name, ${name}, ${name:fmt}, [[name]]) replaced."""
-
-    def value(match: re.Match) -> str:
-        name = next(g for g in match.groups() if g)
-        return values.get(name, match.group(0))
-
-    return re.sub(r"\$\{(\w+)(?::\w+)?\}|\[\[(\w+)\]\]|\$(\w+)", value, text)
-
-
-def variable_values(prom: Prometheus, dashboard: dict) -> tuple[dict[str, str], list[str]]:
-    """A value per template variable as Grafana would pick it (All when it may, else the
-    first value Prometheus lists), and the variables that list nothing."""
-    values, empty = dict(BUILTINS), []
-    for var in dashboard.get("templating", {}).get("list", []):
-        name, kind, query = var["name"], var.get("type"), var.get("query")
-        if isinstance(query, dict):
-            query = query.get("query", "")
-        if kind == "datasource":
-            values[name] = "prometheus"
-            continue
-        if kind == "query":
-            query = substitute(query or "", values)
-            found = re.fullmatch(r"\s*label_values\((?:(.*),)?\s*(\w+)\s*\)\s*", query)
-            assert found, f"{dashboard.get('uid')}: variable {name}: query {query!r}"
-            options = prom.label_values(found.group(2), found.group(1))
-        else:  # custom, interval, constant: comma-separated options
-            options = [o.strip() for o in str(query or "").split(",") if o.strip()]
-        if not options:
-            empty.append(name)
-            continue
-        all_value = var.get("allValue") or "|".join(re.escape(o) for o in options)
-        values[name] = all_value if var.get("includeAll") else options[0]
-    return values, empty
-
-
-def panels(items: list[dict]) -> Iterator[dict]:
-    """Every panel, those inside collapsed rows too."""
-    for panel in items:
-        yield panel
-        yield from panels(panel.get("panels", []))
-
-
-def finite(samples: list[dict]) -> bool:
-    values = [s["value"][1] for s in samples if "value" in s]
-    values += [v for s in samples for _, v in s.get("values", [])]
-    return any(math.isfinite(float(v)) for v in values)
-
-
-def empty_queries(prom: Prometheus, dashboards: dict[str, dict], since: float) -> list[str]:
-    """Every panel query that returns no sample with a value, as 'file: panel: expr':
-    an instant target at the end, the others over the test's time range, as Grafana asks
-    (a panel that shows the last minutes before an outage has data)."""
-    empty, now = [], time.time()
-    for file, dashboard in sorted(dashboards.items()):
-        values, no_values = variable_values(prom, dashboard)
-        empty += [f"{file}: variable ${name} lists nothing" for name in no_values]
-        for panel in panels(dashboard.get("panels", [])):
-            for target in panel.get("targets", []):
-                if not target.get("expr"):
-                    continue
-                expr = substitute(target["expr"], values)
-                if target.get("instant"):
-                    samples = prom.query(expr)
-                else:
-                    samples = prom.query_range(expr, since, now)
-                if not finite(samples):
-                    empty.append(f"{file}: {panel.get('title')!r} {target.get('refId')}: {expr}")
-    return empty
 
 
 def fast_burn(prom: Prometheus) -> list[dict]:
@@ -512,13 +431,7 @@ async def prove(
                 broken = await asyncio.to_thread(broken_rules, p)
                 assert broken == [], "\n".join(broken)
                 figures["rules"] = len(await asyncio.to_thread(p.rules))
-                figures["queries"] = sum(
-                    1
-                    for d in dashboards.values()
-                    for panel in panels(d.get("panels", []))
-                    for t in panel.get("targets", [])
-                    if t.get("expr")
-                )
+                figures["queries"] = sum(len(panel_queries(d)) for d in dashboards.values())
         finally:
             scenario.stop.set()
             await asyncio.wait_for(agents, 10)
