@@ -35,6 +35,7 @@ from tests.helpers.inprocess import collector_in_process, replay_clock
 from tests.helpers.poll import await_until
 from tests.helpers.prometheus import Prometheus, prometheus_binary, prometheus_server
 from tests.test_evidence import post
+from tests.test_sla_e2e import contract, iso
 from wire.schema import agent_topics
 
 pytestmark = pytest.mark.timeout(120)
@@ -42,7 +43,7 @@ pytestmark = pytest.mark.timeout(120)
 SPEED = 60.0  # collector seconds per real second
 START = int(dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC).timestamp())  # a Monday, 08:00
 CONTRACT = "dui-vendor-2026"
-TOKEN = "v3ndor-t0ken"
+TOKEN = "v3ndor"  # contract()'s evidence token
 FAST_BURN = "DuiSlaErrorBudgetBurnFast"
 # site → (agent, link): one workstation per site, two of them on Wi-Fi
 SITES = {
@@ -53,8 +54,6 @@ SITES = {
 
 
 def collector_config(tmp_path: Path, broker_url: str) -> dict:
-    token = tmp_path / "vendor-token"
-    token.write_text(TOKEN + "\n")
     return {
         "mqtt": {"url": broker_url},
         # a minute is final one minute after its end: one real second here
@@ -73,24 +72,7 @@ def collector_config(tmp_path: Path, broker_url: str) -> dict:
                 "max_dui_p95": "2s",
             }
         },
-        "contracts": [
-            {
-                "id": CONTRACT,
-                "vendor": "Éditeur DUI",
-                "targets": ["dui-login"],
-                "availability": {"objective": 0.999, "min_sites": 1},
-                "service_hours": {"timezone": "Europe/Paris", "weekly": "always"},
-                "rto": "4h",
-                "rpo": "24h",
-                "backups": {"every": "24h", "retention": "7d", "restore_test_every": "90d"},
-                "penalties": {
-                    "monthly_fee": 1500,
-                    "per_step": {"below": 0.999, "step": 0.001, "percent_of_fee": 2},
-                    "cap_percent": 80,
-                },
-                "evidence_token_file": str(token),
-            }
-        ],
+        "contracts": [contract(tmp_path)],  # test_sla_e2e's: objective 99.5 %, RTO 15 min
     }
 
 
@@ -258,10 +240,6 @@ class Scenario:
                     await client.publish(topic, json.dumps(status), qos=1, retain=True)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stop.wait(), 0.25)
-
-
-def iso(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat()
 
 
 def post_evidence(api: str) -> None:
