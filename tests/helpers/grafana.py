@@ -3,7 +3,8 @@ resolved as Grafana resolves them (label_values through the label API; All when 
 variable has it), then every panel's query, a range query over the given span unless the
 target is instant, as Grafana runs a time series or stat panel.
 
-    empty = empty_queries(prom, {"dui-site.json": dashboard}, since=start_of_test)
+    found = list(answers(prom, {"dui-site.json": dashboard}, since=start_of_test))
+    assert empty_queries(found) == []
 """
 
 from __future__ import annotations
@@ -11,9 +12,20 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Iterator
+from typing import NamedTuple
 
 from dashboards.build import panel_queries
 from tests.helpers.prometheus import Prometheus
+
+
+class Answer(NamedTuple):
+    file: str
+    panel: dict
+    target: dict
+    expr: str  # as asked, variables substituted
+    samples: list[dict]
+
 
 # Grafana's own variables, at values that cover the whole test in Prometheus's time
 BUILTINS = {
@@ -68,20 +80,28 @@ def finite(samples: list[dict]) -> bool:
     return any(math.isfinite(float(v)) for v in values)
 
 
-def empty_queries(prom: Prometheus, dashboards: dict[str, dict], since: float) -> list[str]:
-    """Every panel query that returns no sample with a value, as 'file: panel: expr':
-    an instant target at the end, the others over the test's time range, as Grafana asks
-    (a panel that shows the last minutes before an outage has data)."""
-    empty, now = [], time.time()
+def answers(prom: Prometheus, dashboards: dict[str, dict], since: float) -> Iterator[Answer]:
+    """What Prometheus answers each panel query: an instant target at the end, the others
+    over [since, now], as Grafana asks (a panel that shows the last minutes before an
+    outage has data). A variable that lists nothing comes as an Answer without a panel."""
+    now = time.time()
     for file, dashboard in sorted(dashboards.items()):
         values, no_values = variable_values(prom, dashboard)
-        empty += [f"{file}: variable ${name} lists nothing" for name in no_values]
+        for name in no_values:
+            yield Answer(file, {"title": f"variable ${name}"}, {}, "", [])
         for panel, target in panel_queries(dashboard):
             expr = substitute(target["expr"], values)
             if target.get("instant"):
                 samples = prom.query(expr)
             else:
                 samples = prom.query_range(expr, since, now)
-            if not finite(samples):
-                empty.append(f"{file}: {panel.get('title')!r} {target.get('refId')}: {expr}")
-    return empty
+            yield Answer(file, panel, target, expr, samples)
+
+
+def empty_queries(found: list[Answer]) -> list[str]:
+    """The answers without a sample with a value, as 'file: panel refId: expr'."""
+    return [
+        f"{a.file}: {a.panel.get('title')!r} {a.target.get('refId', '')}: {a.expr}"
+        for a in found
+        if not finite(a.samples)
+    ]
