@@ -445,6 +445,7 @@ the generated dashboards (French titles), drawn in plain SVG from what a real Pr
 answered its queries in the end-to-end test. Three sites; a dozen healthy minutes, a
 few with site c's LAN down; then the vendor's outage at every site. The collector's
 clock runs 60 times as fast there: each second on the time axis is a minute of the
-service. These are not Grafana's rendering (no threshold colours or value mappings);
-every panel, its description and its query are in [dashboards.md](dashboards.md).
+service. These are not Grafana's rendering (no threshold colours; value mappings as
+text and band colours only); every panel, its description and its query are in
+[dashboards.md](dashboards.md).
 """
