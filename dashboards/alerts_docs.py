@@ -65,8 +65,15 @@ expressions shown are those for the contract and the pilot site of
 For each contract, `dui:sla_error_ratio:rate<window>` (windows 5m, 30m, 1h, 2h, 6h,
 1d, 3d) is the share of counted time that was bad, from `dui_sla_seconds_total`:
 
-- bad = `down`, plus `unknown` when the contract's `availability.unknown` is `down`;
-- counted = `up` + `degraded` + `down`, plus `unknown` unless it is `excluded`;
+- bad = `down`;
+- counted = `up` + `degraded` + `down`;
+- `unknown` is in neither, whatever the contract's `availability.unknown`: the counter
+  counts a minute once, when it becomes final, so a minute that was `unknown` because
+  results arrived late (broker or collector outage, agents replaying their spool) stays
+  `unknown` in it even after the period's figures say `up`. Counting it bad would page
+  the vendor's budget for our own outage. The monthly report (docs/sla.md) still
+  applies the policy; missing measurements are watched by `DuiSlaSliAbsent` and
+  `DuiSiteSilent`;
 - `excluded` (outside service hours, maintenance) is in neither: over a window that is
   wholly excluded the ratio is 0/0, has no value, and nothing fires.
 

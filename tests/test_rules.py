@@ -91,15 +91,14 @@ def burn(contract: str, window: str, severity: str) -> dict[str, str]:
 
 def burn_cases() -> list[Case]:
     """For every tier: a steady ratio 10 % above its threshold fires it and every lower tier;
-    10 % below does not fire it. gold counts `down`; silver (unknown: down) counts `unknown`."""
+    10 % below does not fire it."""
     cases = []
     for tier in BURN_TIERS:
         for factor, label in ((1.1, "above"), (0.9, "under")):
             inputs, expected = {}, {BURN: [], SLOW: []}
             for contract, objective in OBJECTIVES.items():
                 ratio = factor * tier.factor * (1 - objective)
-                bad = "down" if contract == "gold" else "unknown"
-                inputs |= sla(contract, 150, up=1 - ratio, **{bad: ratio})
+                inputs |= sla(contract, 150, up=1 - ratio, down=ratio)
                 for other in BURN_TIERS:
                     if ratio > other.factor * (1 - objective):
                         window = f"{other.long}/{other.short}"
@@ -167,9 +166,14 @@ def cases() -> list[Case]:
             [("120m", alert, []) for alert in (BURN, SLOW, "DuiSlaSliAbsent")],
         ),
         Case(
-            "unknown is excluded for gold, bad for silver (unknown: down)",
+            "unknown is never bad, even for silver (unknown: down): late results stay unknown",
             sla("gold", 120, up=0.5, unknown=0.5) | sla("silver", 120, up=0.5, unknown=0.5),
-            [("120m", BURN, [burn("silver", "1h/5m", "page"), burn("silver", "6h/30m", "page")])],
+            [("120m", alert, []) for alert in (BURN, SLOW)],
+        ),
+        Case(
+            "silver wholly unknown: no denominator, no burn",
+            sla("gold", 120, up=1) | sla("silver", 120, unknown=1),
+            [("120m", alert, []) for alert in (BURN, SLOW)],
         ),
         Case(
             "a gateway fault at the pilot site: local alert only",
@@ -419,7 +423,7 @@ def test_thresholds_are_literals_from_each_objective(config) -> None:
     assert 'dui:sla_error_ratio:rate6h{contract="gold"} > 0.006' in text
     assert 'dui:sla_error_ratio:rate1d{contract="gold"} > 0.003' in text
     assert 'dui:sla_error_ratio:rate3d{contract="silver"} > 0.01' in text
-    assert 'state=~"down|unknown"' in text  # silver counts unknown as down
+    assert "unknown" not in text  # never bad, never counted, whatever the policy
     assert build_rules(config) == text  # deterministic
 
 
