@@ -15,7 +15,6 @@ from collector.config import CollectorConfig, parse
 from dashboards.alerts_table import (
     BURN_TIERS,
     CLOCK_OFFSET_MAX,
-    PERIOD_HOURS,
     TLS_EXPIRY_DAYS,
     all_rules,
     duration,
@@ -86,8 +85,14 @@ Multi-window, multi-burn-rate alerts (the SRE workbook's method): an alert fires
 the error ratio over a long window *and* over a short one (a twelfth of it) are both
 above `burn × (1 − objective)`. The long window says the budget is really going, the
 short one that it still is: once the outage ends the alert clears within the short
-window. The period is taken as 30 days. Each tier is its own rule: the `window` label
-(`1h/5m`, `6h/30m`, `1d/2h`, `3d/6h`) says which one fired.
+window. The period is taken as 30 days, and the budget as `1 − objective` of the
+period's *counted* hours S: 720 h for a contract served round the clock, S = hours a
+week of `service_hours.weekly` × 30/7 otherwise (mon–fri 07:00–20:00 → 65 h × 30/7 ≈
+279 h; holidays are ignored, so S is slightly high and the alerts slightly late). The
+burn factor for "spend b of the budget in window w" is `b × S / w`; the table shows it
+for S = 720 h. "Budget gone in" is counted time (service hours), the same for every S.
+Each tier is its own rule: the `window` label (`1h/5m`, `6h/30m`, `1d/2h`, `3d/6h`)
+says which one fired.
 
 | alert | severity | budget spent | long / short | burn | budget gone in |
 | --- | --- | --- | --- | --- | --- |
@@ -157,7 +162,7 @@ def render_docs() -> str:
         lines.append(
             f"| `{tier.alert}` | {tier.severity} | {percent(tier.budget)} | "
             f"{tier.long} / {tier.short} | {num(tier.factor)} | "
-            f"{duration(PERIOD_HOURS / tier.factor * 3600)} |"
+            f"{duration(tier.exhaust_hours * 3600)} |"
         )
     lines += [
         "",

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from collector.config import CollectorConfig, Contract
+from collector.sla.calendar import ServiceCalendar
 
-PERIOD_HOURS = 30 * 24  # a month, for the burn-rate arithmetic
+PERIOD_DAYS = 30  # a month, for the burn-rate arithmetic
+PERIOD_HOURS = PERIOD_DAYS * 24  # counted hours of a contract served round the clock
 SLI_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 _HOURS = {"5m": 5 / 60, "30m": 0.5, "1h": 1, "2h": 2, "6h": 6, "1d": 24, "3d": 72}
 
@@ -29,7 +31,25 @@ class BurnTier:
 
     @property
     def factor(self) -> float:
-        return round(self.budget * PERIOD_HOURS / _HOURS[self.long], 6)
+        """Burn factor for a contract counted round the clock."""
+        return self.factor_for(PERIOD_HOURS)
+
+    def factor_for(self, counted_hours: float) -> float:
+        """Burn factor when the period counts `counted_hours`: the error ratio over `long`
+        that spends `budget` of the period's budget in `long`."""
+        return round(self.budget * counted_hours / _HOURS[self.long], 6)
+
+    @property
+    def exhaust_hours(self) -> float:
+        """Counted hours (service hours) in which the whole budget goes at this burn."""
+        return _HOURS[self.long] / self.budget
+
+
+def period_hours(contract: Contract) -> float:
+    """Service hours in a 30-day period: hours a week × 30/7, from the same weekly spans the
+    SLA calendar counts (holidays ignored: they only make the budget slightly smaller)."""
+    minutes = ServiceCalendar.of(contract.service_hours).minutes_per_week()
+    return round(minutes / 60 * PERIOD_DAYS / 7, 6)
 
 
 BURN_TIERS = (
@@ -120,9 +140,10 @@ def sli_rules(contract: Contract) -> list[Rule]:
 
 def burn_rules(contract: Contract) -> list[Rule]:
     cid, budget = contract.id, 1 - contract.availability.objective
+    hours = period_hours(contract)
     rules = []
     for tier in BURN_TIERS:
-        threshold = num(tier.factor * budget)
+        threshold = num(tier.factor_for(hours) * budget)
         window = f"{tier.long}/{tier.short}"
         expr = (
             f'dui:sla_error_ratio:rate{tier.long}{{contract="{cid}"}} > {threshold}'
@@ -134,7 +155,7 @@ def burn_rules(contract: Contract) -> list[Rule]:
             "long": tier.long,
             "short": tier.short,
             "threshold": threshold,
-            "exhaust": duration(PERIOD_HOURS / tier.factor * 3600),
+            "exhaust": duration(tier.exhaust_hours * 3600),
         }
         rules.append(
             Rule(

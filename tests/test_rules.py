@@ -492,3 +492,68 @@ def test_alertmanager_example_routes() -> None:
             timeout=60,
         )
         assert done.returncode == 0, f"{labels}: {done.stdout}{done.stderr}"
+
+
+OFFICE = """\
+contracts:
+  - id: office
+    vendor: Vendor O
+    targets: [dui-login]
+    availability: {objective: 0.995}
+    service_hours: {timezone: Europe/Paris, weekly: {mon-fri: "07:00-20:00"}}
+  - id: low
+    vendor: Vendor L
+    targets: [dui-login]
+    availability: {objective: 0.9}
+"""
+
+
+@pytest.fixture
+def office(tmp_path: Path):
+    path = tmp_path / "office.yaml"
+    path.write_text(OFFICE, encoding="utf-8")
+    return load(path)
+
+
+def office_sla(down_minutes: int) -> dict[str, str]:
+    """`office` up for 2 h of service hours, its last `down_minutes` minutes down; `low` up."""
+    phases = [(120 - down_minutes, "up"), (down_minutes, "down")]
+    out = {}
+    for contract, vendor in (("office", "Vendor O"), ("low", "Vendor L")):
+        for state in ("up", "down"):
+            total, values = 0, ["0"]
+            for minutes, current in phases if contract == "office" else [(120, "up")]:
+                for _ in range(minutes):
+                    total += 60 if current == state else 0
+                    values.append(str(total))
+            labels = {"contract": contract, "vendor": vendor, "state": state}
+            out[series("dui_sla_seconds_total", **labels)] = " ".join(values)
+    return out
+
+
+def test_burn_factor_counts_service_hours(office) -> None:
+    from dashboards.alerts_table import period_hours
+
+    assert period_hours(office.contracts[0]) == pytest.approx(65 * 30 / 7)  # mon–fri 07–20
+    assert period_hours(office.contracts[1]) == 720
+    # 2 % of 0.5 % of ~279 h in 1 h: a 1h error ratio above 0.0279, not 0.072
+    assert 'dui:sla_error_ratio:rate1h{contract="office"} > 0.02785714' in build_rules(office)
+
+
+@needs_promtool
+def test_promtool_service_hours_burn(tmp_path: Path, office) -> None:
+    """2 down minutes in a service hour spend 2.4 % of a mon–fri 07–20 budget (83.6 min): it
+    pages (the 720 h calibration wanted 5.2 min); 1 minute (1.2 %) stays quiet."""
+    page = {"contract": "office", "vendor": "Vendor O", "window": "1h/5m", "severity": "page"}
+    selected = [
+        # the 6h tier sees only the 2 h of data: 2/120 > 5 % × 279 h / 6 h × 0.005
+        Case(
+            "2 down minutes in a service hour",
+            office_sla(2),
+            [("120m", BURN, [page, {**page, "window": "6h/30m"}])],
+        ),
+        Case("1 down minute in a service hour", office_sla(1), [("120m", BURN, [])]),
+    ]
+    path = write_tests(tmp_path, build_rules(office), selected, "office")
+    done = promtool("test", "rules", path)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
