@@ -94,6 +94,12 @@ for S = 720 h. "Budget gone in" is counted time (service hours), the same for ev
 Each tier is its own rule: the `window` label (`1h/5m`, `6h/30m`, `1d/2h`, `3d/6h`)
 says which one fired.
 
+A tier whose ratio threshold `b × S / w × (1 − objective)` is 1 or more can never fire:
+even a full outage over its long window spends less than its share of the budget
+(objective under about 93 % for the 1h tier round the clock, higher with few service
+hours). Such a tier is left out of the rules file, and a comment at the top of the file
+names it; the longer tiers still catch the outage.
+
 | alert | severity | budget spent | long / short | burn | budget gone in |
 | --- | --- | --- | --- | --- | --- |
 """

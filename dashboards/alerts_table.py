@@ -138,12 +138,24 @@ def sli_rules(contract: Contract) -> list[Rule]:
     return rules
 
 
+def burn_ratio(contract: Contract, tier: BurnTier) -> float:
+    """The error ratio over `tier.long` above which `tier` fires for `contract`."""
+    return tier.factor_for(period_hours(contract)) * (1 - contract.availability.objective)
+
+
+def unreachable_tiers(contract: Contract) -> list[BurnTier]:
+    """Tiers whose ratio threshold is ≥ 1: even a full outage over the long window spends
+    less than the tier's share of the budget (low objective, few service hours)."""
+    return [tier for tier in BURN_TIERS if burn_ratio(contract, tier) >= 1]
+
+
 def burn_rules(contract: Contract) -> list[Rule]:
-    cid, budget = contract.id, 1 - contract.availability.objective
-    hours = period_hours(contract)
+    cid = contract.id
     rules = []
     for tier in BURN_TIERS:
-        threshold = num(tier.factor_for(hours) * budget)
+        if tier in unreachable_tiers(contract):
+            continue
+        threshold = num(burn_ratio(contract, tier))
         window = f"{tier.long}/{tier.short}"
         expr = (
             f'dui:sla_error_ratio:rate{tier.long}{{contract="{cid}"}} > {threshold}'

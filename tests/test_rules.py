@@ -557,3 +557,17 @@ def test_promtool_service_hours_burn(tmp_path: Path, office) -> None:
     path = write_tests(tmp_path, build_rules(office), selected, "office")
     done = promtool("test", "rules", path)
     assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+
+
+def test_a_tier_that_cannot_fire_is_left_out(tmp_path: Path, office) -> None:
+    """objective 0.9: the 1h tier's threshold is 14.4 × 0.1 = 1.44, above any error ratio."""
+    text = build_rules(office)
+    low = [r for r in all_rules(office) if r.alert and r.labels.get("contract") == "low"]
+    windows = {r.labels["window"] for r in low if r.alert in (BURN, SLOW)}
+    assert windows == {"6h/30m", "1d/2h", "3d/6h"}
+    assert "# low: burn tier 1h/5m left out: a full outage over 1h spends less than 2 %" in text
+    assert 'rate1h{contract="low"} >' not in text
+    if PROMTOOL is not None:
+        (tmp_path / "rules.yml").write_text(text, encoding="utf-8")
+        done = promtool("check", "rules", tmp_path / "rules.yml")
+        assert done.returncode == 0, done.stdout + done.stderr
