@@ -262,6 +262,69 @@ def test_state_and_wifi_share_queries_compute_what_their_panels_say(tmp_path) ->
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_site_network_panels_follow_target_and_keep_only_dui_and_references(tmp_path) -> None:
+    """With $target = dui-login: the DUI series of dui-login only (its http probe, not dns),
+    the gateway and internet references, never speedtest/workstation; phases per site."""
+    panel = {
+        p["title"]: t["expr"]
+        for p, t in panel_queries(build_dashboards(config(), "en")["dui-site.json"])
+    }
+
+    def chosen(expr: str) -> str:
+        expr = expr.replace("$target", "dui-login").replace("$__rate_interval", "5m")
+        return re.sub(r"\$\{?\w+\}?", ".*", expr)
+
+    series = []
+    for target, role, probe, value in (
+        ("dui-login", "dui", "http", 1),
+        ("dui-login", "dui", "dns", 0),
+        ("dui-parcours", "dui", "http", 0),
+        ("gw", "gateway", "latency", 1),
+        ("net", "internet", "latency", 1),
+        ("link", "speedtest", "bandwidth", 0),
+        ("workstation", "workstation", "context", 0),
+    ):
+        ids = f'org="o",site="s1",agent="a1",target="{target}",role="{role}"'
+        series.append(
+            {"series": f'dui_probe_success{{{ids},probe="{probe}"}}', "values": f"{value}x5"}
+        )
+        if probe in ("latency", "http"):
+            rtt = 0.5 if target == "dui-parcours" else 0.01
+            series.append({"series": f"dui_latency_rtt_avg_seconds{{{ids}}}", "values": f"{rtt}x5"})
+    for site, seconds in (("s1", 0.1), ("s2", 0.3)):
+        ids = f'org="o",site="{site}",agent="a",target="dui-login",role="dui",phase="tls"'
+        series.append({"series": f"dui_http_duration_seconds{{{ids}}}", "values": f"{seconds}x5"})
+    roles = [("dui", 1), ("gateway", 1), ("internet", 1)]
+    expect = {
+        "Success by role": [{"labels": f'{{site="s1",role="{r}"}}', "value": v} for r, v in roles],
+        "Round trip (RTT)": [
+            {"labels": f'{{site="s1",role="{r}"}}', "value": 0.01} for r, _ in roles
+        ],
+        "Request phases": [
+            {"labels": '{site="s1",phase="tls"}', "value": 0.1},
+            {"labels": '{site="s2",phase="tls"}', "value": 0.3},
+        ],
+    }
+    tests = {
+        "rule_files": [],
+        "tests": [
+            {
+                "input_series": series,
+                "promql_expr_test": [
+                    {"expr": chosen(panel[title]), "eval_time": "2m", "exp_samples": samples}
+                    for title, samples in expect.items()
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "t.yml"
+    path.write_text(yaml.safe_dump(tests), encoding="utf-8")
+    proc = subprocess.run(
+        [promtool(), "test", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_wifi_signal_series_follows_the_newest_link_result() -> None:
     state, now = State(stale_after=60, forget_after=3600), time.time()
 
