@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from collector.config import parse
+from collector.config import load, parse
 from collector.ingest import Accepted, Outcome
 from collector.metrics.catalogue import BY_NAME
 from collector.metrics.exposition import Exposition
 from collector.state import State
 from dashboards import build, docs, panels, provisioning
 from dashboards.build import STATE_NOW, build_dashboards, dump, panel_queries
+from runtime.configfile import ConfigError
 from tests.helpers import ROOT
 from tests.helpers.batches import decoded_result
 from tests.helpers.cli import python
@@ -379,6 +380,23 @@ def test_cli_writes_dashboards_and_provisioning_and_refuses_a_broken_config(tmp_
     assert not (tmp_path / "x").exists() and not (tmp_path / "r.yml").exists()
     proc = python("-m", "dashboards", "--config", str(good))
     assert proc.returncode == 2 and "--out" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_does_not_open_the_collectors_secret_files(tmp_path) -> None:
+    """The collector's token file may be unreadable to whoever generates dashboards."""
+    data = json.loads(json.dumps(CONFIG))
+    data["contracts"][0]["evidence_token_file"] = "secrets/evidence-token"  # not there
+    path = tmp_path / "collector.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    for args in (("--out", str(tmp_path / "g")), ("rules", "--out", str(tmp_path / "r.yml"))):
+        if args[0] == "rules":
+            proc = python("-m", "dashboards", "rules", "--config", str(path), *args[1:])
+        else:
+            proc = python("-m", "dashboards", "--config", str(path), *args)
+        assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "r.yml").is_file() and (tmp_path / "g" / "dui-site.json").is_file()
+    with pytest.raises(ConfigError, match="evidence_token_file"):
+        load(path)  # the collector itself still checks them
 
 
 def test_docs_and_deploy_files_are_generated() -> None:
