@@ -78,6 +78,9 @@ For each contract, `dui:sla_error_ratio:rate<window>` (windows 5m, 30m, 1h, 2h, 
 
 The counter moves only when a minute becomes final (`ledger.finalize_after`, 5 min by
 default, after its end), so every alert on it reacts that much later than the outage.
+`DuiSlaSliAbsent` fires when the counter is absent, or has not moved over 15 min and
+stays so for 5 more (`for: 5m`): about 20 min after the counter stops, 25 min after the
+last minute it counted.
 
 ## Error budget burn
 

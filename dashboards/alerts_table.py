@@ -58,7 +58,11 @@ BURN_TIERS = (
     BurnTier("DuiSlaErrorBudgetBurnSlow", "ticket", 0.10, "1d", "2h"),
     BurnTier("DuiSlaErrorBudgetBurnSlow", "ticket", 0.10, "3d", "6h"),
 )
-SLI_ABSENT_FOR = "15m"
+# the counter is flat over SLI_ABSENT_WINDOW, then `for:` SLI_ABSENT_FOR: fires that long
+# after it stops, itself ledger.finalize_after (5 min) behind the measurements
+SLI_ABSENT_WINDOW = "15m"
+SLI_ABSENT_FOR = "5m"
+SLI_ABSENT_AFTER = "20m"
 AGENT_SILENT_FOR = "15m"
 SITE_SILENT_FOR = "15m"
 CLOCK_OFFSET_MAX = 60.0  # seconds: beyond it the minute a result lands in is doubtful
@@ -193,13 +197,14 @@ def clause_rules(contract: Contract) -> list[Rule]:
             alert="DuiSlaSliAbsent",
             expr=(
                 f"absent(dui_sla_seconds_total{{{sel}}})"
-                f" or sum by (contract) (increase(dui_sla_seconds_total{{{sel}}}[30m])) == 0"
+                " or sum by (contract) (increase(dui_sla_seconds_total"
+                f"{{{sel}}}[{SLI_ABSENT_WINDOW}])) == 0"
             ),
             severity="ticket",
             for_=SLI_ABSENT_FOR,
             labels={"contract": cid},
             key="sli_absent",
-            params={"for": SLI_ABSENT_FOR},
+            params={"for": SLI_ABSENT_AFTER},
         )
     ]
     if contract.rpo is not None:

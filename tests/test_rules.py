@@ -228,11 +228,18 @@ def cases() -> list[Case]:
             [("40m", "DuiPilotLinkSaturated", [])],
         ),
         Case(
-            "silver has no SLI series; gold's counter stalled",
-            {series("dui_sla_seconds_total", **GOLD, state=s): "600x60" for s in STATES},
+            "silver has no SLI series; gold's counter stops at 30m: fires 20 min later",
+            {
+                series("dui_sla_seconds_total", **GOLD, state=s): (
+                    "0+60x30 1800x40" if s == "up" else "0x70"
+                )
+                for s in STATES
+            },
             [
-                ("10m", "DuiSlaSliAbsent", []),
-                ("20m", "DuiSlaSliAbsent", [{"contract": "gold"}, {"contract": "silver"}]),
+                ("3m", "DuiSlaSliAbsent", []),
+                ("10m", "DuiSlaSliAbsent", [{"contract": "silver"}]),
+                ("48m", "DuiSlaSliAbsent", [{"contract": "silver"}]),
+                ("51m", "DuiSlaSliAbsent", [{"contract": "gold"}, {"contract": "silver"}]),
             ],
         ),
         Case(
