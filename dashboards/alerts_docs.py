@@ -130,9 +130,10 @@ fault, not as the vendor's downtime (docs/sla.md).
 ## RTO at risk
 
 `DuiSlaRtoAtRisk` pages when the open incident has lasted more than half the contract's
-`rto`. The incident's duration is wall-clock time from its first down minute: with
-`rto_clock: service_hours` it can page before half the RTO is used in service hours,
-which errs on the side of escalating early.
+`rto`, for 2 min (`for: 2m`): the duration can drop to 0 for a minute, and one sample
+must not page. The incident's duration is wall-clock time from its first down minute:
+with `rto_clock: service_hours` it can page before half the RTO is used in service
+hours, which errs on the side of escalating early.
 
 ## Backups and restore tests
 

@@ -253,6 +253,7 @@ def clause_rules(contract: Contract) -> list[Rule]:
                 alert="DuiSlaRtoAtRisk",
                 expr=f"dui_sla_incident_duration_seconds{{{sel}}} > {num(half)}",
                 severity="page",
+                for_="2m",  # the input may drop to 0 for a minute: no page on one sample
                 labels={"contract": cid},
                 key="rto_at_risk",
                 params={"half": duration(half), "rto": duration(contract.rto)},

@@ -252,8 +252,14 @@ def cases() -> list[Case]:
                 ("10m", "DuiSlaRpoBreached", []),
                 ("20m", "DuiSlaRpoBreached", [{**GOLD, "clause": "rpo"}]),
                 ("119m", "DuiSlaRtoAtRisk", []),
+                ("121m", "DuiSlaRtoAtRisk", []),  # for: 2m
                 ("125m", "DuiSlaRtoAtRisk", [GOLD]),
             ],
+        ),
+        Case(
+            "the incident duration flaps to 0 every other minute, then holds",
+            {series("dui_sla_incident_duration_seconds", **GOLD): "7300 0 7300 0 7300 0 7300x5"},
+            [("4m", "DuiSlaRtoAtRisk", []), ("8m", "DuiSlaRtoAtRisk", [GOLD])],
         ),
         Case(
             "last backup and restore test at t=0",
