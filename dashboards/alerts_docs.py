@@ -148,6 +148,20 @@ and a daily backup must not raise a daily alert for the minutes in between.
 Workstations switched off at night make `DuiAgentSilent` (info) and `DuiSiteSilent`
 (ticket) fire. Route `info` nowhere, and silence a site's closing hours in
 Alertmanager (`time_intervals`) or drop `DuiSiteSilent` for it.
+
+`DuiAgentSilent` and `DuiSiteSilent` resolve by themselves once the collector forgets
+the agent, after `agents.forget_after` (24 h by default) of silence: its `dui_agent_up`
+series leaves `/metrics`. An agent or site silent for longer than that is no longer
+alerted on: act on the alert within that day.
+
+## Collector and broker
+
+`DuiCollectorBrokerDisconnected` pages when `dui_collector_mqtt_connected` has been 0
+for 5 min: nothing is measured, the agents keep their results in their spools and
+send them once the collector is back. Every site then looks silent, so the example
+Alertmanager config inhibits `DuiSiteSilent` and `DuiAgentSilent` while it fires.
+`DuiTlsCertExpiringSoon` watches the DUI's certificates only (`role="dui"`), not those of
+the reference targets.
 """
 
 

@@ -65,6 +65,7 @@ SLI_ABSENT_FOR = "5m"
 SLI_ABSENT_AFTER = "20m"
 AGENT_SILENT_FOR = "15m"
 SITE_SILENT_FOR = "15m"
+BROKER_DOWN_FOR = "5m"
 CLOCK_OFFSET_MAX = 60.0  # seconds: beyond it the minute a result lands in is doubtful
 TLS_EXPIRY_DAYS = 14
 PILOT_WINDOW = "15m"
@@ -274,9 +275,13 @@ def fleet_rules() -> list[Rule]:
          "lost_results", {}),
         ("DuiAgentClockOffset", f"abs(dui_agent_clock_offset_seconds) > {offset}", "ticket",
          "10m", "clock_offset", {"max": f"{offset} s"}),
-        # one alert per target, not per agent: every site sees the vendor's certificate
+        # results wait in the agents' spools: every site looks silent, nothing is measured
+        ("DuiCollectorBrokerDisconnected", "dui_collector_mqtt_connected == 0", "page",
+         BROKER_DOWN_FOR, "broker_disconnected", {"for": BROKER_DOWN_FOR}),
+        # one alert per target, not per agent: every site sees the vendor's certificate;
+        # the DUI's only, the references' certificates are not the vendor's business
         ("DuiTlsCertExpiringSoon",
-         "min by (target, role) (dui_tls_cert_expiry_timestamp_seconds) - time()"
+         'min by (target, role) (dui_tls_cert_expiry_timestamp_seconds{role="dui"}) - time()'
          f" < {num(days * 86400)}", "ticket", "10m", "tls_expiry", {"days": f"{days} d"}),
     ]  # fmt: skip
     return [

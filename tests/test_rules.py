@@ -75,8 +75,8 @@ def series(name: str, **labels: str) -> str:
     return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
 
 
-def tls(site: str, agent: str, target: str, days: int) -> dict[str, str]:
-    labels = {"org": "o1", "site": site, "agent": agent, "target": target, "role": "dui"}
+def tls(site: str, agent: str, target: str, days: int, role: str = "dui") -> dict[str, str]:
+    labels = {"org": "o1", "site": site, "agent": agent, "target": target, "role": role}
     return {series("dui_tls_cert_expiry_timestamp_seconds", **labels): f"{days * 86400}x30"}
 
 
@@ -295,6 +295,15 @@ def cases() -> list[Case]:
             ],
         ),
         Case(
+            "the collector loses the broker at 10m for 20 min",
+            {"dui_collector_mqtt_connected": "1x9 0x20 1x10"},
+            [
+                ("13m", "DuiCollectorBrokerDisconnected", []),
+                ("16m", "DuiCollectorBrokerDisconnected", [{}]),
+                ("35m", "DuiCollectorBrokerDisconnected", []),
+            ],
+        ),
+        Case(
             "five results lost at 30m",
             {series("dui_agent_lost_results_total", **agent, agent="a1"): "0x30 5x100"},
             [
@@ -320,8 +329,12 @@ def cases() -> list[Case]:
             ],
         ),
         Case(
-            "one certificate expires in 10 days, another in 20, seen from two sites",
-            tls("s1", "a1", "t1", 10) | tls("s2", "b1", "t1", 10) | tls("s1", "a1", "t2", 20),
+            "one certificate expires in 10 days, another in 20, seen from two sites;"
+            " the internet reference's in 10 days is not the vendor's",
+            tls("s1", "a1", "t1", 10)
+            | tls("s2", "b1", "t1", 10)
+            | tls("s1", "a1", "t2", 20)
+            | tls("s1", "a1", "ref", 10, role="internet"),
             [
                 ("5m", "DuiTlsCertExpiringSoon", []),
                 ("20m", "DuiTlsCertExpiringSoon", [{"target": "t1", "role": "dui"}]),
@@ -436,7 +449,7 @@ def test_thresholds_are_literals_from_each_objective(config) -> None:
     assert 'dui:sla_error_ratio:rate6h{contract="gold"} > 0.006' in text
     assert 'dui:sla_error_ratio:rate1d{contract="gold"} > 0.003' in text
     assert 'dui:sla_error_ratio:rate3d{contract="silver"} > 0.01' in text
-    assert "unknown" not in text  # never bad, never counted, whatever the policy
+    assert "|unknown" not in text and "down|unknown" not in text  # whatever the policy
     assert build_rules(config) == text  # deterministic
 
 
@@ -483,6 +496,7 @@ def test_alertmanager_example_routes() -> None:
     for labels, receiver in (
         (["severity=page", "contract=gold", f"alertname={BURN}"], "oncall-pager"),
         (["severity=page", "contract=gold", "alertname=DuiSlaRtoAtRisk"], "oncall-pager"),
+        (["severity=page", "alertname=DuiCollectorBrokerDisconnected"], "oncall-pager"),
         ([ticket, "contract=gold", f"alertname={SLOW}"], "vendor-manager"),
         ([ticket, "target=t1", "alertname=DuiTlsCertExpiringSoon"], "vendor-manager"),
         ([ticket, "contract=gold", "alertname=DuiSlaSliAbsent"], "it-ops"),
