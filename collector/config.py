@@ -249,14 +249,15 @@ class CollectorConfig(Strict):
                 raise ValueError(f"contract id {contract_id!r} is used twice")
 
 
-def parse(data: Any, base: Path | None = None) -> CollectorConfig:
-    return parse_as(data if data is not None else {}, CollectorConfig, base)
+def parse(data: Any, base: Path | None = None, *, files: bool = True) -> CollectorConfig:
+    """`files=False`: leave the secret and certificate files unopened (their paths as written)."""
+    return parse_as(data if data is not None else {}, CollectorConfig, base, check_files_=files)
 
 
-def load(path: str | os.PathLike[str]) -> CollectorConfig:
+def load(path: str | os.PathLike[str], *, files: bool = True) -> CollectorConfig:
     path = Path(path)
     data = read_yaml(path)
     try:
-        return parse(data, base=path.parent)
+        return parse(data, base=path.parent, files=files)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None

@@ -15,7 +15,6 @@ from collector.config import CollectorConfig, parse
 from dashboards.alerts_table import (
     BURN_TIERS,
     CLOCK_OFFSET_MAX,
-    PERIOD_HOURS,
     TLS_EXPIRY_DAYS,
     all_rules,
     duration,
@@ -65,13 +64,23 @@ expressions shown are those for the contract and the pilot site of
 For each contract, `dui:sla_error_ratio:rate<window>` (windows 5m, 30m, 1h, 2h, 6h,
 1d, 3d) is the share of counted time that was bad, from `dui_sla_seconds_total`:
 
-- bad = `down`, plus `unknown` when the contract's `availability.unknown` is `down`;
-- counted = `up` + `degraded` + `down`, plus `unknown` unless it is `excluded`;
+- bad = `down`;
+- counted = `up` + `degraded` + `down`;
+- `unknown` is in neither, whatever the contract's `availability.unknown`: the counter
+  counts a minute once, when it becomes final, so a minute that was `unknown` because
+  results arrived late (broker or collector outage, agents replaying their spool) stays
+  `unknown` in it even after the period's figures say `up`. Counting it bad would page
+  the vendor's budget for our own outage. The monthly report (docs/sla.md) still
+  applies the policy; missing measurements are watched by `DuiSlaSliAbsent` and
+  `DuiSiteSilent`;
 - `excluded` (outside service hours, maintenance) is in neither: over a window that is
   wholly excluded the ratio is 0/0, has no value, and nothing fires.
 
 The counter moves only when a minute becomes final (`ledger.finalize_after`, 5 min by
 default, after its end), so every alert on it reacts that much later than the outage.
+`DuiSlaSliAbsent` fires when the counter is absent, or has not moved over 15 min and
+stays so for 5 more (`for: 5m`): about 20 min after the counter stops, 25 min after the
+last minute it counted.
 
 ## Error budget burn
 
@@ -79,8 +88,20 @@ Multi-window, multi-burn-rate alerts (the SRE workbook's method): an alert fires
 the error ratio over a long window *and* over a short one (a twelfth of it) are both
 above `burn × (1 − objective)`. The long window says the budget is really going, the
 short one that it still is: once the outage ends the alert clears within the short
-window. The period is taken as 30 days. Each tier is its own rule: the `window` label
-(`1h/5m`, `6h/30m`, `1d/2h`, `3d/6h`) says which one fired.
+window. The period is taken as 30 days, and the budget as `1 − objective` of the
+period's *counted* hours S: 720 h for a contract served round the clock, S = hours a
+week of `service_hours.weekly` × 30/7 otherwise (mon–fri 07:00–20:00 → 65 h × 30/7 ≈
+279 h; holidays are ignored, so S is slightly high and the alerts slightly late). The
+burn factor for "spend b of the budget in window w" is `b × S / w`; the table shows it
+for S = 720 h. "Budget gone in" is counted time (service hours), the same for every S.
+Each tier is its own rule: the `window` label (`1h/5m`, `6h/30m`, `1d/2h`, `3d/6h`)
+says which one fired.
+
+A tier whose ratio threshold `b × S / w × (1 − objective)` is 1 or more can never fire:
+even a full outage over its long window spends less than its share of the budget
+(objective under about 93 % for the 1h tier round the clock, higher with few service
+hours). Such a tier is left out of the rules file, and a comment at the top of the file
+names it; the longer tiers still catch the outage.
 
 | alert | severity | budget spent | long / short | burn | budget gone in |
 | --- | --- | --- | --- | --- | --- |
@@ -109,9 +130,10 @@ fault, not as the vendor's downtime (docs/sla.md).
 ## RTO at risk
 
 `DuiSlaRtoAtRisk` pages when the open incident has lasted more than half the contract's
-`rto`. The incident's duration is wall-clock time from its first down minute: with
-`rto_clock: service_hours` it can page before half the RTO is used in service hours,
-which errs on the side of escalating early.
+`rto`, for 2 min (`for: 2m`): the duration can drop to 0 for a minute, and one sample
+must not page. The incident's duration is wall-clock time from its first down minute:
+with `rto_clock: service_hours` it can page before half the RTO is used in service
+hours, which errs on the side of escalating early.
 
 ## Backups and restore tests
 
@@ -126,6 +148,20 @@ and a daily backup must not raise a daily alert for the minutes in between.
 Workstations switched off at night make `DuiAgentSilent` (info) and `DuiSiteSilent`
 (ticket) fire. Route `info` nowhere, and silence a site's closing hours in
 Alertmanager (`time_intervals`) or drop `DuiSiteSilent` for it.
+
+`DuiAgentSilent` and `DuiSiteSilent` resolve by themselves once the collector forgets
+the agent, after `agents.forget_after` (24 h by default) of silence: its `dui_agent_up`
+series leaves `/metrics`. An agent or site silent for longer than that is no longer
+alerted on: act on the alert within that day.
+
+## Collector and broker
+
+`DuiCollectorBrokerDisconnected` pages when `dui_collector_mqtt_connected` has been 0
+for 5 min: nothing is measured, the agents keep their results in their spools and
+send them once the collector is back. Every site then looks silent, so the example
+Alertmanager config inhibits `DuiSiteSilent` and `DuiAgentSilent` while it fires.
+`DuiTlsCertExpiringSoon` watches the DUI's certificates only (`role="dui"`), not those of
+the reference targets.
 """
 
 
@@ -150,7 +186,7 @@ def render_docs() -> str:
         lines.append(
             f"| `{tier.alert}` | {tier.severity} | {percent(tier.budget)} | "
             f"{tier.long} / {tier.short} | {num(tier.factor)} | "
-            f"{duration(PERIOD_HOURS / tier.factor * 3600)} |"
+            f"{duration(tier.exhaust_hours * 3600)} |"
         )
     lines += [
         "",

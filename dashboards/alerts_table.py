@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from collector.config import CollectorConfig, Contract
+from collector.sla.calendar import ServiceCalendar
 
-PERIOD_HOURS = 30 * 24  # a month, for the burn-rate arithmetic
+PERIOD_DAYS = 30  # a month, for the burn-rate arithmetic
+PERIOD_HOURS = PERIOD_DAYS * 24  # counted hours of a contract served round the clock
 SLI_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 _HOURS = {"5m": 5 / 60, "30m": 0.5, "1h": 1, "2h": 2, "6h": 6, "1d": 24, "3d": 72}
 
@@ -29,7 +31,25 @@ class BurnTier:
 
     @property
     def factor(self) -> float:
-        return round(self.budget * PERIOD_HOURS / _HOURS[self.long], 6)
+        """Burn factor for a contract counted round the clock."""
+        return self.factor_for(PERIOD_HOURS)
+
+    def factor_for(self, counted_hours: float) -> float:
+        """Burn factor when the period counts `counted_hours`: the error ratio over `long`
+        that spends `budget` of the period's budget in `long`."""
+        return round(self.budget * counted_hours / _HOURS[self.long], 6)
+
+    @property
+    def exhaust_hours(self) -> float:
+        """Counted hours (service hours) in which the whole budget goes at this burn."""
+        return _HOURS[self.long] / self.budget
+
+
+def period_hours(contract: Contract) -> float:
+    """Service hours in a 30-day period: hours a week × 30/7, from the same weekly spans the
+    SLA calendar counts (holidays ignored: they only make the budget slightly smaller)."""
+    minutes = ServiceCalendar.of(contract.service_hours).minutes_per_week()
+    return round(minutes / 60 * PERIOD_DAYS / 7, 6)
 
 
 BURN_TIERS = (
@@ -38,9 +58,14 @@ BURN_TIERS = (
     BurnTier("DuiSlaErrorBudgetBurnSlow", "ticket", 0.10, "1d", "2h"),
     BurnTier("DuiSlaErrorBudgetBurnSlow", "ticket", 0.10, "3d", "6h"),
 )
-SLI_ABSENT_FOR = "15m"
+# the counter is flat over SLI_ABSENT_WINDOW, then `for:` SLI_ABSENT_FOR: fires that long
+# after it stops, itself ledger.finalize_after (5 min) behind the measurements
+SLI_ABSENT_WINDOW = "15m"
+SLI_ABSENT_FOR = "5m"
+SLI_ABSENT_AFTER = "20m"
 AGENT_SILENT_FOR = "15m"
 SITE_SILENT_FOR = "15m"
+BROKER_DOWN_FOR = "5m"
 CLOCK_OFFSET_MAX = 60.0  # seconds: beyond it the minute a result lands in is doubtful
 TLS_EXPIRY_DAYS = 14
 PILOT_WINDOW = "15m"
@@ -83,11 +108,16 @@ def percent(ratio: float) -> str:
 
 
 def sli_states(contract: Contract) -> tuple[str, str]:
-    """(bad, total) state regexes: `unknown` per the contract's policy, `excluded` never."""
-    policy = contract.availability.unknown
-    bad = "down|unknown" if policy == "down" else "down"
-    total = "up|degraded|down" if policy == "excluded" else "up|degraded|down|unknown"
-    return bad, total
+    """(bad, total) state regexes, the same for every contract: `unknown` and `excluded` never.
+
+    A minute counted `unknown` stays so in the counter even when late results (broker or
+    collector outage, agents replaying their spool) later make it `up`, so counting it bad
+    would page the vendor's budget for our own outage; the monthly report applies the
+    contract's `availability.unknown` policy, and DuiSlaSliAbsent/DuiSiteSilent watch for
+    missing measurements.
+    """
+    del contract  # same SLI for every policy
+    return "down", "up|degraded|down"
 
 
 def sli_rules(contract: Contract) -> list[Rule]:
@@ -113,11 +143,24 @@ def sli_rules(contract: Contract) -> list[Rule]:
     return rules
 
 
+def burn_ratio(contract: Contract, tier: BurnTier) -> float:
+    """The error ratio over `tier.long` above which `tier` fires for `contract`."""
+    return tier.factor_for(period_hours(contract)) * (1 - contract.availability.objective)
+
+
+def unreachable_tiers(contract: Contract) -> list[BurnTier]:
+    """Tiers whose ratio threshold is ≥ 1: even a full outage over the long window spends
+    less than the tier's share of the budget (low objective, few service hours)."""
+    return [tier for tier in BURN_TIERS if burn_ratio(contract, tier) >= 1]
+
+
 def burn_rules(contract: Contract) -> list[Rule]:
-    cid, budget = contract.id, 1 - contract.availability.objective
+    cid = contract.id
     rules = []
     for tier in BURN_TIERS:
-        threshold = num(tier.factor * budget)
+        if tier in unreachable_tiers(contract):
+            continue
+        threshold = num(burn_ratio(contract, tier))
         window = f"{tier.long}/{tier.short}"
         expr = (
             f'dui:sla_error_ratio:rate{tier.long}{{contract="{cid}"}} > {threshold}'
@@ -129,7 +172,7 @@ def burn_rules(contract: Contract) -> list[Rule]:
             "long": tier.long,
             "short": tier.short,
             "threshold": threshold,
-            "exhaust": duration(PERIOD_HOURS / tier.factor * 3600),
+            "exhaust": duration(tier.exhaust_hours * 3600),
         }
         rules.append(
             Rule(
@@ -155,13 +198,14 @@ def clause_rules(contract: Contract) -> list[Rule]:
             alert="DuiSlaSliAbsent",
             expr=(
                 f"absent(dui_sla_seconds_total{{{sel}}})"
-                f" or sum by (contract) (increase(dui_sla_seconds_total{{{sel}}}[30m])) == 0"
+                " or sum by (contract) (increase(dui_sla_seconds_total"
+                f"{{{sel}}}[{SLI_ABSENT_WINDOW}])) == 0"
             ),
             severity="ticket",
             for_=SLI_ABSENT_FOR,
             labels={"contract": cid},
             key="sli_absent",
-            params={"for": SLI_ABSENT_FOR},
+            params={"for": SLI_ABSENT_AFTER},
         )
     ]
     if contract.rpo is not None:
@@ -210,6 +254,7 @@ def clause_rules(contract: Contract) -> list[Rule]:
                 alert="DuiSlaRtoAtRisk",
                 expr=f"dui_sla_incident_duration_seconds{{{sel}}} > {num(half)}",
                 severity="page",
+                for_="2m",  # the input may drop to 0 for a minute: no page on one sample
                 labels={"contract": cid},
                 key="rto_at_risk",
                 params={"half": duration(half), "rto": duration(contract.rto)},
@@ -230,9 +275,13 @@ def fleet_rules() -> list[Rule]:
          "lost_results", {}),
         ("DuiAgentClockOffset", f"abs(dui_agent_clock_offset_seconds) > {offset}", "ticket",
          "10m", "clock_offset", {"max": f"{offset} s"}),
-        # one alert per target, not per agent: every site sees the vendor's certificate
+        # results wait in the agents' spools: every site looks silent, nothing is measured
+        ("DuiCollectorBrokerDisconnected", "dui_collector_mqtt_connected == 0", "page",
+         BROKER_DOWN_FOR, "broker_disconnected", {"for": BROKER_DOWN_FOR}),
+        # one alert per target, not per agent: every site sees the vendor's certificate;
+        # the DUI's only, the references' certificates are not the vendor's business
         ("DuiTlsCertExpiringSoon",
-         "min by (target, role) (dui_tls_cert_expiry_timestamp_seconds) - time()"
+         'min by (target, role) (dui_tls_cert_expiry_timestamp_seconds{role="dui"}) - time()'
          f" < {num(days * 86400)}", "ticket", "10m", "tls_expiry", {"days": f"{days} d"}),
     ]  # fmt: skip
     return [

@@ -13,6 +13,7 @@ from grafanalib.core import Dashboard, Templating, Time
 
 from collector.config import CollectorConfig, Contract
 from collector.sla.engine import STATES
+from collector.sla.records import CONTRACT_PROBES
 from dashboards.panels import (
     Page,
     Query,
@@ -27,6 +28,17 @@ from dashboards.panels import (
 C = 'contract=~"$contract"'
 S = 'site=~"$site"'
 ST = 'site=~"$site", target=~"$target"'
+
+
+def by_role(agg: str, metric: str, dui: str = "") -> str:
+    """`metric` by site and role: the DUI for the chosen targets (and `dui` matchers) plus
+    the gateway and internet references, never the other roles (dns, speedtest, …)."""
+    return (
+        f'{agg} by (site, role) ({metric}{{{ST}, role="dui"{dui}}})'
+        f' or {agg} by (site, role) ({metric}{{{S}, role=~"gateway|internet"}})'
+    )
+
+
 STATE_CODES = {state: i + 1 for i, state in enumerate(STATES)}
 STATE_COLORS = {
     "up": "green",
@@ -226,8 +238,8 @@ def site(config: CollectorConfig, lang: str) -> tuple[Page, list[Any]]:
             "timeseries",
             (
                 Query(
-                    f'avg by (phase) (dui_http_duration_seconds{{{ST}, role="dui"}})',
-                    "{{phase}}",
+                    f'avg by (site, phase) (dui_http_duration_seconds{{{ST}, role="dui"}})',
+                    "{{site}} {{phase}}",
                 ),
             ),
             unit="s",
@@ -239,7 +251,13 @@ def site(config: CollectorConfig, lang: str) -> tuple[Page, list[Any]]:
         Spec(
             "site.success",
             "timeseries",
-            (Query(f"avg by (site, role) (dui_probe_success{{{S}}})", "{{site}} {{role}}"),),
+            # the DUI judged on what the contract counts (collector/sla/records.py)
+            (
+                Query(
+                    by_role("avg", "dui_probe_success", f', probe=~"{"|".join(CONTRACT_PROBES)}"'),
+                    "{{site}} {{role}}",
+                ),
+            ),
             unit="percentunit",
             width=24,
             minmax=(0, 1),
@@ -251,7 +269,7 @@ def site(config: CollectorConfig, lang: str) -> tuple[Page, list[Any]]:
             "timeseries",
             (
                 Query(
-                    f"avg by (site, role) (dui_latency_rtt_avg_seconds{{{S}}})",
+                    by_role("avg", "dui_latency_rtt_avg_seconds"),
                     "{{site}} {{role}}",
                 ),
             ),
@@ -266,7 +284,7 @@ def site(config: CollectorConfig, lang: str) -> tuple[Page, list[Any]]:
             "timeseries",
             (
                 Query(
-                    f"avg by (site, role) (dui_latency_jitter_seconds{{{S}}})",
+                    by_role("avg", "dui_latency_jitter_seconds"),
                     "{{site}} {{role}}",
                 ),
             ),
@@ -278,7 +296,7 @@ def site(config: CollectorConfig, lang: str) -> tuple[Page, list[Any]]:
         Spec(
             "site.loss",
             "timeseries",
-            (Query(f"max by (site, role) (dui_latency_loss_ratio{{{S}}})", "{{site}} {{role}}"),),
+            (Query(by_role("max", "dui_latency_loss_ratio"), "{{site}} {{role}}"),),
             unit="percentunit",
             width=8,
             thresholds=limit(pre.max_loss if pre else None),

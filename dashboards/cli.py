@@ -8,6 +8,7 @@ the file and the key.
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 
 import click
@@ -26,7 +27,8 @@ LANG_OPTION = click.option(
 
 
 def _load(path: str) -> CollectorConfig:
-    return load_or_exit(load, path, "dui-dashboards")
+    # the collector's secret files (mode 0600) are none of our business: run without sudo
+    return load_or_exit(partial(load, files=False), path, "dui-dashboards")
 
 
 def _write(path: Path, text: str) -> None:

@@ -44,6 +44,10 @@ sudo systemctl restart grafana-server
 dui-dashboards rules --config /etc/dui-collector/collector.yaml --out /etc/prometheus/dui-rules.yml
 ```
 
+`dui-dashboards` reads the collector config without opening the files it names (the
+MQTT password, the evidence tokens, certificates): it runs without the collector's
+rights, and a secret file of mode 0600 is no error. The collector still checks them.
+
 - `--out DIR` receives `dui-overview.json`, `dui-site.json`, `dui-fleet.json`,
   `dui-evidence.json`, `provisioning/datasources/dui-prometheus.yaml` (a Prometheus
   datasource with uid `prometheus`, URL from `--prometheus-url`, default

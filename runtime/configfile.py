@@ -150,15 +150,21 @@ def _choices(root: type, path: str) -> tuple[Any, ...]:
     return tuple(info.values) if isinstance(info, msgspec.inspect.LiteralType) else ()
 
 
-def parse_as(data: Any, schema: type[T], base: Path | None = None) -> T:
-    """Validate a loaded mapping against `schema`. Raises ConfigError."""
+def parse_as(
+    data: Any, schema: type[T], base: Path | None = None, *, check_files_: bool = True
+) -> T:
+    """Validate a loaded mapping against `schema`. Raises ConfigError.
+
+    `check_files_=False` skips opening the files it names (secrets, certificates), for tools
+    that read only the rest, such as `dui-dashboards` run without the service's rights."""
     if not isinstance(data, dict):
         raise ConfigError("the file must hold a mapping of keys")
     try:
         config = msgspec.convert(data, schema, dec_hook=dec_hook)
     except msgspec.ValidationError as exc:
         raise ConfigError(where(str(exc), schema)) from None
-    check_files(config, "", base or Path.cwd())
+    if check_files_:
+        check_files(config, "", base or Path.cwd())
     return config
 
 

@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from collector.config import parse
+from collector.config import load, parse
 from collector.ingest import Accepted, Outcome
 from collector.metrics.catalogue import BY_NAME
 from collector.metrics.exposition import Exposition
 from collector.state import State
 from dashboards import build, docs, panels, provisioning
 from dashboards.build import STATE_NOW, build_dashboards, dump, panel_queries
+from runtime.configfile import ConfigError
 from tests.helpers import ROOT
 from tests.helpers.batches import decoded_result
 from tests.helpers.cli import python
@@ -262,6 +263,69 @@ def test_state_and_wifi_share_queries_compute_what_their_panels_say(tmp_path) ->
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_site_network_panels_follow_target_and_keep_only_dui_and_references(tmp_path) -> None:
+    """With $target = dui-login: the DUI series of dui-login only (its http probe, not dns),
+    the gateway and internet references, never speedtest/workstation; phases per site."""
+    panel = {
+        p["title"]: t["expr"]
+        for p, t in panel_queries(build_dashboards(config(), "en")["dui-site.json"])
+    }
+
+    def chosen(expr: str) -> str:
+        expr = expr.replace("$target", "dui-login").replace("$__rate_interval", "5m")
+        return re.sub(r"\$\{?\w+\}?", ".*", expr)
+
+    series = []
+    for target, role, probe, value in (
+        ("dui-login", "dui", "http", 1),
+        ("dui-login", "dui", "dns", 0),
+        ("dui-parcours", "dui", "http", 0),
+        ("gw", "gateway", "latency", 1),
+        ("net", "internet", "latency", 1),
+        ("link", "speedtest", "bandwidth", 0),
+        ("workstation", "workstation", "context", 0),
+    ):
+        ids = f'org="o",site="s1",agent="a1",target="{target}",role="{role}"'
+        series.append(
+            {"series": f'dui_probe_success{{{ids},probe="{probe}"}}', "values": f"{value}x5"}
+        )
+        if probe in ("latency", "http"):
+            rtt = 0.5 if target == "dui-parcours" else 0.01
+            series.append({"series": f"dui_latency_rtt_avg_seconds{{{ids}}}", "values": f"{rtt}x5"})
+    for site, seconds in (("s1", 0.1), ("s2", 0.3)):
+        ids = f'org="o",site="{site}",agent="a",target="dui-login",role="dui",phase="tls"'
+        series.append({"series": f"dui_http_duration_seconds{{{ids}}}", "values": f"{seconds}x5"})
+    roles = [("dui", 1), ("gateway", 1), ("internet", 1)]
+    expect = {
+        "Success by role": [{"labels": f'{{site="s1",role="{r}"}}', "value": v} for r, v in roles],
+        "Round trip (RTT)": [
+            {"labels": f'{{site="s1",role="{r}"}}', "value": 0.01} for r, _ in roles
+        ],
+        "Request phases": [
+            {"labels": '{site="s1",phase="tls"}', "value": 0.1},
+            {"labels": '{site="s2",phase="tls"}', "value": 0.3},
+        ],
+    }
+    tests = {
+        "rule_files": [],
+        "tests": [
+            {
+                "input_series": series,
+                "promql_expr_test": [
+                    {"expr": chosen(panel[title]), "eval_time": "2m", "exp_samples": samples}
+                    for title, samples in expect.items()
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "t.yml"
+    path.write_text(yaml.safe_dump(tests), encoding="utf-8")
+    proc = subprocess.run(
+        [promtool(), "test", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_wifi_signal_series_follows_the_newest_link_result() -> None:
     state, now = State(stale_after=60, forget_after=3600), time.time()
 
@@ -316,6 +380,23 @@ def test_cli_writes_dashboards_and_provisioning_and_refuses_a_broken_config(tmp_
     assert not (tmp_path / "x").exists() and not (tmp_path / "r.yml").exists()
     proc = python("-m", "dashboards", "--config", str(good))
     assert proc.returncode == 2 and "--out" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_does_not_open_the_collectors_secret_files(tmp_path) -> None:
+    """The collector's token file may be unreadable to whoever generates dashboards."""
+    data = json.loads(json.dumps(CONFIG))
+    data["contracts"][0]["evidence_token_file"] = "secrets/evidence-token"  # not there
+    path = tmp_path / "collector.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    for args in (("--out", str(tmp_path / "g")), ("rules", "--out", str(tmp_path / "r.yml"))):
+        if args[0] == "rules":
+            proc = python("-m", "dashboards", "rules", "--config", str(path), *args[1:])
+        else:
+            proc = python("-m", "dashboards", "--config", str(path), *args)
+        assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "r.yml").is_file() and (tmp_path / "g" / "dui-site.json").is_file()
+    with pytest.raises(ConfigError, match="evidence_token_file"):
+        load(path)  # the collector itself still checks them
 
 
 def test_docs_and_deploy_files_are_generated() -> None:

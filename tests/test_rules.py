@@ -75,8 +75,8 @@ def series(name: str, **labels: str) -> str:
     return name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
 
 
-def tls(site: str, agent: str, target: str, days: int) -> dict[str, str]:
-    labels = {"org": "o1", "site": site, "agent": agent, "target": target, "role": "dui"}
+def tls(site: str, agent: str, target: str, days: int, role: str = "dui") -> dict[str, str]:
+    labels = {"org": "o1", "site": site, "agent": agent, "target": target, "role": role}
     return {series("dui_tls_cert_expiry_timestamp_seconds", **labels): f"{days * 86400}x30"}
 
 
@@ -91,15 +91,14 @@ def burn(contract: str, window: str, severity: str) -> dict[str, str]:
 
 def burn_cases() -> list[Case]:
     """For every tier: a steady ratio 10 % above its threshold fires it and every lower tier;
-    10 % below does not fire it. gold counts `down`; silver (unknown: down) counts `unknown`."""
+    10 % below does not fire it."""
     cases = []
     for tier in BURN_TIERS:
         for factor, label in ((1.1, "above"), (0.9, "under")):
             inputs, expected = {}, {BURN: [], SLOW: []}
             for contract, objective in OBJECTIVES.items():
                 ratio = factor * tier.factor * (1 - objective)
-                bad = "down" if contract == "gold" else "unknown"
-                inputs |= sla(contract, 150, up=1 - ratio, **{bad: ratio})
+                inputs |= sla(contract, 150, up=1 - ratio, down=ratio)
                 for other in BURN_TIERS:
                     if ratio > other.factor * (1 - objective):
                         window = f"{other.long}/{other.short}"
@@ -167,9 +166,14 @@ def cases() -> list[Case]:
             [("120m", alert, []) for alert in (BURN, SLOW, "DuiSlaSliAbsent")],
         ),
         Case(
-            "unknown is excluded for gold, bad for silver (unknown: down)",
+            "unknown is never bad, even for silver (unknown: down): late results stay unknown",
             sla("gold", 120, up=0.5, unknown=0.5) | sla("silver", 120, up=0.5, unknown=0.5),
-            [("120m", BURN, [burn("silver", "1h/5m", "page"), burn("silver", "6h/30m", "page")])],
+            [("120m", alert, []) for alert in (BURN, SLOW)],
+        ),
+        Case(
+            "silver wholly unknown: no denominator, no burn",
+            sla("gold", 120, up=1) | sla("silver", 120, unknown=1),
+            [("120m", alert, []) for alert in (BURN, SLOW)],
         ),
         Case(
             "a gateway fault at the pilot site: local alert only",
@@ -224,11 +228,18 @@ def cases() -> list[Case]:
             [("40m", "DuiPilotLinkSaturated", [])],
         ),
         Case(
-            "silver has no SLI series; gold's counter stalled",
-            {series("dui_sla_seconds_total", **GOLD, state=s): "600x60" for s in STATES},
+            "silver has no SLI series; gold's counter stops at 30m: fires 20 min later",
+            {
+                series("dui_sla_seconds_total", **GOLD, state=s): (
+                    "0+60x30 1800x40" if s == "up" else "0x70"
+                )
+                for s in STATES
+            },
             [
-                ("10m", "DuiSlaSliAbsent", []),
-                ("20m", "DuiSlaSliAbsent", [{"contract": "gold"}, {"contract": "silver"}]),
+                ("3m", "DuiSlaSliAbsent", []),
+                ("10m", "DuiSlaSliAbsent", [{"contract": "silver"}]),
+                ("48m", "DuiSlaSliAbsent", [{"contract": "silver"}]),
+                ("51m", "DuiSlaSliAbsent", [{"contract": "gold"}, {"contract": "silver"}]),
             ],
         ),
         Case(
@@ -241,8 +252,14 @@ def cases() -> list[Case]:
                 ("10m", "DuiSlaRpoBreached", []),
                 ("20m", "DuiSlaRpoBreached", [{**GOLD, "clause": "rpo"}]),
                 ("119m", "DuiSlaRtoAtRisk", []),
+                ("121m", "DuiSlaRtoAtRisk", []),  # for: 2m
                 ("125m", "DuiSlaRtoAtRisk", [GOLD]),
             ],
+        ),
+        Case(
+            "the incident duration flaps to 0 every other minute, then holds",
+            {series("dui_sla_incident_duration_seconds", **GOLD): "7300 0 7300 0 7300 0 7300x5"},
+            [("4m", "DuiSlaRtoAtRisk", []), ("8m", "DuiSlaRtoAtRisk", [GOLD])],
         ),
         Case(
             "last backup and restore test at t=0",
@@ -278,6 +295,15 @@ def cases() -> list[Case]:
             ],
         ),
         Case(
+            "the collector loses the broker at 10m for 20 min",
+            {"dui_collector_mqtt_connected": "1x9 0x20 1x10"},
+            [
+                ("13m", "DuiCollectorBrokerDisconnected", []),
+                ("16m", "DuiCollectorBrokerDisconnected", [{}]),
+                ("35m", "DuiCollectorBrokerDisconnected", []),
+            ],
+        ),
+        Case(
             "five results lost at 30m",
             {series("dui_agent_lost_results_total", **agent, agent="a1"): "0x30 5x100"},
             [
@@ -303,8 +329,12 @@ def cases() -> list[Case]:
             ],
         ),
         Case(
-            "one certificate expires in 10 days, another in 20, seen from two sites",
-            tls("s1", "a1", "t1", 10) | tls("s2", "b1", "t1", 10) | tls("s1", "a1", "t2", 20),
+            "one certificate expires in 10 days, another in 20, seen from two sites;"
+            " the internet reference's in 10 days is not the vendor's",
+            tls("s1", "a1", "t1", 10)
+            | tls("s2", "b1", "t1", 10)
+            | tls("s1", "a1", "t2", 20)
+            | tls("s1", "a1", "ref", 10, role="internet"),
             [
                 ("5m", "DuiTlsCertExpiringSoon", []),
                 ("20m", "DuiTlsCertExpiringSoon", [{"target": "t1", "role": "dui"}]),
@@ -419,7 +449,7 @@ def test_thresholds_are_literals_from_each_objective(config) -> None:
     assert 'dui:sla_error_ratio:rate6h{contract="gold"} > 0.006' in text
     assert 'dui:sla_error_ratio:rate1d{contract="gold"} > 0.003' in text
     assert 'dui:sla_error_ratio:rate3d{contract="silver"} > 0.01' in text
-    assert 'state=~"down|unknown"' in text  # silver counts unknown as down
+    assert "|unknown" not in text and "down|unknown" not in text  # whatever the policy
     assert build_rules(config) == text  # deterministic
 
 
@@ -466,6 +496,7 @@ def test_alertmanager_example_routes() -> None:
     for labels, receiver in (
         (["severity=page", "contract=gold", f"alertname={BURN}"], "oncall-pager"),
         (["severity=page", "contract=gold", "alertname=DuiSlaRtoAtRisk"], "oncall-pager"),
+        (["severity=page", "alertname=DuiCollectorBrokerDisconnected"], "oncall-pager"),
         ([ticket, "contract=gold", f"alertname={SLOW}"], "vendor-manager"),
         ([ticket, "target=t1", "alertname=DuiTlsCertExpiringSoon"], "vendor-manager"),
         ([ticket, "contract=gold", "alertname=DuiSlaSliAbsent"], "it-ops"),
@@ -488,3 +519,82 @@ def test_alertmanager_example_routes() -> None:
             timeout=60,
         )
         assert done.returncode == 0, f"{labels}: {done.stdout}{done.stderr}"
+
+
+OFFICE = """\
+contracts:
+  - id: office
+    vendor: Vendor O
+    targets: [dui-login]
+    availability: {objective: 0.995}
+    service_hours: {timezone: Europe/Paris, weekly: {mon-fri: "07:00-20:00"}}
+  - id: low
+    vendor: Vendor L
+    targets: [dui-login]
+    availability: {objective: 0.9}
+"""
+
+
+@pytest.fixture
+def office(tmp_path: Path):
+    path = tmp_path / "office.yaml"
+    path.write_text(OFFICE, encoding="utf-8")
+    return load(path)
+
+
+def office_sla(down_minutes: int) -> dict[str, str]:
+    """`office` up for 2 h of service hours, its last `down_minutes` minutes down; `low` up."""
+    phases = [(120 - down_minutes, "up"), (down_minutes, "down")]
+    out = {}
+    for contract, vendor in (("office", "Vendor O"), ("low", "Vendor L")):
+        for state in ("up", "down"):
+            total, values = 0, ["0"]
+            for minutes, current in phases if contract == "office" else [(120, "up")]:
+                for _ in range(minutes):
+                    total += 60 if current == state else 0
+                    values.append(str(total))
+            labels = {"contract": contract, "vendor": vendor, "state": state}
+            out[series("dui_sla_seconds_total", **labels)] = " ".join(values)
+    return out
+
+
+def test_burn_factor_counts_service_hours(office) -> None:
+    from dashboards.alerts_table import period_hours
+
+    assert period_hours(office.contracts[0]) == pytest.approx(65 * 30 / 7)  # mon–fri 07–20
+    assert period_hours(office.contracts[1]) == 720
+    # 2 % of 0.5 % of ~279 h in 1 h: a 1h error ratio above 0.0279, not 0.072
+    assert 'dui:sla_error_ratio:rate1h{contract="office"} > 0.02785714' in build_rules(office)
+
+
+@needs_promtool
+def test_promtool_service_hours_burn(tmp_path: Path, office) -> None:
+    """2 down minutes in a service hour spend 2.4 % of a mon–fri 07–20 budget (83.6 min): it
+    pages (the 720 h calibration wanted 5.2 min); 1 minute (1.2 %) stays quiet."""
+    page = {"contract": "office", "vendor": "Vendor O", "window": "1h/5m", "severity": "page"}
+    selected = [
+        # the 6h tier sees only the 2 h of data: 2/120 > 5 % × 279 h / 6 h × 0.005
+        Case(
+            "2 down minutes in a service hour",
+            office_sla(2),
+            [("120m", BURN, [page, {**page, "window": "6h/30m"}])],
+        ),
+        Case("1 down minute in a service hour", office_sla(1), [("120m", BURN, [])]),
+    ]
+    path = write_tests(tmp_path, build_rules(office), selected, "office")
+    done = promtool("test", "rules", path)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+
+
+def test_a_tier_that_cannot_fire_is_left_out(tmp_path: Path, office) -> None:
+    """objective 0.9: the 1h tier's threshold is 14.4 × 0.1 = 1.44, above any error ratio."""
+    text = build_rules(office)
+    low = [r for r in all_rules(office) if r.alert and r.labels.get("contract") == "low"]
+    windows = {r.labels["window"] for r in low if r.alert in (BURN, SLOW)}
+    assert windows == {"6h/30m", "1d/2h", "3d/6h"}
+    assert "# low: burn tier 1h/5m left out: a full outage over 1h spends less than 2 %" in text
+    assert 'rate1h{contract="low"} >' not in text
+    if PROMTOOL is not None:
+        (tmp_path / "rules.yml").write_text(text, encoding="utf-8")
+        done = promtool("check", "rules", tmp_path / "rules.yml")
+        assert done.returncode == 0, done.stdout + done.stderr

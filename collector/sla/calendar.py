@@ -48,6 +48,13 @@ class ServiceCalendar:
     def _spans(self) -> dict[int, list[tuple[int, int]]]:
         return _spans(self.weekly)
 
+    def minutes_per_week(self) -> int:
+        """Service minutes in a week, holidays aside (spans crossing midnight count nothing,
+        as in `in_service`)."""
+        if self.weekly == "always":
+            return 7 * 24 * 60
+        return sum(max(0, b - a) for day in self._spans().values() for a, b in day)
+
     def is_holiday(self, day: dt.date) -> bool:
         return self.holidays != "none" and day in _holidays(self.holidays, day.year)
 
