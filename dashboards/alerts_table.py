@@ -107,22 +107,18 @@ def percent(ratio: float) -> str:
     return f"{ratio * 100:.6g} %"
 
 
-def sli_states(contract: Contract) -> tuple[str, str]:
-    """(bad, total) state regexes, the same for every contract: `unknown` and `excluded` never.
-
-    A minute counted `unknown` stays so in the counter even when late results (broker or
-    collector outage, agents replaying their spool) later make it `up`, so counting it bad
-    would page the vendor's budget for our own outage; the monthly report applies the
-    contract's `availability.unknown` policy, and DuiSlaSliAbsent/DuiSiteSilent watch for
-    missing measurements.
-    """
-    del contract  # same SLI for every policy
-    return "down", "up|degraded|down"
+# The SLI's (bad, counted) states, the same for every contract: `unknown` and `excluded`
+# never. A minute counted `unknown` stays so in the counter even when late results (broker
+# or collector outage, agents replaying their spool) later make it `up`, so counting it bad
+# would page the vendor's budget for our own outage; the monthly report applies the
+# contract's `availability.unknown` policy, and DuiSlaSliAbsent/DuiSiteSilent watch for
+# missing measurements.
+SLI_BAD, SLI_COUNTED = "down", "up|degraded|down"
 
 
 def sli_rules(contract: Contract) -> list[Rule]:
     cid = contract.id
-    bad, total = sli_states(contract)
+    bad, total = SLI_BAD, SLI_COUNTED
     rules = []
     for window in SLI_WINDOWS:
 
