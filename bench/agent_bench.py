@@ -60,7 +60,7 @@ def start(cmd: list[str], ready: str | None = "ready") -> subprocess.Popen[str]:
         line = proc.stdout.readline().strip() if proc.stdout else ""
         if line != ready:
             proc.kill()
-            raise RuntimeError(f"{cmd[3:]} did not start (said {line!r})")
+            raise RuntimeError(f"{cmd} did not start (said {line!r})")
     return proc
 
 

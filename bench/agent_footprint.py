@@ -28,6 +28,8 @@ from pathlib import Path
 
 import yaml
 
+from bench.agent_bench import start
+
 ROOT = Path(__file__).resolve().parent.parent
 THINK = 0.020
 TOOLS = ("curl", "mosquitto", "prometheus-blackbox-exporter")
@@ -94,18 +96,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def start(cmd: list[str], ready: str | None = "ready") -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    if ready is not None:
-        line = proc.stdout.readline().strip() if proc.stdout else ""
-        if line != ready:
-            proc.kill()
-            raise RuntimeError(f"{cmd} did not start (said {line!r})")
-    return proc
 
 
 def memory(pid: int) -> tuple[int, int]:
