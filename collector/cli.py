@@ -71,7 +71,10 @@ def run(config_path: str) -> None:
     "--dir",
     "directory",
     metavar="DIR",
-    help="Keep the trial's files here (default: a temporary directory).",
+    help="Keep the trial's files here (default: ~/.local/state/dui-sla/trial, kept between runs).",
+)
+@click.option(
+    "--fresh", is_flag=True, help="Start over: remove the trial's files (and only those) first."
 )
 @click.option(
     "--mqtt-port",
@@ -82,7 +85,9 @@ def run(config_path: str) -> None:
 @click.option(
     "--http-port", default=9108, show_default=True, help="HTTP port (another free one if taken)."
 )
-def trial(dui_url: str | None, directory: str | None, mqtt_port: int, http_port: int) -> None:
+def trial(
+    dui_url: str | None, directory: str | None, fresh: bool, mqtt_port: int, http_port: int
+) -> None:
     """Embedded broker, SQLite ledger, collector and a local agent: nothing to configure."""
     from collector.trial import main as run_trial
 
@@ -90,7 +95,7 @@ def trial(dui_url: str | None, directory: str | None, mqtt_port: int, http_port:
         raise click.BadParameter("write an http:// or https:// URL", param_hint="--dui-url")
     logs.setup("warning")
     with contextlib.suppress(KeyboardInterrupt):
-        run_trial(dui_url, directory, mqtt_port, http_port)
+        run_trial(dui_url, directory, mqtt_port, http_port, fresh)
 
 
 @cli.command()

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import os
 import secrets
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -130,6 +131,16 @@ def write_configs(
     return paths
 
 
+def collector_command() -> str:
+    """How the person who started the trial runs dui-collector: through the `dui` script
+    when it started the trial (it says so in DUI_LAUNCHER), else the installed command."""
+    launcher = os.environ.get("DUI_LAUNCHER")
+    if launcher:
+        return f"{launcher} collector"
+    installed = Path(sys.executable).parent / "dui-collector"
+    return str(installed) if installed.exists() else "dui-collector"
+
+
 async def trial(dui_url: str | None, workdir: Path, mqtt_port: int, http_port: int) -> None:
     with contextlib.ExitStack() as stack:
         regex = None
@@ -179,8 +190,10 @@ async def trial(dui_url: str | None, workdir: Path, mqtt_port: int, http_port: i
                 f"  files        {workdir} (collector.yaml, agent.yaml, ledger.db)\n"
                 "  The agent's first results arrive within about 30 s; the contract `trial`\n"
                 "  (24/7, one site) is evaluated every minute (dui_sla_* in /metrics).\n"
-                f"  Report: dui-collector report --config {workdir}/collector.yaml"
-                " --contract trial --month <YYYY-MM>\n",
+                "  The files stay after Ctrl-C: the next trial goes on with them (--fresh\n"
+                "  starts over). Report, in another terminal:\n"
+                f"    {collector_command()} report --config {workdir}/collector.yaml"
+                f" --contract trial --month {dt.date.today():%Y-%m}\n",
                 flush=True,
             )
 
@@ -192,11 +205,31 @@ async def trial(dui_url: str | None, workdir: Path, mqtt_port: int, http_port: i
             stop_agent()
 
 
-def main(dui_url: str | None, directory: str | None, mqtt_port: int, http_port: int) -> None:
-    with contextlib.ExitStack() as stack:
-        if directory:
-            workdir = Path(directory)
-            workdir.mkdir(parents=True, exist_ok=True)
-        else:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dui-trial-")))
-        asyncio.run(trial(dui_url, workdir, mqtt_port, http_port))
+# What a trial writes in its directory; `--fresh` removes these and nothing else, so a
+# `--dir` that holds other files loses none of them.
+TRIAL_FILES = (
+    "collector.yaml",
+    "agent.yaml",
+    "speedtest-token",
+    *(f"{db}{suffix}" for db in ("ledger.db", "spool.db") for suffix in ("", "-wal", "-shm")),
+)
+
+
+def default_dir() -> Path:
+    """Where the trial keeps its files between runs: the user's state directory."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    else:
+        base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return base / "dui-sla" / "trial"
+
+
+def main(
+    dui_url: str | None, directory: str | None, mqtt_port: int, http_port: int, fresh: bool
+) -> None:
+    workdir = Path(directory) if directory else default_dir()
+    workdir.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        for name in TRIAL_FILES:
+            (workdir / name).unlink(missing_ok=True)
+    asyncio.run(trial(dui_url, workdir, mqtt_port, http_port))

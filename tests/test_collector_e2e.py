@@ -4,9 +4,14 @@ through broker restarts, a SIGKILLed collector and a broker queue that overflows
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
+import os
 import signal
 import sqlite3
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -371,3 +376,78 @@ async def test_bad_messages_and_a_fast_clock_through_the_broker(
     assert (
         m['dui_agent_clock_offset_seconds{agent="poste-1",org="og-test",site="site-a"}'] == -300.0
     )
+
+
+def _trial(state: Path, *args: str) -> tuple[subprocess.Popen[str], int]:
+    """`dui-collector trial` with its default directory under `state`, as `./dui try`;
+    returns it and its HTTP port."""
+    from tests.helpers.broker import free_port
+
+    port = free_port()
+    command = [sys.executable, "-m", "collector", "trial", "--http-port", str(port)]
+    proc = subprocess.Popen(
+        [*command, "--mqtt-port", str(free_port()), *args],
+        cwd=ROOT,
+        env={**os.environ, "XDG_STATE_HOME": str(state), "DUI_LAUNCHER": "./dui"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return proc, port
+
+
+def _serving(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def _stored(ledger: Path) -> int:
+    if not ledger.exists():
+        return 0
+    db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=5)
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+    finally:
+        db.close()
+
+
+def _interrupt(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    return out
+
+
+def test_trial_data_survives_ctrl_c_and_fresh_starts_over(tmp_path: Path) -> None:
+    """The trial keeps its files in a stable directory: Ctrl-C keeps them, the next trial
+    goes on with them, `--fresh` starts over; the banner's report command is runnable as
+    printed (through ./dui) with this month filled in."""
+    ledger = tmp_path / "dui-sla" / "trial" / "ledger.db"
+    first, _ = _trial(tmp_path)
+    try:
+        wait_until(lambda: _stored(ledger) >= 2, 90, "the trial's first results", step=1)
+    finally:
+        banner = _interrupt(first)
+    kept = _stored(ledger)
+    assert kept >= 2, "Ctrl-C lost the trial's results"
+    month = dt.date.today().strftime("%Y-%m")
+    assert (
+        f"./dui collector report --config {ledger.parent}/collector.yaml"
+        f" --contract trial --month {month}"
+    ) in banner, banner
+    again, port = _trial(tmp_path)
+    try:
+        wait_until(lambda: _serving(port), 60, "the second trial", step=0.5)
+        assert _stored(ledger) >= kept, "the second trial did not keep the first one's data"
+    finally:
+        _interrupt(again)
+    fresh, port = _trial(tmp_path, "--fresh")
+    try:
+        wait_until(lambda: _serving(port), 60, "the fresh trial", step=0.5)
+        assert _stored(ledger) < kept, "--fresh kept the old results"
+    finally:
+        _interrupt(fresh)
