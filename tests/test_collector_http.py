@@ -292,3 +292,35 @@ async def test_malformed_requests_and_deep_bodies_log_no_traceback(tmp_path, cap
         assert status in (400, 401, 422)
     ledger.close()
     assert [r.getMessage() for r in caplog.records if r.exc_info] == []
+
+
+def test_status_page_says_online_and_names_its_zone() -> None:
+    """An agent is "en ligne / hors ligne" (not "disponible", the report's word for a DUI
+    minute), and every time carries its zone, the contract's as in the report."""
+    from html.parser import HTMLParser
+
+    from collector.http.status import status_page
+
+    state = State(stale_after=60, forget_after=3600)
+    now = 1795460100.0  # 2026-11-23 18:55 UTC, 19:55 in Paris
+    for agent, heard in (("a1", now - 10), ("a2", now - 600)):
+        status = AgentStatus(v=1, state="online", version="1.0", os="Linux")
+        state.apply(Outcome(statuses=[("og", "s1", agent, status)]), now=heard)
+    contract = {"id": "c", "targets": ["dui"], "availability": {"objective": 0.99}}
+    config = parse({"contracts": [contract]})
+
+    class Text(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.text: list[str] = []
+
+        def handle_data(self, data: str) -> None:
+            self.text.append(data.strip())
+
+    page = Text()
+    page.feed(status_page(state, config, "fr", now))
+    cells = [t for t in page.text if t]
+    assert "en ligne" in cells and "hors ligne" in cells and "disponible" not in cells
+    assert "2026-11-23 19:55:00 Europe/Paris" in " ".join(cells), cells
+    english = status_page(state, config, "en", now)
+    assert ">online<" in english and ">offline<" in english
