@@ -105,6 +105,12 @@ def blackbox_probe(
     return values
 
 
+def reference_rtts(spacing: float, namespace: str = CLIENT, samples: int = 10) -> list[float]:
+    """Round trips of a bare timed connect to the server (tests/helpers/reference_client)."""
+    cmd = [sys.executable, "-m", "tests.helpers.reference_client", ADDR, "8080"]
+    return json.loads(run(ns(namespace, *cmd, str(samples), str(spacing))))
+
+
 def curl_timings(url: str = HTTP_URL, namespace: str = CLIENT) -> tuple[float, float]:
     out = run(
         ns(
@@ -140,21 +146,7 @@ def accuracy(workdir: Path, rounds: int) -> dict[str, dict[str, list[float]]]:
         print(f"  accuracy round {i + 1}/{rounds}", file=sys.stderr)
         (result,) = agent_check(workdir, [latency])
         data["tcp_rtt"]["agent"].append(result["rtt_seconds"]["avg"])
-        ref = json.loads(
-            run(
-                ns(
-                    CLIENT,
-                    sys.executable,
-                    "-m",
-                    "tests.helpers.reference_client",
-                    ADDR,
-                    "8080",
-                    "10",
-                    "0.02",
-                )
-            )
-        )
-        data["tcp_rtt"]["reference"].append(statistics.mean(ref))
+        data["tcp_rtt"]["reference"].append(statistics.mean(reference_rtts(0.02)))
         # blackbox's tcp prober reports only the whole probe; the connect phase of its
         # http prober is its TCP-connect RTT.
         bb = blackbox_probe("http_2xx", HTTP_URL)
@@ -336,3 +328,7 @@ def bandwidth_table(bw) -> None:
             f"{direction + ' (Mbit/s)':<28}{RATE_MBIT:>12.2f}{value * 8 / 1e6:>12.2f}"
             f"{value / rate:>12.3f}{value / (0.965 * rate):>12.3f}"
         )
+
+
+if __name__ == "__main__":
+    main()

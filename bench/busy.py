@@ -26,7 +26,15 @@ from pathlib import Path
 import yaml
 
 from agent.spool import Spool
-from bench.agent_bench import DELAYWIRE, ROOT, blackbox_probe, curl_timings, ns, run, start
+from bench.agent_bench import (
+    DELAYWIRE,
+    ROOT,
+    blackbox_probe,
+    curl_timings,
+    ns,
+    reference_rtts,
+    start,
+)
 
 NAME = "dwbusy"
 CLIENT, SERVER = f"{NAME}-a", f"{NAME}-b"
@@ -94,19 +102,7 @@ def references(stop: threading.Event, ref: dict[str, list[float]], bb: dict[str,
         connect, processing = curl_timings(f"{BASE}/ref", CLIENT)
         ref["http_connect"].append(connect)
         ref["http_processing"].append(processing)
-        out = run(
-            ns(
-                CLIENT,
-                sys.executable,
-                "-m",
-                "tests.helpers.reference_client",
-                ADDR,
-                "8080",
-                "10",
-                "0.1",
-            )
-        )
-        ref["tcp_rtt"].append(statistics.mean(json.loads(out)))
+        ref["tcp_rtt"].append(statistics.mean(reference_rtts(0.1, CLIENT)))
         phases = blackbox_probe("http_2xx", f"{BASE}/bb", CLIENT, BLACKBOX)
         bb["http_connect"].append(phases['probe_http_duration_seconds{phase="connect"}'])
         bb["http_processing"].append(phases['probe_http_duration_seconds{phase="processing"}'])
