@@ -1,54 +1,55 @@
 """The HTML pages: one autoescaped Jinja environment over templates/ and the fr/en
-strings, shared by the report and the HTTP server's status page."""
+strings (every `strings*.json` beside this file, merged), shared by the report and the
+HTTP server's status page. Figures are formatted by `formats`, never in a template."""
 
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from collector.render import formats
+
 HERE = Path(__file__).parent
-STRINGS: dict[str, dict[str, str]] = json.loads((HERE / "strings.json").read_text(encoding="utf-8"))
+
+
+def _strings() -> dict[str, dict[str, str]]:
+    merged: dict[str, dict[str, str]] = {}
+    for path in sorted(HERE.glob("strings*.json")):
+        for lang, texts in json.loads(path.read_text(encoding="utf-8")).items():
+            clash = set(merged.get(lang, {})) & set(texts)
+            if clash:
+                raise RuntimeError(f"{path.name}: {lang} strings defined twice: {sorted(clash)}")
+            merged.setdefault(lang, {}).update(texts)
+    return merged
+
+
+STRINGS = _strings()
 LANGS = tuple(STRINGS)
 _environment = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True
+    loader=jinja2.FileSystemLoader(HERE / "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,  # a missing string or field fails the render, loudly
 )
 
 
 def render(template: str, lang: str, **context: Any) -> str:
-    """A page of templates/ in `lang`, with the strings as `t` and the number formats."""
+    """A page of templates/ in `lang`: the strings as `t`, the formats bound to `lang`."""
     return _environment.get_template(template).render(
         lang=lang,
         t=STRINGS[lang],
-        pct=lambda v: percent(v, lang),
-        num=lambda v: number(v, lang),
-        money=lambda p: money(p, lang),
+        pct=partial(formats.percent, lang=lang),
+        num=partial(formats.number, lang=lang),
+        money=partial(formats.money, lang=lang),
+        moment=partial(formats.moment, lang=lang),
+        day=partial(formats.day, lang=lang),
+        month=partial(formats.month, lang=lang),
+        duration=partial(formats.duration, lang=lang),
         **context,
     )
-
-
-def percent(value: float | None, lang: str) -> str:
-    if value is None:
-        return "—"
-    text = f"{value * 100:.3f} %"
-    return text.replace(".", ",") if lang == "fr" else text
-
-
-def number(value: float, lang: str) -> str:
-    text = f"{value:,}"
-    return text.replace(",", "\u202f") if lang == "fr" else text
-
-
-def money(penalty: dict[str, Any] | None, lang: str) -> str:
-    if penalty is None:
-        return "—"
-    text = f"{Decimal(penalty['amount']):,.2f}"
-    if lang == "fr":
-        text = text.replace(",", "\u202f").replace(".", ",")
-    return f"{text} {'€' if penalty['currency'] == 'EUR' else penalty['currency']}"
 
 
 def report_html(document: dict[str, Any], lang: str = "fr") -> str:

@@ -1,0 +1,88 @@
+"""How figures read in each language, through Babel's CLDR data: `99,500 %`,
+`1 500,00 €`, `23 nov. 2026 à 18 h 55` in French; `99.500%`, `€1,500.00`,
+`23 Nov 2026, 18:55` in English. Every page and document of the collector formats here."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_decimal, format_percent
+
+DASH = "—"  # a figure that does not exist (no minute evaluated, no evidence)
+_DATETIME = {"fr": "d MMM y 'à' H 'h' mm", "en": "d MMM y, HH:mm"}
+_DATE = {"fr": "d MMM y", "en": "d MMM y"}
+_MONTH = {"fr": "MMMM y", "en": "MMMM y"}
+
+
+def percent(value: float | None, lang: str, digits: int = 3) -> str:
+    """A ratio as a percentage with `digits` decimals: 0.995 → `99,500 %`."""
+    if value is None:
+        return DASH
+    pattern = "#,##0" + ("." + "0" * digits if digits else "") + " %"
+    if lang == "en":
+        pattern = pattern.replace(" %", "%")
+    return format_percent(value, pattern, locale=lang)
+
+
+def number(value: float | int | None, lang: str, digits: int | None = None) -> str:
+    """A count or measure with the language's grouping: 12345 → `12 345`."""
+    if value is None:
+        return DASH
+    if digits is None:
+        return format_decimal(value, locale=lang)
+    return format_decimal(value, "#,##0." + "0" * digits if digits else "#,##0", locale=lang)
+
+
+def money(amount: Decimal | str | None, currency: str, lang: str) -> str:
+    """An amount in decimal (never a float): `1 500,00 €`."""
+    if amount is None:
+        return DASH
+    return format_currency(Decimal(amount), currency, locale=lang)
+
+
+def moment(value: dt.datetime | str | None, zone: ZoneInfo, lang: str) -> str:
+    """A date-time in `zone`: `23 nov. 2026 à 18 h 55`. The page names the zone once."""
+    if value is None:
+        return DASH
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return format_datetime(value, _DATETIME[lang], tzinfo=zone, locale=lang)
+
+
+def day(value: dt.date | str | None, lang: str) -> str:
+    """A calendar date: `23 nov. 2026`."""
+    if value is None:
+        return DASH
+    if isinstance(value, str):
+        value = dt.date.fromisoformat(value[:10])
+    return format_date(value, _DATE[lang], locale=lang)
+
+
+def month(value: dt.date | str, lang: str) -> str:
+    """A month: `novembre 2026`."""
+    if isinstance(value, str):
+        value = dt.date.fromisoformat(value[:10])
+    return format_date(value, _MONTH[lang], locale=lang)
+
+
+def duration(seconds: float | None, lang: str) -> str:
+    """Whole minutes, as people say them: `45 min`, `2 h 05 min`, `3 j 4 h` / `3 d 4 h`."""
+    if seconds is None:
+        return DASH
+    minutes = int(round(seconds / 60))
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} {'j' if lang == 'fr' else 'd'} {hours} h"
+    if hours:
+        return f"{hours} h {mins:02d} min"
+    return f"{mins} min"
+
+
+def zone_name(zone: ZoneInfo, at: dt.datetime, lang: str) -> str:
+    """The zone as a page names it once: `Europe/Paris (UTC+01:00)`."""
+    offset = at.astimezone(zone).strftime("%z")
+    return f"{zone.key} (UTC{offset[:3]}:{offset[3:]})"
