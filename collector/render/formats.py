@@ -72,7 +72,7 @@ def duration(seconds: float | None, lang: str) -> str:
     """Whole minutes, as people say them: `45 min`, `2 h 05 min`, `3 j 4 h` / `3 d 4 h`."""
     if seconds is None:
         return DASH
-    minutes = int(round(seconds / 60))
+    minutes = round(seconds / 60)
     days, rest = divmod(minutes, 1440)
     hours, mins = divmod(rest, 60)
     if days:
