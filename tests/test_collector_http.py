@@ -296,7 +296,7 @@ async def test_malformed_requests_and_deep_bodies_log_no_traceback(tmp_path, cap
 
 def test_status_page_says_online_and_names_its_zone() -> None:
     """An agent is "en ligne / hors ligne" (not "disponible", the report's word for a DUI
-    minute), and every time carries its zone, the contract's as in the report."""
+    minute), and the page names the zone its times are in, the contract's as in the report."""
     from html.parser import HTMLParser
 
     from collector.http.status import status_page
@@ -321,6 +321,7 @@ def test_status_page_says_online_and_names_its_zone() -> None:
     page.feed(status_page(state, config, "fr", now))
     cells = [t for t in page.text if t]
     assert "en ligne" in cells and "hors ligne" in cells and "disponible" not in cells
-    assert "2026-11-23 19:55:00 Europe/Paris" in " ".join(cells), cells
+    text = " ".join(cells)
+    assert "23 nov. 2026 à 19 h 55" in text and "Europe/Paris (UTC+01:00)" in text, cells
     english = status_page(state, config, "en", now)
     assert ">online<" in english and ">offline<" in english

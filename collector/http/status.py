@@ -1,13 +1,24 @@
-"""The status page `/` for a person without Grafana: sites and agents, fr/en."""
+"""The status page `/` for a person without Grafana: per contract the state now, the
+open incident against the RTO, availability against the objective, the error budget,
+backup age against the RPO, the last incidents with their notes and each site's figures;
+then sites and agents. fr/en. It reads the live evaluation the SLA rounds hold in the
+state (never evaluates a month per request)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from collector.config import CollectorConfig
+from collector.config import CollectorConfig, Contract
+from collector.render.document import live_document
+from collector.render.formats import zone_name
 from collector.render.html import render
+from collector.sla.now import LiveReport
 from collector.state import State
+
+REFRESH_SECONDS = 60
+RECENT_INCIDENTS = 5
 
 
 def _zone(config: CollectorConfig) -> ZoneInfo:
@@ -16,11 +27,88 @@ def _zone(config: CollectorConfig) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def _when(ts: float, zone: ZoneInfo) -> str:
-    """A time with its zone named, as the report gives it: `2026-11-23 18:55:00 Europe/Paris`."""
-    if not ts:
-        return "—"
-    return f"{dt.datetime.fromtimestamp(ts, zone):%Y-%m-%d %H:%M:%S} {zone.key}"
+def _at(ts: float | None) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(ts, dt.UTC) if ts else None
+
+
+def _site_name(config: CollectorConfig, site: str) -> str:
+    named = config.sites.get(site)
+    return named.name if named is not None and named.name else site
+
+
+def _incident(i: dict[str, Any], config: CollectorConfig, open_start: str | None) -> dict:
+    return {
+        "start": i["start"],
+        "end": None if i["start"] == open_start else i["end"],
+        "duration": i["duration_seconds"],
+        "sites": [_site_name(config, s) for s in i["sites"]],
+        "attribution": i.get("attribution", "vendor"),
+        "rto_breach": i["rto_breach"],
+        "notes": i.get("notes") or [],
+    }
+
+
+def _backup(doc: dict[str, Any], rpo: float | None, now: float) -> dict | None:
+    """The last backup's age against the RPO; None when the contract speaks of neither."""
+    last = doc["backups"]["last_success"]
+    if rpo is None and last is None:
+        return None
+    age = doc.get("backup_age_seconds")
+    if age is None and last is not None:
+        age = now - dt.datetime.fromisoformat(last).timestamp()
+    return {"last": last, "age": age, "rpo": rpo, "late": rpo is not None and (age or 0) > rpo}
+
+
+def _contract(
+    contract: Contract, live: LiveReport | None, config: CollectorConfig, now: float
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": contract.id, "vendor": contract.vendor, "evaluated": False}
+    if live is None:  # the first SLA round has not run yet
+        return out | {"state": "unknown", "maintenance_active": False}
+    doc = live_document(live)
+    terms = doc.get("terms") or {}
+    rto = terms.get("rto_seconds", doc["rto_seconds"])
+    rpo = terms.get("rpo_seconds", doc["rpo_seconds"])
+    objective = live.period.objective
+    opened = doc["open_incident"]
+    budget = float(1 - objective) * live.period.service_minutes * 60
+    incidents = [_incident(i, config, opened and opened["start"]) for i in doc["incidents"]]
+    out.update(
+        evaluated=True,
+        state=doc["state"],
+        maintenance_active=doc["maintenance_active"],
+        evaluated_at=_at(doc["evaluated_at"]),
+        month=doc["period"]["from"],
+        complete=doc["complete"],
+        availability=doc["availability"],
+        objective=float(terms.get("objective", doc["objective"])),
+        met=doc["availability"] is not None and doc["availability"] >= float(objective),
+        verdict_reason=doc["verdict_reason"],
+        coverage=doc["coverage"],
+        budget_ratio=doc["error_budget_remaining_ratio"],
+        budget_left=doc["error_budget_remaining_ratio"] * budget,
+        backup=_backup(doc, rpo, now),
+        open=None
+        if opened is None
+        else {
+            **_incident(opened, config, opened["start"]),
+            "age": opened["duration_seconds"],
+            "rto": rto,
+            "rto_left": None if rto is None else rto - opened["duration_seconds"],
+        },
+        incidents=incidents[-RECENT_INCIDENTS:][::-1],
+        incidents_total=len(incidents),
+        sites=[
+            {
+                "name": s.get("name") or _site_name(config, site),
+                "state": s["state"],
+                "p95": s["p95_seconds"],
+                "loss": s["loss_ratio"],
+            }
+            for site, s in sorted(doc["sites"].items())
+        ],
+    )
+    return out
 
 
 def status_page(state: State, config: CollectorConfig, lang: str, now: float) -> str:
@@ -38,19 +126,20 @@ def status_page(state: State, config: CollectorConfig, lang: str, now: float) ->
             entry["success"] = entry["success"] and result.success
         agents.append(
             {
-                "site": site,
+                "site": _site_name(config, site),
                 "agent": agent,
                 "up": up,
-                "last_seen": _when(view.last_seen, zone),
+                "last_seen": _at(view.last_seen),
                 "version": view.version or "—",
                 "spool": view.spool_results if view.spool_results is not None else "—",
                 "targets": sorted(targets.values(), key=lambda t: t["name"]),
             }
         )
-        name = config.sites[site].name if site in config.sites and config.sites[site].name else site
         s = sites.setdefault(
-            site, {"name": name, "up": 0, "total": 0, "ok": 0, "failing": 0, "last_ts": 0.0}
-        )
+            site,
+            {"name": _site_name(config, site), "up": 0, "total": 0, "ok": 0, "failing": 0,
+             "last_ts": 0.0},
+        )  # fmt: skip
         s["total"] += 1
         s["up"] += up
         s["last_ts"] = max(s["last_ts"], last)
@@ -58,12 +147,17 @@ def status_page(state: State, config: CollectorConfig, lang: str, now: float) ->
             if t["role"] == "dui":
                 s["ok" if t["success"] else "failing"] += 1
     for s in sites.values():
-        s["last"] = _when(s["last_ts"], zone)
+        s["last"] = _at(s["last_ts"])
+    at = dt.datetime.fromtimestamp(now, dt.UTC)
     return render(
         "status.html",
         lang,
         other="en" if lang == "fr" else "fr",
-        now=_when(now, zone),
+        refresh=REFRESH_SECONDS,
+        zone=zone,
+        zone_name=zone_name(zone, at, lang),
+        now=at,
+        contracts=[_contract(c, state.sla.get(c.id), config, now) for c in config.contracts],
         agents=agents,
         sites=sorted(sites.values(), key=lambda s: s["name"]),
     )
