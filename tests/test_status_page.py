@@ -261,8 +261,8 @@ async def test_up_contract_local_fault_and_no_evidence(outage) -> None:
     sites = {r.find(cls="site-name").text: r for r in up.find_all("tr", cls="site")}
     assert sites["EHPAD Bellevue"].attrs["data-state"] == "local"
     assert sites["Clinique des Lilas"].attrs["data-state"] == "ok"
-    # p95 of site a's DUI requests: 0.3 s
-    assert sites["Clinique des Lilas"].find(cls="p95").text == "0,30 s"
+    # p95 of site a's DUI requests: 0.3 s, in milliseconds below a second
+    assert sites["Clinique des Lilas"].find(cls="p95").text == "300 ms"
     none = section(tree, "c-none")
     assert none.attrs["data-state"] == "unknown"
     assert "Pas de mesure" in none.find(cls="banner").text
