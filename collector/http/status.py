@@ -38,12 +38,14 @@ def _site_name(config: CollectorConfig, site: str) -> str:
 
 def _incident(i: dict[str, Any], config: CollectorConfig, open_start: str | None) -> dict:
     return {
+        "open": i["start"] == open_start,
         "start": i["start"],
         "end": None if i["start"] == open_start else i["end"],
         "duration": i["duration_seconds"],
         "sites": [_site_name(config, s) for s in i["sites"]],
         "attribution": i.get("attribution", "vendor"),
         "rto_breach": i["rto_breach"],
+        "rto_left": None,
         "notes": i.get("notes") or [],
     }
 
@@ -73,6 +75,19 @@ def _contract(
     opened = doc["open_incident"]
     budget = float(1 - objective) * live.period.service_minutes * 60
     incidents = [_incident(i, config, opened and opened["start"]) for i in doc["incidents"]]
+    now_open = None
+    if opened is not None:
+        age = opened["duration_seconds"]
+        # on the wall clock the RTO is spent when the age reaches it; on the service-hours
+        # clock only the engine knows (its verdict, at the last evaluated minute)
+        left = rto - age if rto is not None and contract.rto_clock == "wall" else None
+        now_open = {
+            **_incident(opened, config, opened["start"]),
+            "duration": age,
+            "rto_left": left,
+            "rto_breach": opened["rto_breach"] or (left is not None and left <= 0),
+        }
+        incidents = [now_open if i["end"] is None else i for i in incidents]
     out.update(
         evaluated=True,
         state=doc["state"],
@@ -83,19 +98,14 @@ def _contract(
         availability=doc["availability"],
         objective=float(terms.get("objective", doc["objective"])),
         met=doc["availability"] is not None and doc["availability"] >= float(objective),
+        insufficient=doc["verdict_reason"] is not None,
         verdict_reason=doc["verdict_reason"],
         coverage=doc["coverage"],
         budget_ratio=doc["error_budget_remaining_ratio"],
         budget_left=doc["error_budget_remaining_ratio"] * budget,
         backup=_backup(doc, rpo, now),
-        open=None
-        if opened is None
-        else {
-            **_incident(opened, config, opened["start"]),
-            "age": opened["duration_seconds"],
-            "rto": rto,
-            "rto_left": None if rto is None else rto - opened["duration_seconds"],
-        },
+        rto=rto,
+        open=now_open,
         incidents=incidents[-RECENT_INCIDENTS:][::-1],
         incidents_total=len(incidents),
         sites=[
