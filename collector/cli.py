@@ -120,7 +120,7 @@ def report(
     output: str | None,
 ) -> None:
     """The contract report: availability, incidents vs RTO, penalties (docs/sla.md)."""
-    from collector.periods import last_final, read_period
+    from collector.periods import last_final, read_period, site_names
     from collector.render.document import period_document, to_csv, to_json
     from collector.render.html import report_html
     from collector.sla.period import month_bounds, parse_bound
@@ -152,6 +152,7 @@ def report(
                     last,
                     time.time(),
                     evaluated_to=last_final(time.time(), float(config.ledger.finalize_after)),
+                    names=site_names(config),
                 )
             )
         )

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from collector.config import CollectorConfig, Contract
 from collector.ledger import Ledger
-from collector.periods import read_period, read_records, touched_minutes
+from collector.periods import read_period, read_records, site_names, touched_minutes
 from collector.render.document import period_document
 from collector.sla.engine import DAY, STATES, SiteMinute
 from collector.sla.now import RECENT_MINUTES, LiveReport, live_report, loss_ratios, sites_now
@@ -91,7 +91,14 @@ class LiveSla:
             if self.ledger.frozen_month(contract.id, name) is not None:
                 continue
             document = period_document(
-                read_period(self.ledger, contract, start, end, end.timestamp())
+                read_period(
+                    self.ledger,
+                    contract,
+                    start,
+                    end,
+                    end.timestamp(),
+                    names=site_names(self.config),
+                )
             )
             document.update(frozen=True, frozen_at=now)
             entry = self.ledger.freeze_month(contract.id, name, document, now)
@@ -115,6 +122,7 @@ class LiveSla:
             now,
             records=self._records(contract, start, month_end),
             evaluated_to=upto,
+            names=site_names(self.config),
         )
         since = current_minute - RECENT_MINUTES
         recent = self.ledger.results(contract.targets, CONTRACT_PROBES, (), since * 60, now + 1)
@@ -123,6 +131,7 @@ class LiveSla:
             loss_ratios(self.ledger.bodies("latency", "dui", since * 60)),
             period.evaluation.last_votes,
             since,
+            site_names(self.config),
         )
         if count:
             self._count_final(contract, period.evaluation.states, now)

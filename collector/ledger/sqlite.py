@@ -332,11 +332,14 @@ class SqliteLedger:
     def newest_received(self) -> float:
         return float(self._one("SELECT COALESCE(MAX(received_at), 0) FROM results")[0])
 
-    def bodies(self, probe: str, role: str, since: float) -> Iterator[tuple[str, bytes]]:
-        """(site, the result as the agent sent it) of a probe and role measured since."""
+    def bodies(
+        self, probe: str, role: str, since: float, until: float = float("inf")
+    ) -> Iterator[tuple[str, bytes]]:
+        """(site, the result as the agent sent it) of a probe and role measured in
+        [since, until)."""
         return self._stream(
-            "SELECT site, body FROM results WHERE ts >= ? AND probe = ? AND role = ?",
-            (since, probe, role),
+            "SELECT site, body FROM results WHERE ts >= ? AND ts < ? AND probe = ? AND role = ?",
+            (since, until, probe, role),
         )
 
     # -- the hash chain -----------------------------------------------------------------

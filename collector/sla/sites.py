@@ -1,0 +1,135 @@
+"""Per-site figures of a period (the report's `sites`): response times of the contract's
+targets, RTT and loss to the DUI vs the gateway, minutes in local fault. Pure: the
+ledger's rows are arguments; durations are also kept per local day for `daily`."""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from collector.ledger.types import ResultRow
+
+
+def percentile(values: list[float], q: float, ordered: bool = False) -> float | None:
+    """Nearest-rank percentile (q in (0, 1]); `ordered` when values are already sorted."""
+    if not values:
+        return None
+    values = values if ordered else sorted(values)
+    return values[min(len(values) - 1, max(0, math.ceil(q * len(values)) - 1))]
+
+
+def p95(values: list[float]) -> float | None:
+    """Nearest-rank 95th percentile."""
+    return percentile(values, 0.95)
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def latency_runs(
+    bodies: Iterable[tuple[str, bytes]],
+) -> Iterator[tuple[str, float | None, float | None]]:
+    """(site, mean RTT, loss_ratio) of latency results as the agents sent them."""
+    for site, body in bodies:
+        data = json.loads(body)
+        rtt = data.get("rtt_seconds")
+        yield (
+            site,
+            _number(rtt.get("avg")) if isinstance(rtt, dict) else None,
+            _number(data.get("loss_ratio")),
+        )
+
+
+@dataclass
+class Durations:
+    """Successful contract-result durations per site, and per (day index, site)."""
+
+    by_site: dict[str, list[float]] = field(default_factory=dict)
+    by_day: dict[tuple[int, str], list[float]] = field(default_factory=dict)
+    results: dict[str, int] = field(default_factory=dict)  # every result, failed included
+
+
+def collect_durations(
+    rows: Iterable[ResultRow], day_starts: Sequence[int], first: int, upto: int
+) -> Durations:
+    """Rows of minutes [first, upto); `day_starts` are the UTC minutes each local day of
+    the period begins (the first is `first`)."""
+    out = Durations()
+    lo, hi, day = 0, -1, -1  # the current day's span: most rows fall in the last one seen
+    for row in rows:
+        minute = row.minute
+        if not first <= minute < upto:
+            continue
+        out.results[row.site] = out.results.get(row.site, 0) + 1
+        if not row.success or row.duration is None:
+            continue
+        if not lo <= minute < hi:
+            day = bisect.bisect_right(day_starts, minute) - 1
+            lo = day_starts[day]
+            hi = day_starts[day + 1] if day + 1 < len(day_starts) else upto
+        out.by_site.setdefault(row.site, []).append(row.duration)
+        out.by_day.setdefault((day, row.site), []).append(row.duration)
+    return out
+
+
+@dataclass(frozen=True)
+class SiteFigures:
+    name: str
+    p50_seconds: float | None
+    p95_seconds: float | None
+    rtt_seconds: float | None  # mean RTT of the latency runs to the DUI
+    gateway_rtt_seconds: float | None
+    loss_ratio: float | None
+    gateway_loss_ratio: float | None
+    local_fault_seconds: int  # in-service minutes the engine put the site in local fault
+    results: int
+
+
+def _means(bodies: Iterable[tuple[str, bytes]]) -> dict[str, tuple[float | None, float | None]]:
+    """site → (mean RTT, mean loss) of latency results (fsum: no drift over a month)."""
+    rtts: dict[str, list[float]] = {}
+    losses: dict[str, list[float]] = {}
+    for site, rtt, loss in latency_runs(bodies):
+        if rtt is not None:
+            rtts.setdefault(site, []).append(rtt)
+        if loss is not None:
+            losses.setdefault(site, []).append(loss)
+    return {s: (_mean(rtts.get(s)), _mean(losses.get(s))) for s in {*rtts, *losses}}
+
+
+def _mean(values: list[float] | None) -> float | None:
+    return math.fsum(values) / len(values) if values else None
+
+
+def site_figures(
+    durations: Durations,
+    dui_latency: Iterable[tuple[str, bytes]],
+    gateway_latency: Iterable[tuple[str, bytes]],
+    local_minutes: Mapping[str, int],
+    names: Mapping[str, str],
+) -> dict[str, SiteFigures]:
+    """Every site with a contract result, a latency run or a local-fault minute."""
+    dui, gateway = _means(dui_latency), _means(gateway_latency)
+    out = {}
+    for site in sorted({*durations.results, *dui, *gateway, *local_minutes}):
+        values = sorted(durations.by_site.get(site, []))
+        rtt, loss = dui.get(site, (None, None))
+        gateway_rtt, gateway_loss = gateway.get(site, (None, None))
+        out[site] = SiteFigures(
+            name=names.get(site) or site,
+            p50_seconds=percentile(values, 0.5, ordered=True),
+            p95_seconds=percentile(values, 0.95, ordered=True),
+            rtt_seconds=rtt,
+            gateway_rtt_seconds=gateway_rtt,
+            loss_ratio=loss,
+            gateway_loss_ratio=gateway_loss,
+            local_fault_seconds=60 * local_minutes.get(site, 0),
+            results=durations.results.get(site, 0),
+        )
+    return out
