@@ -13,6 +13,7 @@ import subprocess
 import pytest
 import yaml
 
+from collector import evidence
 from collector.ingest import Ingest
 from collector.ledger import SqliteLedger
 from collector.live import LiveSla
@@ -100,6 +101,7 @@ def config(tmp_path, ledger_path) -> str:
         yaml.safe_dump(
             {
                 "ledger": {"url": f"sqlite:///{ledger_path}"},
+                "sites": {"site-a": {"name": "Clinique A"}},
                 "contracts": [
                     {
                         "id": "dui-vendor-2026",
@@ -228,7 +230,7 @@ def test_report_equals_the_truth(tmp_path, ledger_path) -> None:
     assert (a["local_fault_seconds"], b["local_fault_seconds"]) == (0, 1200)
     assert a["gateway_rtt_seconds"] == pytest.approx(0.002) and a["gateway_loss_ratio"] == 0
     assert b["gateway_loss_ratio"] == pytest.approx(20 / 1440)
-    assert a["rtt_seconds"] is None and a["name"] == "site-a"
+    assert a["rtt_seconds"] is None and (a["name"], b["name"]) == ("Clinique A", "site-b")
     # the day in Paris time: 17 Nov 01:00-24:00, then 18 Nov 00:00-01:00
     days = r["daily"]
     assert [d["date"] for d in days] == ["2026-11-17", "2026-11-18"]
@@ -378,6 +380,12 @@ def test_live_evaluation_reads_only_what_arrived_and_equals_a_full_one(
     first = live_document(live.evaluate(contract, now))
     assert first["minutes"]["down"] == 40
     assert add_late_failures(copy, now=now + 30) == 6
+    point = dt.datetime.fromtimestamp(now - 3600, dt.UTC).isoformat()
+    backup = {"contract": "dui-vendor-2026", "id": "bk", "status": "success"}
+    backup |= {"started_at": point, "completed_at": point, "restore_point_at": point}
+    ledger = SqliteLedger(copy)
+    ledger.add_evidence("backup", [evidence.parse("backup", backup)], now)
+    ledger.close()
     again = live_document(live.evaluate(contract, now + 60))
     live.ledger.close()
     fresh = live_sla(load(path), copy)
@@ -386,6 +394,13 @@ def test_live_evaluation_reads_only_what_arrived_and_equals_a_full_one(
     assert again["minutes"]["down"] == 41
     for key in ("minutes", "incidents", "downtime_seconds", "availability", "penalty"):
         assert again[key] == full[key], key
+    for key in ("period_sites", "daily", "clause_figures"):
+        assert again[key] == full[key], key
+    # the state now: per site over the last hour, named; the month's figures beside it
+    assert first["sites"] == {} and first["backup_age_seconds"] is None
+    assert first["period_sites"]["site-a"]["name"] == "Clinique A"
+    assert [d["date"] for d in first["daily"]] == [f"2026-11-{n:02d}" for n in range(1, 21)]
+    assert again["backup_age_seconds"] == 3600 + 60, "a backup's point at 23:00 on the 19th"
 
 
 def test_minutes_are_counted_once_across_a_month_rollover(tmp_path, ledger_path) -> None:
