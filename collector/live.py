@@ -5,6 +5,7 @@ dui_sla_seconds_total; months past `close_after` are frozen into the hash chain.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import logging
 import threading
@@ -13,15 +14,36 @@ from zoneinfo import ZoneInfo
 
 from collector.config import CollectorConfig, Contract
 from collector.ledger import Ledger
-from collector.periods import read_period, read_records, site_names, touched_minutes
+from collector.periods import (
+    Part,
+    read_part,
+    read_period,
+    read_records,
+    site_names,
+    span_of,
+    touched_minutes,
+    with_breakdown,
+)
 from collector.render.document import period_document
+from collector.sla.daily import day_starts
 from collector.sla.engine import DAY, STATES, SiteMinute
 from collector.sla.now import RECENT_MINUTES, LiveReport, live_report, loss_ratios, sites_now
-from collector.sla.period import month_bounds
+from collector.sla.period import PeriodReport, month_bounds
 from collector.sla.records import CONTRACT_PROBES
 from runtime.logs import Throttle, fields
 
 log = logging.getLogger("dui.collector.sla")
+
+
+PART_MINUTES = 60  # the live per-site figures are read again an hour at a time
+
+
+@dataclass
+class _Parts:
+    first: int  # the period's first minute
+    parts: dict[int, Part]  # first minute of an hour-long part → its rows
+    upto: int  # the first minute not evaluated at the last read
+    seen: float  # newest received_at read
 
 
 @dataclass
@@ -42,6 +64,7 @@ class LiveSla:
         self._lock = threading.Lock()  # one evaluation at a time; stop() waits for it
         self._stopped = False
         self._cache: dict[str, _Cache] = {}
+        self._parts: dict[str, _Parts] = {}
         self._errors = Throttle(
             600.0
         )  # per contract: a new error at once, the same one every 10 min
@@ -122,8 +145,8 @@ class LiveSla:
             now,
             records=self._records(contract, start, month_end),
             evaluated_to=upto,
-            names=site_names(self.config),
         )
+        period = self._breakdown(contract, period)
         since = current_minute - RECENT_MINUTES
         recent = self.ledger.results(contract.targets, CONTRACT_PROBES, (), since * 60, now + 1)
         sites = sites_now(
@@ -158,6 +181,37 @@ class LiveSla:
                         cached.records[minute] = fresh[minute]
         self._cache[contract.id] = cached
         return cached.records
+
+    def _breakdown(self, contract: Contract, period: PeriodReport) -> PeriodReport:
+        """The per-site figures and days, from hour-long parts of the period's rows read
+        once, then again only where results arrived or the evaluation moved on."""
+        first, upto = span_of(period)
+        starts = [m for _, m in day_starts(period.start, period.end, period.zone)]
+        bounds = [
+            m
+            for day, nxt in zip(starts, [*starts[1:], upto], strict=True)
+            for m in range(day, min(nxt, upto), PART_MINUTES)
+        ]
+        cached = self._parts.get(contract.id)
+        if cached is None or cached.first != first:
+            cached = _Parts(first, {}, upto, self.ledger.newest_received())
+        else:
+            touched, cached.seen = self.ledger.touched_minutes(
+                contract.targets, CONTRACT_PROBES, ("dui", "gateway"), cached.seen
+            )
+            moved = range(min(cached.upto, upto) - 1, upto) if upto > cached.upto else range(0)
+            for minute in {*touched, *moved}:
+                if first <= minute < upto:
+                    cached.parts.pop(bounds[bisect.bisect_right(bounds, minute) - 1], None)
+            cached.upto = upto
+        for i, start in enumerate(bounds):
+            if start not in cached.parts:
+                stop = bounds[i + 1] if i + 1 < len(bounds) else upto
+                cached.parts[start] = read_part(
+                    self.ledger, contract, starts, first, upto, range(start, stop)
+                )
+        self._parts[contract.id] = cached
+        return with_breakdown(period, [cached.parts[b] for b in bounds], site_names(self.config))
 
     def _count_final(self, contract: Contract, states: dict[int, str], now: float) -> None:
         """Count each minute once, when it is final, from the first start on."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from collector.config import CollectorConfig, Contract
 from collector.ledger import Ledger
@@ -13,7 +14,14 @@ from collector.sla.daily import daily, day_starts
 from collector.sla.engine import DAY, REFERENCE_ROLES, Records
 from collector.sla.period import PeriodInputs, PeriodReport, evaluate_period
 from collector.sla.records import CONTRACT_PROBES, minute_records
-from collector.sla.sites import collect_durations, site_figures
+from collector.sla.sites import (
+    Durations,
+    Sums,
+    add_sums,
+    collect_durations,
+    latency_sums,
+    site_figures,
+)
 
 
 def read_records(
@@ -40,24 +48,67 @@ def touched_minutes(
     )
 
 
-def read_breakdown(ledger: Ledger, report: PeriodReport, names: Mapping[str, str]) -> PeriodReport:
-    """The report with its per-site figures and days, from the period's rows up to
+@dataclass
+class Part:
+    """The rows of a span of a period the per-site figures and days are made of."""
+
+    durations: Durations
+    dui: Sums
+    gateway: Sums
+
+
+def read_part(
+    ledger: Ledger, contract: Contract, starts: list[int], first: int, upto: int, span: range
+) -> Part:
+    """Minutes `span` (within [first, upto)) of the period whose days begin at `starts`."""
+    a, b = span.start * 60, span.stop * 60
+    rows = ledger.results(contract.targets, CONTRACT_PROBES, (), a, b)
+    return Part(
+        collect_durations(rows, starts, first, upto),
+        latency_sums(ledger.bodies("latency", "dui", a, b)),
+        latency_sums(ledger.bodies("latency", "gateway", a, b)),
+    )
+
+
+def with_breakdown(
+    report: PeriodReport, parts: Iterable[Part], names: Mapping[str, str]
+) -> PeriodReport:
+    """The report with its per-site figures and days, from the parts of its rows up to
     `evaluated_to`."""
-    contract = report.contract
-    first = int(report.start.timestamp()) // 60
-    upto = max(first, int(report.evaluated_to.timestamp()) // 60)
-    starts = day_starts(report.start, report.end, report.zone)
-    rows = ledger.results(contract.targets, CONTRACT_PROBES, (), first * 60, upto * 60)
-    durations = collect_durations(rows, [m for _, m in starts], first, upto)
+    durations = Durations()
+    parts = list(parts)
+    for part in parts:
+        durations.add(part.durations)
     sites = site_figures(
         durations,
-        ledger.bodies("latency", "dui", first * 60, upto * 60),
-        ledger.bodies("latency", "gateway", first * 60, upto * 60),
+        add_sums(p.dui for p in parts),
+        add_sums(p.gateway for p in parts),
         report.evaluation.local_by_site,
         names,
     )
-    days = daily(starts, report.evaluation.states, upto, durations, contract.availability.unknown)
+    upto = span_of(report)[1]
+    days = daily(
+        day_starts(report.start, report.end, report.zone),
+        report.evaluation.states,
+        upto,
+        durations,
+        report.contract.availability.unknown,
+    )
     return dataclasses.replace(report, sites=sites, days=days)
+
+
+def span_of(report: PeriodReport) -> tuple[int, int]:
+    """The period's first minute and the first minute not evaluated."""
+    first = int(report.start.timestamp()) // 60
+    return first, max(first, int(report.evaluated_to.timestamp()) // 60)
+
+
+def read_breakdown(ledger: Ledger, report: PeriodReport, names: Mapping[str, str]) -> PeriodReport:
+    """The whole period's rows read once (a report)."""
+    first, upto = span_of(report)
+    starts = [m for _, m in day_starts(report.start, report.end, report.zone)]
+    part = read_part(ledger, report.contract, starts, first, upto, range(first, upto))
+    return with_breakdown(report, [part], names)
 
 
 def site_names(config: CollectorConfig) -> dict[str, str]:

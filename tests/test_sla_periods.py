@@ -312,7 +312,7 @@ def test_a_month_document_says_month_and_writes_each_clause_out() -> None:
 def test_site_figures_on_known_durations() -> None:
     """Nearest-rank p50/p95 of the successful results, per site and per day."""
     from collector.ledger.types import ResultRow
-    from collector.sla.sites import collect_durations, site_figures
+    from collector.sla.sites import collect_durations, latency_sums, site_figures
 
     first = minute(NOV)
     rows = [
@@ -329,7 +329,11 @@ def test_site_figures_on_known_durations() -> None:
     body = json.dumps({"rtt_seconds": {"avg": 0.03}, "loss_ratio": 0.1}).encode()
     gateway = json.dumps({"rtt_seconds": {"avg": 0.001}, "loss_ratio": 0.0}).encode()
     (a,) = site_figures(
-        durations, [("a", body), ("a", body)], [("a", gateway)], {"a": 3}, {"a": "Site A"}
+        durations,
+        latency_sums([("a", body), ("a", body)]),
+        latency_sums([("a", gateway)]),
+        {"a": 3},
+        {"a": "Site A"},
     ).values()
     # 101 values: p50 = the 51st (= 50, with 7 among them), p95 = the 96th
     assert (a.name, a.results, a.p50_seconds, a.p95_seconds) == ("Site A", 102, 50.0, 95.0)

@@ -43,7 +43,7 @@ def daily(
     unknown: str,
 ) -> list[Day]:
     """One Day per day begun before `upto` (the first minute not evaluated)."""
-    sites = sorted(durations.by_site)
+    sites = sorted({site for _, site in durations.by_day})
     out = []
     for index, (date, first) in enumerate(starts):
         if first >= upto:

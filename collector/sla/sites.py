@@ -48,11 +48,20 @@ def latency_runs(
 
 @dataclass
 class Durations:
-    """Successful contract-result durations per site, and per (day index, site)."""
+    """Successful contract-result durations per (day index, site), and every result's
+    count per site; parts of a period (as the live evaluation reads them) add up."""
 
-    by_site: dict[str, list[float]] = field(default_factory=dict)
     by_day: dict[tuple[int, str], list[float]] = field(default_factory=dict)
     results: dict[str, int] = field(default_factory=dict)  # every result, failed included
+
+    def site(self, site: str) -> list[float]:
+        return [v for (_, s), values in self.by_day.items() if s == site for v in values]
+
+    def add(self, other: Durations) -> None:
+        for key, values in other.by_day.items():
+            self.by_day.setdefault(key, []).extend(values)
+        for site, n in other.results.items():
+            self.results[site] = self.results.get(site, 0) + n
 
 
 def collect_durations(
@@ -73,9 +82,47 @@ def collect_durations(
             day = bisect.bisect_right(day_starts, minute) - 1
             lo = day_starts[day]
             hi = day_starts[day + 1] if day + 1 < len(day_starts) else upto
-        out.by_site.setdefault(row.site, []).append(row.duration)
         out.by_day.setdefault((day, row.site), []).append(row.duration)
     return out
+
+
+Sums = dict[str, tuple[float, int, float, int]]  # site → (RTT sum, n, loss sum, n)
+
+
+def latency_sums(bodies: Iterable[tuple[str, bytes]]) -> Sums:
+    """Latency runs summed per site (fsum: no drift over a month); sums of parts add up."""
+    rtts: dict[str, list[float]] = {}
+    losses: dict[str, list[float]] = {}
+    for site, rtt, loss in latency_runs(bodies):
+        if rtt is not None:
+            rtts.setdefault(site, []).append(rtt)
+        if loss is not None:
+            losses.setdefault(site, []).append(loss)
+    return {
+        s: (
+            math.fsum(rtts.get(s, ())),
+            len(rtts.get(s, ())),
+            math.fsum(losses.get(s, ())),
+            len(losses.get(s, ())),
+        )
+        for s in {*rtts, *losses}
+    }
+
+
+def add_sums(parts: Iterable[Sums]) -> Sums:
+    out: dict[str, list[float]] = {}
+    for part in parts:
+        for site, values in part.items():
+            acc = out.setdefault(site, [0.0, 0, 0.0, 0])
+            for i, v in enumerate(values):
+                acc[i] += v
+    return {s: (a[0], int(a[1]), a[2], int(a[3])) for s, a in out.items()}
+
+
+def _means(sums: Sums) -> dict[str, tuple[float | None, float | None]]:
+    return {
+        s: (r / n if n else None, loss / m if m else None) for s, (r, n, loss, m) in sums.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -91,26 +138,10 @@ class SiteFigures:
     results: int
 
 
-def _means(bodies: Iterable[tuple[str, bytes]]) -> dict[str, tuple[float | None, float | None]]:
-    """site → (mean RTT, mean loss) of latency results (fsum: no drift over a month)."""
-    rtts: dict[str, list[float]] = {}
-    losses: dict[str, list[float]] = {}
-    for site, rtt, loss in latency_runs(bodies):
-        if rtt is not None:
-            rtts.setdefault(site, []).append(rtt)
-        if loss is not None:
-            losses.setdefault(site, []).append(loss)
-    return {s: (_mean(rtts.get(s)), _mean(losses.get(s))) for s in {*rtts, *losses}}
-
-
-def _mean(values: list[float] | None) -> float | None:
-    return math.fsum(values) / len(values) if values else None
-
-
 def site_figures(
     durations: Durations,
-    dui_latency: Iterable[tuple[str, bytes]],
-    gateway_latency: Iterable[tuple[str, bytes]],
+    dui_latency: Sums,
+    gateway_latency: Sums,
     local_minutes: Mapping[str, int],
     names: Mapping[str, str],
 ) -> dict[str, SiteFigures]:
@@ -118,7 +149,7 @@ def site_figures(
     dui, gateway = _means(dui_latency), _means(gateway_latency)
     out = {}
     for site in sorted({*durations.results, *dui, *gateway, *local_minutes}):
-        values = sorted(durations.by_site.get(site, []))
+        values = sorted(durations.site(site))
         rtt, loss = dui.get(site, (None, None))
         gateway_rtt, gateway_loss = gateway.get(site, (None, None))
         out[site] = SiteFigures(
