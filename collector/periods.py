@@ -146,6 +146,7 @@ def read_period(
             chain_head=ledger.chain_head(),
             config_windows=ledger.config_windows(contract.id),
             voided=ledger.voided(contract.id),
+            notes=ledger.notes(contract.id),
         )
     )
     return report if names is None else read_breakdown(ledger, report, names)

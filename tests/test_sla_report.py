@@ -342,6 +342,16 @@ def test_frozen_month_keeps_its_report(tmp_path, ledger_path) -> None:
     assert november() == before, "a frozen month does not move"
     day = json.loads(run_report(path, "--format", "json").stdout)
     assert day["minutes"]["down"] == 41, "a period report recomputes with the late data"
+    # a note chained after the freeze is shown; the frozen figures do not move
+    noted = collector_cli(
+        "incidents", "note", "--config", path, "--contract", "dui-vendor-2026",
+        "--incident", "2026-11-17T10:00:00+01:00", "--cause", "coupure réseau éditeur",
+    )  # fmt: skip
+    assert noted.returncode == 0, noted.stderr
+    after = november()
+    assert [n["cause"] for n in after["incidents"][0]["notes"]] == ["coupure réseau éditeur"]
+    after["incidents"][0]["notes"] = []
+    assert after == before
 
 
 def test_no_evaluated_minute(tmp_path, ledger_path) -> None:

@@ -16,6 +16,7 @@ from collector.ledger.chain import Conflict, Entry
 from collector.ledger.types import (
     EpochKey,
     MaintenanceRecord,
+    Note,
     ResultRow,
     StoredResult,
     Voided,
@@ -29,6 +30,7 @@ __all__ = [
     "LedgerError",
     "LedgerTx",
     "MaintenanceRecord",
+    "Note",
     "ResultRow",
     "SqliteLedger",
     "StoredResult",
@@ -93,6 +95,8 @@ class Ledger(Protocol):
         self, kind: str, contract: str, record_id: str, reason: str, at: float
     ) -> tuple[Entry, bool]: ...
     def voided(self, contract: str) -> list[Voided]: ...
+    def add_note(self, note: Note) -> Entry: ...
+    def notes(self, contract: str) -> list[Note]: ...
     def add_maintenance(self, record: MaintenanceRecord) -> tuple[Entry, bool]: ...
     def maintenance(self, contract: str) -> list[MaintenanceRecord]: ...
     def chain_config_windows(

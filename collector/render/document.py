@@ -8,11 +8,13 @@ import dataclasses
 import datetime as dt
 import io
 import json
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from collector.config import Contract
+from collector.ledger.types import Note
 from collector.sla.daily import Day
 from collector.sla.now import LiveReport
 from collector.sla.period import IncidentReport, PeriodReport, WindowReport, month_bounds
@@ -31,6 +33,40 @@ def _when(value: dt.datetime | None, zone: ZoneInfo) -> str | None:
         return value.astimezone(zone).isoformat()
     except OverflowError:  # year 1 or 9999 moved across midnight: shown as given
         return value.isoformat()
+
+
+def _note(n: Note, zone: ZoneInfo) -> dict[str, Any]:
+    return {
+        "author": n.author,
+        "at": _stamp(n.at, zone),
+        "cause": n.cause,
+        "vendor_ticket": n.vendor_ticket,
+        "status": n.status,
+    }
+
+
+def attach_notes(document: dict[str, Any], notes: Sequence[Note], zone: ZoneInfo) -> None:
+    """Each incident's notes in time order (the open incident's too), and the notes of the
+    period whose incident no longer starts there (late data moved it) in
+    `notes_unmatched`: never dropped. Also run on a frozen month's document at report
+    time: notes are chained entries of their own, the frozen figures do not move."""
+    by_start: dict[int, list[Note]] = {}
+    for n in sorted(notes, key=lambda n: n.at):
+        by_start.setdefault(n.incident, []).append(n)
+    shown = set()
+    for incident in [*document["incidents"], document.get("open_incident")]:
+        if incident:
+            minute = int(dt.datetime.fromisoformat(incident["start"]).timestamp()) // 60
+            incident["notes"] = [_note(n, zone) for n in by_start.get(minute, [])]
+            shown.add(minute)
+    period = document["period"]
+    first, end = (int(dt.datetime.fromisoformat(period[k]).timestamp()) for k in ("from", "to"))
+    document["notes_unmatched"] = [
+        {"incident": _iso(minute, zone), **_note(n, zone)}
+        for minute, listed in sorted(by_start.items())
+        if minute not in shown and first <= minute * 60 < end
+        for n in listed
+    ]
 
 
 def _incident(i: IncidentReport, zone: ZoneInfo) -> dict[str, Any]:
@@ -177,7 +213,7 @@ def _day(d: Day) -> dict[str, Any]:
 def period_document(r: PeriodReport) -> dict[str, Any]:
     zone, ratio, b, t = r.zone, r.availability, r.backups, r.restore_tests
     contract = r.contract
-    return {
+    document = {
         "contract": contract.id,
         "vendor": contract.vendor,
         "period": {
@@ -236,6 +272,8 @@ def period_document(r: PeriodReport) -> dict[str, Any]:
         "sites": {site: dataclasses.asdict(f) for site, f in r.sites.items()},
         "daily": [_day(d) for d in r.days],
     }
+    attach_notes(document, r.notes, zone)
+    return document
 
 
 def live_document(live: LiveReport) -> dict[str, Any]:
@@ -268,6 +306,7 @@ def live_document(live: LiveReport) -> dict[str, Any]:
         rpo_seconds=contract.rpo,
         minutes_counted=dict(live.counted),
     )
+    attach_notes(doc, live.period.notes, live.period.zone)
     return doc
 
 

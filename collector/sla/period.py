@@ -21,7 +21,7 @@ from collector.evidence import (
     check_backups,
     check_restore_tests,
 )
-from collector.ledger.types import MaintenanceRecord, Voided
+from collector.ledger.types import MaintenanceRecord, Note, Voided
 from collector.sla.calendar import ServiceCalendar
 from collector.sla.daily import Day
 from collector.sla.engine import (
@@ -166,6 +166,7 @@ class PeriodInputs:
     chain_head: str
     config_windows: Sequence[MaintenanceRecord] = ()  # the config's windows as chained
     voided: Sequence[Voided] = ()  # evidence withdrawn (already left out of the lists above)
+    notes: Sequence[Note] = ()  # incident notes, matched to incidents by the renderer
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,7 @@ class PeriodReport:
     at: dt.datetime | None = None  # when the backup and restore clauses were judged
     sites: Mapping[str, SiteFigures] = dataclasses.field(default_factory=dict)
     days: Sequence[Day] = ()  # filled by collector.periods from the ledger's rows
+    notes: Sequence[Note] = ()
 
     @property
     def complete(self) -> bool:
@@ -352,4 +354,5 @@ def evaluate_period(inputs: PeriodInputs) -> PeriodReport:
         service_minutes=serving + sum(calendar.in_service(m) for m in range(upto, last)),
         voided=inputs.voided,
         at=inputs.at,
+        notes=inputs.notes,
     )
