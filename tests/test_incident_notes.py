@@ -138,18 +138,21 @@ async def test_notes_by_api_in_the_contracts_api(tmp_path, ledger_path) -> None:
         assert status == 422 and answer["error"].startswith("cause:")
         status, answer = await send(url(FIRST), {**body, "colour": "red"})
         assert status == 422 and answer["error"].startswith("colour:")
+        raw_path = f"{base}/incidents/{FIRST}/notes"  # a literal + and :
+        assert (await send(raw_path, {"cause": "vu par le DSI", "author": "DSI"}))[0] == 201
         status, answer = await send(url("hier"), body)
         assert status == 422 and answer["error"].startswith("incident:")
         document = await asyncio.to_thread(call_get, base, "adm1n")
     live.ledger.close()
     assert ledger.verify_chain() is None and ledger.chain_head() != before
     ledger.close()
-    (shown,) = document["incidents"][0]["notes"]
+    shown, other = document["incidents"][0]["notes"]
     assert (shown["cause"], shown["vendor_ticket"], shown["status"]) == (
         "bascule ratée",
         "INC-7",
         "accepted",
     )
+    assert (other["author"], other["cause"], other["status"]) == ("DSI", "vu par le DSI", None)
     assert document["notes_unmatched"] == []
 
 
