@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from collector.config import CollectorConfig, Contract
 from collector.ledger import Ledger
+from collector.ledger.types import ResultRow
 from collector.periods import (
     Part,
     read_part,
@@ -30,6 +31,7 @@ from collector.sla.engine import DAY, STATES, SiteMinute
 from collector.sla.now import RECENT_MINUTES, LiveReport, live_report, loss_ratios, sites_now
 from collector.sla.period import PeriodReport, month_bounds
 from collector.sla.records import CONTRACT_PROBES
+from collector.sla.sites import DurationsReader
 from runtime.logs import Throttle, fields
 
 log = logging.getLogger("dui.collector.sla")
@@ -44,6 +46,26 @@ class _Parts:
     parts: dict[int, Part]  # first minute of an hour-long part → its rows
     upto: int  # the first minute not evaluated at the last read
     seen: float  # newest received_at read
+
+
+class _Split:
+    """The hour-long parts of a period up to `upto`, and a durations reader for each, so
+    that the first scan of the month's records fills them too."""
+
+    def __init__(self, starts: list[int], first: int, upto: int) -> None:
+        self.starts, self.first, self.upto = starts, first, upto
+        self.bounds = [
+            m
+            for day, nxt in zip(starts, [*starts[1:], upto], strict=True)
+            for m in range(day, min(nxt, upto), PART_MINUTES)
+        ]
+        self.readers = {b: DurationsReader(starts, first, upto) for b in self.bounds}
+        self.used = False  # whether a scan went through add()
+
+    def add(self, row: ResultRow) -> None:
+        if self.first <= row.minute < self.upto:
+            bound = self.bounds[bisect.bisect_right(self.bounds, row.minute) - 1]
+            self.readers[bound].add(row)
 
 
 @dataclass
@@ -137,16 +159,22 @@ class LiveSla:
         current_minute = int(now // 60)
         # the state now: through the last minute, final or not (late data may change it)
         upto = min(month_end, dt.datetime.fromtimestamp(current_minute * 60, dt.UTC))
+        first, last = int(start.timestamp()) // 60, int(month_end.timestamp()) // 60
+        split = _Split(
+            [m for _, m in day_starts(start, month_end, ZoneInfo(zone))],
+            first,
+            max(first, min(last, current_minute)),
+        )
         period = read_period(
             self.ledger,
             contract,
             start,
             month_end,
             now,
-            records=self._records(contract, start, month_end),
+            records=self._records(contract, start, month_end, split),
             evaluated_to=upto,
         )
-        period = self._breakdown(contract, period)
+        period = self._breakdown(contract, period, split)
         since = current_minute - RECENT_MINUTES
         recent = self.ledger.results(contract.targets, CONTRACT_PROBES, (), since * 60, now + 1)
         sites = sites_now(
@@ -162,15 +190,18 @@ class LiveSla:
         return live_report(period, now, sites, counted)
 
     def _records(
-        self, contract: Contract, start: dt.datetime, end: dt.datetime
+        self, contract: Contract, start: dt.datetime, end: dt.datetime, split: _Split
     ) -> dict[int, dict[str, SiteMinute]]:
-        """The period's minute records: read once, then only the minutes that received
-        results since the last evaluation are read again (late data included)."""
+        """The period's minute records: read once (the per-site parts' durations taken from
+        the same scan), then only the minutes that received results since the last
+        evaluation are read again (late data included)."""
         first, last = int(start.timestamp()) // 60, int(end.timestamp()) // 60
         cached = self._cache.get(contract.id)
         if cached is None or cached.first != first:
             seen = self.ledger.newest_received()
-            cached = _Cache(first, read_records(self.ledger, contract, first, last), seen)
+            records = read_records(self.ledger, contract, first, last, also=split.add)
+            split.used = True
+            cached = _Cache(first, records, seen)
         else:
             touched, cached.seen = touched_minutes(self.ledger, contract, cached.seen)
             for minute in touched:
@@ -182,16 +213,11 @@ class LiveSla:
         self._cache[contract.id] = cached
         return cached.records
 
-    def _breakdown(self, contract: Contract, period: PeriodReport) -> PeriodReport:
+    def _breakdown(self, contract: Contract, period: PeriodReport, split: _Split) -> PeriodReport:
         """The per-site figures and days, from hour-long parts of the period's rows read
         once, then again only where results arrived or the evaluation moved on."""
         first, upto = span_of(period)
-        starts = [m for _, m in day_starts(period.start, period.end, period.zone)]
-        bounds = [
-            m
-            for day, nxt in zip(starts, [*starts[1:], upto], strict=True)
-            for m in range(day, min(nxt, upto), PART_MINUTES)
-        ]
+        starts, bounds = split.starts, split.bounds
         cached = self._parts.get(contract.id)
         if cached is None or cached.first != first:
             cached = _Parts(first, {}, upto, self.ledger.newest_received())
@@ -208,7 +234,13 @@ class LiveSla:
             if start not in cached.parts:
                 stop = bounds[i + 1] if i + 1 < len(bounds) else upto
                 cached.parts[start] = read_part(
-                    self.ledger, contract, starts, first, upto, range(start, stop)
+                    self.ledger,
+                    contract,
+                    starts,
+                    first,
+                    upto,
+                    range(start, stop),
+                    split.readers[start].durations if split.used else None,
                 )
         self._parts[contract.id] = cached
         return with_breakdown(period, [cached.parts[b] for b in bounds], site_names(self.config))

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from collector.config import CollectorConfig, Contract
-from collector.ledger import Ledger
+from collector.ledger import Ledger, ResultRow
 from collector.sla.daily import daily, day_starts
 from collector.sla.engine import DAY, REFERENCE_ROLES, Records
 from collector.sla.period import PeriodInputs, PeriodReport, evaluate_period
 from collector.sla.records import CONTRACT_PROBES, minute_records
 from collector.sla.sites import (
     Durations,
+    DurationsReader,
     Sums,
     add_sums,
     collect_durations,
@@ -25,14 +27,31 @@ from collector.sla.sites import (
 
 
 def read_records(
-    ledger: Ledger, contract: Contract, first: int, last: int, history: int = DAY
+    ledger: Ledger,
+    contract: Contract,
+    first: int,
+    last: int,
+    history: int = DAY,
+    also: Callable[[ResultRow], None] | None = None,
 ) -> Records:
     """Minute records of minutes [first, last), from `history` minutes before `first`
-    (24 h by default: reference validity looks back that far)."""
+    (24 h by default: reference validity looks back that far); `also` takes the
+    contract's rows of the same scan."""
     rows = ledger.results(
         contract.targets, CONTRACT_PROBES, REFERENCE_ROLES, (first - history) * 60, last * 60
     )
+    if also is not None:
+        rows = _tee(rows, set(contract.targets), also)
     return minute_records(rows, contract.targets, float(contract.availability.slow_threshold))
+
+
+def _tee(
+    rows: Iterable[ResultRow], targets: set[str], take: Callable[[ResultRow], None]
+) -> Iterator[ResultRow]:
+    for row in rows:
+        if row.target in targets and row.probe in CONTRACT_PROBES:
+            take(row)
+        yield row
 
 
 def last_final(now: float, finalize_after: float) -> dt.datetime:
@@ -58,13 +77,22 @@ class Part:
 
 
 def read_part(
-    ledger: Ledger, contract: Contract, starts: list[int], first: int, upto: int, span: range
+    ledger: Ledger,
+    contract: Contract,
+    starts: list[int],
+    first: int,
+    upto: int,
+    span: range,
+    durations: Durations | None = None,
 ) -> Part:
-    """Minutes `span` (within [first, upto)) of the period whose days begin at `starts`."""
+    """Minutes `span` (within [first, upto)) of the period whose days begin at `starts`;
+    `durations` when already taken from another scan."""
     a, b = span.start * 60, span.stop * 60
-    rows = ledger.results(contract.targets, CONTRACT_PROBES, (), a, b)
+    if durations is None:
+        rows = ledger.results(contract.targets, CONTRACT_PROBES, (), a, b)
+        durations = collect_durations(rows, starts, first, upto)
     return Part(
-        collect_durations(rows, starts, first, upto),
+        durations,
         latency_sums(ledger.bodies("latency", "dui", a, b)),
         latency_sums(ledger.bodies("latency", "gateway", a, b)),
     )
@@ -103,11 +131,18 @@ def span_of(report: PeriodReport) -> tuple[int, int]:
     return first, max(first, int(report.evaluated_to.timestamp()) // 60)
 
 
-def read_breakdown(ledger: Ledger, report: PeriodReport, names: Mapping[str, str]) -> PeriodReport:
-    """The whole period's rows read once (a report)."""
+def read_breakdown(
+    ledger: Ledger, report: PeriodReport, names: Mapping[str, str], durations: Durations
+) -> PeriodReport:
+    """The whole period (a report): the durations taken from the records' scan, the
+    latency runs read here."""
     first, upto = span_of(report)
-    starts = [m for _, m in day_starts(report.start, report.end, report.zone)]
-    part = read_part(ledger, report.contract, starts, first, upto, range(first, upto))
+    a, b = first * 60, upto * 60
+    part = Part(
+        durations,
+        latency_sums(ledger.bodies("latency", "dui", a, b)),
+        latency_sums(ledger.bodies("latency", "gateway", a, b)),
+    )
     return with_breakdown(report, [part], names)
 
 
@@ -129,15 +164,22 @@ def read_period(
     """The report of [start, end), evaluated up to `evaluated_to` (default: the end);
     `now` bounds the backup checks of a period not over. With `names` (site id → name),
     the per-site figures and days are read too."""
+    evaluated_to = end if evaluated_to is None else evaluated_to
+    first, last = int(start.timestamp()) // 60, int(end.timestamp()) // 60
+    upto = max(first, min(last, int(evaluated_to.timestamp()) // 60))
+    zone = ZoneInfo(contract.service_hours.timezone)
+    reader = DurationsReader([m for _, m in day_starts(start, end, zone)], first, upto)
     if records is None:
-        first, last = int(start.timestamp()) // 60, int(end.timestamp()) // 60
-        records = read_records(ledger, contract, first, last)
+        records = read_records(ledger, contract, first, last, also=reader.add)
+    elif names is not None:  # records given (cached): the durations are read on their own
+        for row in ledger.results(contract.targets, CONTRACT_PROBES, (), first * 60, upto * 60):
+            reader.add(row)
     report = evaluate_period(
         PeriodInputs(
             contract=contract,
             start=start,
             end=end,
-            evaluated_to=end if evaluated_to is None else evaluated_to,
+            evaluated_to=evaluated_to,
             records=records,
             maintenance=ledger.maintenance(contract.id),
             backups=ledger.evidence("backup", contract.id),
@@ -149,4 +191,6 @@ def read_period(
             notes=ledger.notes(contract.id),
         )
     )
-    return report if names is None else read_breakdown(ledger, report, names)
+    if names is None:
+        return report
+    return read_breakdown(ledger, report, names, reader.durations)

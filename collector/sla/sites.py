@@ -5,10 +5,11 @@ ledger's rows are arguments; durations are also kept per local day for `daily`."
 from __future__ import annotations
 
 import bisect
-import json
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+
+import msgspec
 
 from collector.ledger.types import ResultRow
 
@@ -32,12 +33,15 @@ def _number(value: object) -> float | None:
     return None
 
 
+_decode = msgspec.json.Decoder(dict).decode  # a month is ~10^5-10^6 of these
+
+
 def latency_runs(
     bodies: Iterable[tuple[str, bytes]],
 ) -> Iterator[tuple[str, float | None, float | None]]:
     """(site, mean RTT, loss_ratio) of latency results as the agents sent them."""
     for site, body in bodies:
-        data = json.loads(body)
+        data = _decode(body)
         rtt = data.get("rtt_seconds")
         yield (
             site,
@@ -64,26 +68,40 @@ class Durations:
             self.results[site] = self.results.get(site, 0) + n
 
 
+class DurationsReader:
+    """Takes rows one at a time (so one scan of the ledger can feed the minute records
+    too): those of minutes [first, upto); `day_starts` are the UTC minutes each local
+    day of the period begins (the first is `first`)."""
+
+    def __init__(self, day_starts: Sequence[int], first: int, upto: int) -> None:
+        self.durations = Durations()
+        self._starts, self._first, self._upto = day_starts, first, upto
+        self._lo, self._hi, self._day = 0, -1, -1  # the last day seen: most rows fall in it
+
+    def add(self, row: ResultRow) -> None:
+        minute = row.minute
+        if not self._first <= minute < self._upto:
+            return
+        out = self.durations
+        out.results[row.site] = out.results.get(row.site, 0) + 1
+        if not row.success or row.duration is None:
+            return
+        if not self._lo <= minute < self._hi:
+            starts = self._starts
+            day = self._day = bisect.bisect_right(starts, minute) - 1
+            self._lo = starts[day]
+            self._hi = starts[day + 1] if day + 1 < len(starts) else self._upto
+        out.by_day.setdefault((self._day, row.site), []).append(row.duration)
+
+
 def collect_durations(
     rows: Iterable[ResultRow], day_starts: Sequence[int], first: int, upto: int
 ) -> Durations:
-    """Rows of minutes [first, upto); `day_starts` are the UTC minutes each local day of
-    the period begins (the first is `first`)."""
-    out = Durations()
-    lo, hi, day = 0, -1, -1  # the current day's span: most rows fall in the last one seen
+    """The durations of rows of minutes [first, upto) (see DurationsReader)."""
+    reader = DurationsReader(day_starts, first, upto)
     for row in rows:
-        minute = row.minute
-        if not first <= minute < upto:
-            continue
-        out.results[row.site] = out.results.get(row.site, 0) + 1
-        if not row.success or row.duration is None:
-            continue
-        if not lo <= minute < hi:
-            day = bisect.bisect_right(day_starts, minute) - 1
-            lo = day_starts[day]
-            hi = day_starts[day + 1] if day + 1 < len(day_starts) else upto
-        out.by_day.setdefault((day, row.site), []).append(row.duration)
-    return out
+        reader.add(row)
+    return reader.durations
 
 
 Sums = dict[str, tuple[float, int, float, int]]  # site → (RTT sum, n, loss sum, n)
