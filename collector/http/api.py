@@ -187,7 +187,8 @@ class Api:
                 raise ValueError("the body must be a JSON object")
         except (ValueError, RecursionError) as exc:
             raise _error(web.HTTPUnprocessableEntity, str(exc)) from None
-        data.setdefault("author", _basic_user(request) or "api")
+        if data.get("author") is None:
+            data["author"] = _basic_user(request) or "api"
         problem = note_error(data)
         if problem:
             raise _error(web.HTTPUnprocessableEntity, problem)
