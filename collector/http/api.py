@@ -21,6 +21,7 @@ from collector.ledger import Conflict, Ledger, MaintenanceRecord, Note
 from collector.live import LiveSla
 from collector.notes import incident_minute, incidents_around, no_incident_message, note_error
 from collector.render.document import live_document
+from collector.sla.period import IncidentReport
 from runtime.logs import fields
 from runtime.secrets import SecretError, read_secret, same_secret
 
@@ -170,6 +171,15 @@ class Api:
             status=201 if created else 200,
         )  # fmt: skip
 
+    def _incidents(self, contract: Contract, minute: int, now: float) -> list[IncidentReport]:
+        """The incidents of the month holding `minute`: the current month from the live
+        evaluation (incremental), an earlier one evaluated from the ledger."""
+        if self.live is not None:
+            period = self.live.evaluate(contract, now).period
+            if period.start.timestamp() <= minute * 60 < period.end.timestamp():
+                return period.incidents
+        return incidents_around(self.ledger, contract, minute, now)
+
     async def note(self, request: web.Request) -> web.Response:
         """A note on the incident starting at {start} (admin: `http.auth`): 201 with the
         stored note, 404 when no incident of the contract starts there."""
@@ -193,7 +203,7 @@ class Api:
         if problem:
             raise _error(web.HTTPUnprocessableEntity, problem)
         now = self.clock()
-        found = await asyncio.to_thread(incidents_around, self.ledger, contract, minute, now)
+        found = await asyncio.to_thread(self._incidents, contract, minute, now)
         missing = no_incident_message(contract, minute, found)
         if missing:
             raise _error(web.HTTPNotFound, missing)
