@@ -1,5 +1,5 @@
 """Command line of dui-collector (README.md): `run`, `trial`, `report`, `evidence`,
-`maintenance`, `backup`.
+`maintenance`, `backup`; `incidents` lives in cli_incidents.py.
 
 Exit codes: 0 ok, 2 usage or config error — one line naming the file and the key.
 """
@@ -120,16 +120,58 @@ def report(
     output: str | None,
 ) -> None:
     """The contract report: availability, incidents vs RTO, penalties (docs/sla.md)."""
-    from collector.periods import last_final, read_period
-    from collector.render.document import period_document, to_csv, to_json
+    from zoneinfo import ZoneInfo
+
+    from collector.periods import last_final, read_period, site_names
+    from collector.render.document import attach_notes, period_document, to_csv, to_json
     from collector.render.html import report_html
-    from collector.sla.period import month_bounds, parse_bound
 
     config = _load(config_path)
     contract = _contract(config, config_path, contract_id)
+    first, last = period_bounds(contract, month, start, end)
+    with _ledger(config, config_path, read_only=True) as ledger:
+        # a frozen month is reported as it was chained; late data no longer changes it,
+        # the notes chained since are merged in
+        document = ledger.frozen_month(contract.id, month) if month else None
+        if document is not None:
+            attach_notes(document, ledger.notes(contract.id), ZoneInfo(zone_name(contract)))
+        else:
+            document = period_document(
+                read_period(
+                    ledger,
+                    contract,
+                    first,
+                    last,
+                    time.time(),
+                    evaluated_to=last_final(time.time(), float(config.ledger.finalize_after)),
+                    names=site_names(config),
+                )
+            )
+    text = {
+        "json": lambda: to_json(document),
+        "csv": lambda: to_csv(document),
+        "html": lambda: report_html(document, lang),
+    }[fmt]()
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        click.echo(text, nl=False)
+
+
+def zone_name(contract: Any) -> str:
+    return str(contract.service_hours.timezone)
+
+
+def period_bounds(
+    contract: Any, month: str | None, start: str | None, end: str | None
+) -> tuple[dt.datetime, dt.datetime]:
+    """--month, or --from and --to, as the period's bounds; UsageError otherwise."""
+    from collector.sla.period import month_bounds, parse_bound
+
     if bool(month) == bool(start or end) or bool(start) != bool(end):
         raise click.UsageError("give --month YYYY-MM, or both --from and --to")
-    zone = contract.service_hours.timezone
+    zone = zone_name(contract)
     try:
         if month:
             first, last = month_bounds(month, zone)
@@ -141,30 +183,7 @@ def report(
         raise click.UsageError("--to must be after --from")
     if first.year < FIRST_YEAR or last.year > LAST_YEAR:
         raise click.UsageError(f"period: years {FIRST_YEAR} to {LAST_YEAR} only")
-    with _ledger(config, config_path, read_only=True) as ledger:
-        # a frozen month is reported as it was chained; late data no longer changes it
-        document = (ledger.frozen_month(contract.id, month) if month else None) or (
-            period_document(
-                read_period(
-                    ledger,
-                    contract,
-                    first,
-                    last,
-                    time.time(),
-                    evaluated_to=last_final(time.time(), float(config.ledger.finalize_after)),
-                )
-            )
-        )
-    text = {
-        "json": lambda: to_json(document),
-        "csv": lambda: to_csv(document),
-        "html": lambda: report_html(document, lang),
-    }[fmt]()
-    if output:
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(text)
-    else:
-        click.echo(text, nl=False)
+    return first, last
 
 
 @contextlib.contextmanager
@@ -366,4 +385,7 @@ def backup_ledger(config_path: str, output: str) -> None:
 
 
 def main() -> None:
+    from collector.cli_incidents import incidents
+
+    cli.add_command(incidents)
     cli()
