@@ -12,6 +12,7 @@ import html
 import json
 import shutil
 import subprocess
+import urllib.parse
 import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.timeout(300)
 # yet; the page, at the incident's age now, must).
 NOW = int(dt.datetime(2026, 11, 23, 18, 0, tzinfo=dt.UTC).timestamp())
 OUTAGE = NOW - 15 * 60
+ADMIN = "adm1n-t0ken"
 VOID = {"meta", "link", "br", "img", "input", "hr"}
 
 
@@ -137,9 +139,12 @@ async def publish(port: int) -> None:
 def config(tmp_path: Path, broker_url: str) -> dict:
     token = tmp_path / "vendor-token"
     token.write_text("v3ndor\n")
+    admin = tmp_path / "admin-token"
+    admin.write_text(f"{ADMIN}\n")
     base = {"service_hours": {"timezone": "Europe/Paris", "weekly": "always"}}
     return {
         "mqtt": {"url": broker_url},
+        "http": {"auth": {"type": "token", "file": str(admin)}},
         "sites": {"site-a": {"name": "Clinique des Lilas"}, "site-b": {"name": "EHPAD Bellevue"}},
         "contracts": [
             {
@@ -166,7 +171,8 @@ def config(tmp_path: Path, broker_url: str) -> dict:
 
 
 def get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=10) as response:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {ADMIN}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200
         return response.read().decode()
 
@@ -194,6 +200,15 @@ async def outage(tmp_path, mosquitto):
             "v3ndor",
         )
         assert status == 201
+        start = dt.datetime.fromtimestamp(OUTAGE, dt.UTC).isoformat()
+        status, _ = await asyncio.to_thread(
+            post,
+            f"{collector.url}/api/v1/contracts/c-down/incidents/{urllib.parse.quote(start)}/notes",
+            {"cause": "panne du stockage", "vendor_ticket": "INC-4821", "status": "disputed",
+             "author": "DSI"},
+            ADMIN,
+        )  # fmt: skip
+        assert status == 201
 
         async def evaluated() -> Node:
             tree = Tree(await asyncio.to_thread(get, f"{collector.url}/?lang=fr")).root
@@ -204,8 +219,10 @@ async def outage(tmp_path, mosquitto):
             backups = tree.find_all(cls="backup-age")
             sites = [r.attrs.get("data-state") for r in tree.find_all("tr", cls="site")]
             # both sites' batches evaluated: site-b in local fault in both contracts
+            notes = tree.find_all("ul", cls="notes")
             return (
-                bool(down)
+                bool(notes)
+                and bool(down)
                 and down[0].attrs.get("data-state") == "down"
                 and bool(backups)
                 and sites.count("local") == 2
@@ -241,6 +258,11 @@ async def test_outage_banner_open_incident_against_rto(outage) -> None:
     assert len(rows) == 1 and "en cours" in rows[0].text, [r.text for r in rows]
     # its RTO verdict is the banner's (not "respecté" while the banner says "dépassé")
     assert rows[0].find(cls="rto-cell").text == "RTO dépassé"
+    # the note recorded on it, in the list and in the open incident's box
+    [note] = rows[0].find("ul", cls="notes").find_all("li")
+    assert note.text.startswith("panne du stockage · ticket éditeur INC-4821 · contesté — DSI,")
+    assert "23 nov. 2026 à 19 h 0" in note.text, note.text
+    assert "panne du stockage" in incident.find(cls="note").text
     # sites: site-a failing, site-b's own network at fault; names from the config
     sites = {r.find(cls="site-name").text: r for r in down.find_all("tr", cls="site")}
     assert set(sites) == {"Clinique des Lilas", "EHPAD Bellevue"}
