@@ -51,14 +51,25 @@ def _incident(i: dict[str, Any], config: CollectorConfig, open_start: str | None
 
 
 def _backup(doc: dict[str, Any], rpo: float | None, now: float) -> dict | None:
-    """The last backup's age against the RPO; None when the contract speaks of neither."""
-    last = doc["backups"]["last_success"]
-    if rpo is None and last is None:
+    """The last good backup's age now against the RPO: from its restore point (the data
+    a restore would bring back) when the evaluation gives it, else from its completion.
+    None when the contract speaks of neither."""
+    done = doc["backups"]["last_success"]
+    if rpo is None and done is None:
         return None
-    age = doc.get("backup_age_seconds")
-    if age is None and last is not None:
-        age = now - dt.datetime.fromisoformat(last).timestamp()
-    return {"last": last, "age": age, "rpo": rpo, "late": rpo is not None and (age or 0) > rpo}
+    age, point = doc.get("backup_age_seconds"), None
+    if age is not None:
+        point = _at(doc["evaluated_at"] - age)
+    elif done is not None:
+        point = dt.datetime.fromisoformat(done)
+    age = None if point is None else now - point.timestamp()
+    return {
+        "last": point,
+        "restore_point": doc.get("backup_age_seconds") is not None,
+        "age": age,
+        "rpo": rpo,
+        "late": rpo is not None and age is not None and age > rpo,
+    }
 
 
 def _contract(
