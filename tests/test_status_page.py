@@ -47,7 +47,7 @@ class Node:
     @property
     def text(self) -> str:
         parts = [c if isinstance(c, str) else c.text for c in self.children]
-        return " ".join(" ".join(parts).split())
+        return " ".join("".join(parts).split())  # as rendered: no space between tags
 
     def find_all(self, tag: str | None = None, **attrs: str) -> list[Node]:
         out = []
@@ -315,6 +315,8 @@ async def test_english_page_has_no_french_left(outage) -> None:
     assert tree.find("html").attrs["lang"] == "en"
     text = tree.text
     assert [w for w in FRENCH if w in text] == [], text
+    body = tree.find("body").text
+    assert " :" not in body and "\u00a0:" not in body, body  # English puts no space before a colon
     down = section(tree, "c-down")
     assert "Down" in down.find(cls="banner").text
     assert "23 Nov 2026, 18:45" in down.find(cls="open-incident").text
