@@ -1,0 +1,310 @@
+"""The contract report as a COPIL reads it: the report JSON document turned into the
+sections of templates/report.html (verdict sentence, clauses with figure and target,
+the penalty's calculation written out, per-site figures, charts). Every figure is
+formatted by `formats`; a field an older (frozen) document lacks leaves its section
+out or says "not available", never fails."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from fractions import Fraction
+from functools import partial
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from collector.render import charts, formats
+
+CLAUSES = ("availability", "rto", "rpo", "backup_frequency", "retention", "restore_test")
+STATES = ("up", "degraded", "down", "unknown", "excluded")
+ATTRIBUTIONS = ("vendor", "local", "unknown")
+
+
+def _zone(doc: dict[str, Any]) -> dt.tzinfo:
+    """The contract's zone; an older document without `timezone` keeps its offset."""
+    name = doc.get("timezone")
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    offset = dt.datetime.fromisoformat(doc["period"]["from"]).utcoffset()
+    return dt.timezone(offset or dt.timedelta(0))
+
+
+def _kind(doc: dict[str, Any], start: dt.datetime, end: dt.datetime) -> str:
+    if doc.get("kind") in ("month", "period"):
+        return doc["kind"]
+    first_of_next = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    whole_month = start.day == 1 and start.time() == dt.time(0) and end == first_of_next
+    return "month" if whole_month else "period"
+
+
+def _figure(value: Any, clause: str, lang: str) -> str:
+    """A clause figure: a ratio for availability, a duration for the others."""
+    if value is None:
+        return formats.DASH
+    if clause == "availability":
+        return formats.percent(value, lang)
+    return formats.duration(value, lang)
+
+
+def _fallback_figures(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """What an older document without `clause_figures` still says about each clause."""
+    b, t = doc.get("backups") or {}, doc.get("restore_tests") or {}
+    rto = [i["duration_seconds"] for i in doc.get("incidents", [])]
+    return {
+        "availability": {"figure": doc.get("availability"), "target": doc.get("objective")},
+        "rto": {"figure": max(rto) if rto else None, "target": doc.get("rto_seconds")},
+        "rpo": {"figure": b.get("largest_gap_seconds"), "target": doc.get("rpo_seconds")},
+        "backup_frequency": {"figure": None, "target": None},
+        "retention": {"figure": None, "target": None},
+        "restore_test": {"figure": t.get("last_duration_seconds"), "target": None},
+    }
+
+
+def clauses(doc: dict[str, Any], t: dict[str, str], lang: str) -> list[dict[str, Any]]:
+    """One entry per clause: label, whether the contract has it, figure, target, verdict."""
+    verdicts = doc.get("clauses") or {}
+    figures = doc.get("clause_figures") or {}
+    fallback = _fallback_figures(doc)
+    out = []
+    for key in CLAUSES:
+        given = figures.get(key)
+        f = given or fallback[key]
+        compliant = given.get("compliant") if given else verdicts.get(key)
+        in_contract = key in figures if figures else verdicts.get(key) is not None
+        details = []
+        if given and "breaches" in given:
+            details.append((t["breaches"], formats.number(given["breaches"], lang)))
+        if given and "duration_seconds" in given:
+            details.append(
+                (
+                    t["restore_duration"],
+                    f"{formats.duration(given['duration_seconds'], lang)} "
+                    f"({t['target_lc']} {formats.duration(given.get('duration_target'), lang)})",
+                )
+            )
+        out.append(
+            {
+                "key": key,
+                "label": t[f"clause_{key}"],
+                "explain": t[f"clause_{key}_explain"],
+                "in_contract": in_contract,
+                "figure": _figure(f.get("figure"), key, lang),
+                "target": _figure(f.get("target"), key, lang),
+                "verdict": None if compliant is None else ("pass" if compliant else "fail"),
+                "details": details,
+            }
+        )
+    return out
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
+
+
+def penalty(doc: dict[str, Any], t: dict[str, str], lang: str) -> dict[str, Any] | None:
+    """The penalty and its calculation, line by line, with the actual numbers."""
+    p = doc.get("penalty")
+    if not p:
+        return None
+    currency = p.get("currency", "EUR")
+    money = partial(formats.money, currency=currency, lang=lang)
+    lines: list[tuple[str, str]] = []
+    below, step = _decimal(p.get("below")), _decimal(p.get("step"))
+    exact = doc.get("availability_exact")
+    if below is not None and step is not None and doc.get("availability") is not None:
+        a = Fraction(exact) if exact else Fraction(str(doc["availability"]))
+        quotient = (Fraction(below) - a) / Fraction(step)
+        rounding = "⌊" if p.get("rounding") == "completed" else "⌈"
+        close = "⌋" if rounding == "⌊" else "⌉"
+        pct = partial(formats.percent, lang=lang)
+        quotient_text = formats.number(float(max(quotient, Fraction(0))), lang, 3)
+        lines.append(
+            (
+                t["pen_steps"],
+                f"{rounding}({pct(float(below))} − {pct(doc['availability'])}) / "
+                f"{pct(float(step))}{close} = {rounding}{quotient_text}{close} = "
+                f"{formats.number(p['steps'], lang)}",
+            )
+        )
+    else:
+        lines.append((t["pen_steps"], formats.number(p.get("steps"), lang)))
+    per_step = _decimal(p.get("percent_per_step"))
+    if per_step is not None:
+        lines.append(
+            (
+                t["pen_steps_percent"],
+                f"{formats.number(p['steps'], lang)} × {formats.number(per_step, lang)} % = "
+                f"{formats.number(p['steps'] * per_step, lang)} %",
+            )
+        )
+    for kind in ("rto", "rpo"):
+        each = _decimal(p.get(f"per_{kind}_breach_percent"))
+        count = p.get(f"{kind}_breaches")
+        if each is not None and count is not None:
+            lines.append(
+                (
+                    t[f"pen_{kind}"],
+                    f"{formats.number(count, lang)} × {formats.number(each, lang)} % = "
+                    f"{formats.number(count * each, lang)} %",
+                )
+            )
+    fee, percent = _decimal(p.get("monthly_fee")), _decimal(p.get("percent"))
+    if percent is not None:
+        lines.append((t["pen_percent"], f"{formats.number(percent, lang)} %"))
+    if fee is not None and percent is not None:
+        uncapped = p.get("uncapped_amount") or str(fee * percent / 100)
+        lines.append(
+            (
+                t["pen_amount"],
+                f"{money(fee)} × {formats.number(percent, lang)} % = {money(uncapped)}",
+            )
+        )
+    cap = _decimal(p.get("cap_percent"))
+    if cap is not None and fee is not None:
+        bit = t["pen_cap_bit"] if p.get("capped") else t["pen_cap_not_bit"]
+        lines.append(
+            (
+                t["pen_cap"],
+                f"{formats.number(cap, lang)} % × {money(fee)} = {money(fee * cap / 100)} ({bit})",
+            )
+        )
+    elif p.get("capped"):
+        lines.append((t["pen_cap"], t["pen_cap_bit"]))
+    return {"amount": money(p.get("amount")), "lines": lines}
+
+
+def _period_text(kind: str, start: dt.datetime, end: dt.datetime, zone, t, lang) -> str:
+    if kind == "month":
+        return formats.month(start.date(), lang)
+    return t["from_to"].format(
+        start=formats.moment(start, zone, lang), end=formats.moment(end, zone, lang)
+    )
+
+
+def sentence(doc: dict[str, Any], kind: str, period: str, zone, t, lang) -> tuple[str, str]:
+    """The verdict in one sentence, and its class (pass, fail, none)."""
+    lead = t["vsr_lead" if kind == "period" else "month_lead"].format(period=period)
+    figures = {
+        "availability": formats.percent(doc.get("availability"), lang),
+        "objective": formats.percent(doc.get("objective"), lang),
+    }
+    if doc.get("verdict_reason") == "coverage":
+        terms = doc.get("terms") or {}
+        text = t["say_coverage"].format(
+            coverage=formats.percent(doc.get("coverage"), lang),
+            minimum=formats.percent(terms.get("min_coverage"), lang),
+        )
+        klass = "none"
+    elif doc.get("verdict") is None:
+        text, klass = t["say_no_minute"], "none"
+    else:
+        klass = doc["verdict"]
+        failed = [c["label"] for c in clauses(doc, t, lang) if c["verdict"] == "fail"]
+        text = t[f"say_{klass}"].format(failed=", ".join(failed), **figures)
+    if doc.get("complete") is False:
+        text += " " + t["say_provisional"].format(
+            until=formats.moment(doc.get("evaluated_to"), zone, lang)
+        )
+    return f"{lead} {text}", klass
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000
+
+
+def sites(doc: dict[str, Any], lang: str) -> list[dict[str, str]] | None:
+    given = doc.get("sites")
+    if not isinstance(given, dict) or not given:
+        return None
+    num = partial(formats.number, lang=lang)
+    rows = []
+    for site, s in sorted(given.items()):
+        rows.append(
+            {
+                "site": s.get("name") or site,
+                "id": site,
+                "p50": num(s.get("p50_seconds"), digits=2),
+                "p95": num(s.get("p95_seconds"), digits=2),
+                "rtt": num(_ms(s.get("rtt_seconds")), digits=1),
+                "gateway_rtt": num(_ms(s.get("gateway_rtt_seconds")), digits=1),
+                "loss": formats.percent(s.get("loss_ratio"), lang, 1),
+                "gateway_loss": formats.percent(s.get("gateway_loss_ratio"), lang, 1),
+                "local_fault": formats.duration(s.get("local_fault_seconds"), lang),
+                "results": num(s.get("results")),
+            }
+        )
+    return rows
+
+
+def incidents(doc: dict[str, Any], zone, t, lang) -> list[dict[str, Any]]:
+    evaluated = (doc.get("terms") or {}).get("rto_seconds") is not None or (
+        "terms" not in doc and (doc.get("clauses") or {}).get("rto") is not None
+    )
+    rows = []
+    for i in doc.get("incidents", []):
+        if not evaluated:
+            rto, klass = t["rto_not_evaluated"], "none"
+        elif i.get("rto_breach"):
+            rto, klass = t["rto_breached"], "fail"
+        else:
+            rto, klass = t["rto_met"], "pass"
+        rows.append(
+            {
+                "start": formats.moment(i["start"], zone, lang),
+                "end": formats.moment(i["end"], zone, lang),
+                "duration": formats.duration(i["duration_seconds"], lang),
+                "sites": ", ".join(i.get("sites", [])),
+                "attribution": t.get(f"attr_{i.get('attribution')}", i.get("attribution")),
+                "rto": rto,
+                "rto_class": klass,
+                "notes": [
+                    {
+                        "cause": n.get("cause") or "",
+                        "ticket": n.get("vendor_ticket"),
+                        "status": t.get(f"note_{n.get('status')}") if n.get("status") else None,
+                        "by": t["note_by"].format(
+                            author=n.get("author") or formats.DASH,
+                            at=formats.moment(n.get("at"), zone, lang),
+                        ),
+                    }
+                    for n in i.get("notes") or []
+                ],
+            }
+        )
+    return rows
+
+
+def view(doc: dict[str, Any], t: dict[str, str], lang: str) -> dict[str, Any]:
+    """Everything report.html shows, formatted, from the report document."""
+    zone = _zone(doc)
+    start = dt.datetime.fromisoformat(doc["period"]["from"])
+    end = dt.datetime.fromisoformat(doc["period"]["to"])
+    kind = _kind(doc, start.astimezone(zone), end.astimezone(zone))
+    period = _period_text(kind, start.astimezone(zone), end.astimezone(zone), zone, t, lang)
+    said, klass = sentence(doc, kind, period, zone, t, lang)
+    minutes = doc.get("minutes") or {}
+    terms = doc.get("terms") or {}
+    maintenance = doc.get("maintenance") or []
+    return {
+        "zone": formats.zone_name(zone, start, lang),
+        "zone_tz": zone,
+        "kind": kind,
+        "period": period,
+        "sentence": said,
+        "verdict_class": klass,
+        "minutes": [(s, minutes.get(s)) for s in STATES],
+        "minutes_total": sum(v for v in minutes.values() if v),
+        "downtime": [(a, (doc.get("downtime_seconds") or {}).get(a)) for a in ATTRIBUTIONS],
+        "min_coverage": terms.get("min_coverage"),
+        "sites": sites(doc, lang),
+        "incidents": incidents(doc, zone, t, lang),
+        "clauses": clauses(doc, t, lang),
+        "penalty": penalty(doc, t, lang),
+        "after_the_fact": [m for m in maintenance if m.get("declared_after_the_fact")],
+        "notes_unmatched": doc.get("notes_unmatched") or [],
+        "charts": charts.report_charts(doc, zone, start, end, t, lang),
+        "budget_spent": (doc.get("error_budget_remaining_ratio") or 0) < 0,
+    }
