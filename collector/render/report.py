@@ -288,7 +288,16 @@ def view(doc: dict[str, Any], t: dict[str, str], lang: str) -> dict[str, Any]:
     minutes = doc.get("minutes") or {}
     terms = doc.get("terms") or {}
     maintenance = doc.get("maintenance") or []
+    availability, budget = doc.get("availability"), doc.get("error_budget_remaining_ratio")
+    below = availability is not None and availability < doc["objective"]
     return {
+        "title": doc.get("vendor") or doc["contract"],
+        "availability_class": "fail" if below else ("pass" if availability is not None else ""),
+        "budget": budget,
+        "budget_spent": budget is not None and budget < 0,
+        "voided": doc.get("voided") or [],
+        "ignored": doc.get("evidence_ignored") or [],
+        "chain": doc.get("evidence_chain_head"),
         "zone": formats.zone_name(zone, start, lang),
         "zone_tz": zone,
         "kind": kind,
@@ -306,5 +315,4 @@ def view(doc: dict[str, Any], t: dict[str, str], lang: str) -> dict[str, Any]:
         "after_the_fact": [m for m in maintenance if m.get("declared_after_the_fact")],
         "notes_unmatched": doc.get("notes_unmatched") or [],
         "charts": charts.report_charts(doc, zone, start, end, t, lang),
-        "budget_spent": (doc.get("error_budget_remaining_ratio") or 0) < 0,
     }
