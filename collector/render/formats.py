@@ -18,12 +18,11 @@ _TIME = {"fr": "H 'h' mm", "en": "HH:mm"}
 
 
 def percent(value: float | None, lang: str, digits: int = 3) -> str:
-    """A ratio as a percentage with `digits` decimals: 0.995 → `99,500 %`."""
+    """A ratio as a percentage with `digits` decimals: 0.995 → `99,500 %` (no-break space)."""
     if value is None:
         return DASH
-    pattern = "#,##0" + ("." + "0" * digits if digits else "") + " %"
-    if lang == "en":
-        pattern = pattern.replace(" %", "%")
+    # French puts a no-break space before %: `99,500` never ends a line without its `%`
+    pattern = "#,##0" + ("." + "0" * digits if digits else "") + ("%" if lang == "en" else "\xa0%")
     return format_percent(value, pattern, locale=lang)
 
 

@@ -35,8 +35,10 @@ def _zone(doc: dict[str, Any]) -> dt.tzinfo:
 def _kind(doc: dict[str, Any], start: dt.datetime, end: dt.datetime) -> str:
     if doc.get("kind") in ("month", "period"):
         return doc["kind"]
-    first_of_next = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    whole_month = start.day == 1 and start.time() == dt.time(0) and end == first_of_next
+    # each bound in its own offset: a month may cross a DST change
+    first_of_next = (start.date().replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    midnights = start.time() == end.time() == dt.time(0)
+    whole_month = midnights and start.day == 1 and end.date() == first_of_next
     return "month" if whole_month else "period"
 
 
@@ -104,6 +106,13 @@ def _decimal(value: Any) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
+def _points(value: Decimal, lang: str) -> str:
+    """A contract's percentage as written in it (`5`, `2.5`): `5 %`, `2,5 %`."""
+    exponent = value.normalize().as_tuple().exponent
+    places = max(0, -exponent) if isinstance(exponent, int) else 0
+    return formats.percent(value / 100, lang, places)
+
+
 def penalty(doc: dict[str, Any], t: dict[str, str], lang: str) -> dict[str, Any] | None:
     """The penalty and its calculation, line by line, with the actual numbers."""
     p = doc.get("penalty")
@@ -136,8 +145,8 @@ def penalty(doc: dict[str, Any], t: dict[str, str], lang: str) -> dict[str, Any]
         lines.append(
             (
                 t["pen_steps_percent"],
-                f"{formats.number(p['steps'], lang)} × {formats.number(per_step, lang)} % = "
-                f"{formats.number(p['steps'] * per_step, lang)} %",
+                f"{formats.number(p['steps'], lang)} × {_points(per_step, lang)} = "
+                f"{_points(p['steps'] * per_step, lang)}",
             )
         )
     for kind in ("rto", "rpo"):
@@ -147,19 +156,19 @@ def penalty(doc: dict[str, Any], t: dict[str, str], lang: str) -> dict[str, Any]
             lines.append(
                 (
                     t[f"pen_{kind}"],
-                    f"{formats.number(count, lang)} × {formats.number(each, lang)} % = "
-                    f"{formats.number(count * each, lang)} %",
+                    f"{formats.number(count, lang)} × {_points(each, lang)} = "
+                    f"{_points(count * each, lang)}",
                 )
             )
     fee, percent = _decimal(p.get("monthly_fee")), _decimal(p.get("percent"))
     if percent is not None:
-        lines.append((t["pen_percent"], f"{formats.number(percent, lang)} %"))
+        lines.append((t["pen_percent"], _points(percent, lang)))
     if fee is not None and percent is not None:
         uncapped = p.get("uncapped_amount") or str(fee * percent / 100)
         lines.append(
             (
                 t["pen_amount"],
-                f"{money(fee)} × {formats.number(percent, lang)} % = {money(uncapped)}",
+                f"{money(fee)} × {_points(percent, lang)} = {money(uncapped)}",
             )
         )
     cap = _decimal(p.get("cap_percent"))
@@ -168,7 +177,7 @@ def penalty(doc: dict[str, Any], t: dict[str, str], lang: str) -> dict[str, Any]
         lines.append(
             (
                 t["pen_cap"],
-                f"{formats.number(cap, lang)} % × {money(fee)} = {money(fee * cap / 100)} ({bit})",
+                f"{_points(cap, lang)} × {money(fee)} = {money(fee * cap / 100)} ({bit})",
             )
         )
     elif p.get("capped"):
@@ -282,7 +291,7 @@ def view(doc: dict[str, Any], t: dict[str, str], lang: str) -> dict[str, Any]:
     zone = _zone(doc)
     start = dt.datetime.fromisoformat(doc["period"]["from"])
     end = dt.datetime.fromisoformat(doc["period"]["to"])
-    kind = _kind(doc, start.astimezone(zone), end.astimezone(zone))
+    kind = _kind(doc, start, end)
     period = _period_text(kind, start.astimezone(zone), end.astimezone(zone), zone, t, lang)
     said, klass = sentence(doc, kind, period, zone, t, lang)
     minutes = doc.get("minutes") or {}
