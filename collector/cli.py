@@ -186,8 +186,12 @@ def _write_pdf(html: str, output: str | None) -> None:
         click.echo(f"dui-collector: error: {exc}", err=True)
         sys.exit(2)
     if output:
-        with open(output, "wb") as handle:
-            handle.write(data)
+        try:
+            with open(output, "wb") as handle:
+                handle.write(data)
+        except OSError as exc:
+            click.echo(f"dui-collector: error: --output {output}: {exc.strerror}", err=True)
+            sys.exit(2)
     else:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()

@@ -94,7 +94,7 @@ def assert_figures(page: Page, doc: dict[str, Any], lang: str) -> None:
         verdict = (doc.get("clauses") or {}).get(key)
         assert section.startswith(t[f"clause_{key}"])
         if verdict is None:
-            assert t["clause_absent"] in section
+            assert section == f"{t[f'clause_{key}']} — {t['clause_absent']}"
             continue
         assert t["pass" if verdict else "fail"] in section
         given = (doc.get("clause_figures") or {}).get(key)
@@ -272,7 +272,7 @@ def test_rto_not_in_the_contract_is_not_evaluated_never_met() -> None:
     page = Page(report_html(doc, "fr"))
     rto = [row[5] for row in page.body_rows("incidents")]
     assert rto == ["non évalué"] * 3
-    assert "Clause absente du contrat" in page.by_id("clause-rto")
+    assert "absente du contrat, non évaluée" in page.by_id("clause-rto")
 
 
 def test_documents_without_the_newer_fields_render() -> None:
@@ -280,7 +280,7 @@ def test_documents_without_the_newer_fields_render() -> None:
     assert_figures(page, old(), "fr")
     text = page.text()
     assert "Chiffres par site non disponibles dans ce rapport." in text
-    assert "Clause absente du contrat : non évaluée." in page.by_id("clause-rpo")
+    assert "absente du contrat, non évaluée" in page.by_id("clause-rpo")
     bare = {
         k: v
         for k, v in old().items()
@@ -372,3 +372,18 @@ def test_pdf_never_to_a_terminal(tmp_path, ledger_path) -> None:  # noqa: F811
         os.close(terminal)
         os.close(main)
     assert proc.returncode == 2 and "--format pdf is binary: give --output FILE" in proc.stderr
+
+
+def test_a_vsr_of_whole_days_names_them() -> None:
+    doc = full()
+    doc.update(
+        kind="period",
+        period={"from": "2026-11-02T00:00:00+01:00", "to": "2026-11-16T00:00:00+01:00"},
+    )
+    verdict = Page(report_html(doc, "fr")).by_id("verdict")
+    assert verdict.startswith(
+        "Verdict. Vérification de service régulier (VSR) du 2 nov. 2026 au 15 nov. 2026 inclus : "
+        "le service n'est pas conforme au contrat"
+    ), verdict
+    english = Page(report_html(doc, "en")).by_id("verdict")
+    assert "Regular service check (VSR) from 2 Nov 2026 to 15 Nov 2026 inclusive:" in english

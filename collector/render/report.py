@@ -149,6 +149,9 @@ def penalty(doc: dict[str, Any], t: dict[str, str], lang: str) -> dict[str, Any]
                 f"{_points(p['steps'] * per_step, lang)}",
             )
         )
+    if "rto_breaches" not in p:  # an older document: the count from its incidents
+        breaches = sum(1 for i in doc.get("incidents", []) if i.get("rto_breach"))
+        lines.append((t["pen_rto"], formats.number(breaches, lang)))
     for kind in ("rto", "rpo"):
         each = _decimal(p.get(f"per_{kind}_breach_percent"))
         count = p.get(f"{kind}_breaches")
@@ -188,6 +191,11 @@ def penalty(doc: dict[str, Any], t: dict[str, str], lang: str) -> dict[str, Any]
 def _period_text(kind: str, start: dt.datetime, end: dt.datetime, zone, t, lang) -> str:
     if kind == "month":
         return formats.month(start.date(), lang)
+    if start.time() == end.time() == dt.time(0):  # whole days: the last one is inclusive
+        last = end.date() - dt.timedelta(days=1)
+        return t["whole_days"].format(
+            start=formats.day(start.date(), lang), end=formats.day(last, lang)
+        )
     return t["from_to"].format(
         start=formats.moment(start, zone, lang), end=formats.moment(end, zone, lang)
     )
