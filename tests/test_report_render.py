@@ -387,3 +387,9 @@ def test_a_vsr_of_whole_days_names_them() -> None:
     ), verdict
     english = Page(report_html(doc, "en")).by_id("verdict")
     assert "Regular service check (VSR) from 2 Nov 2026 to 15 Nov 2026 inclusive:" in english
+
+
+def test_a_frozen_month_says_when_it_was_chained() -> None:
+    doc = full()
+    doc.update(frozen=True, frozen_at=1796461200)  # 2026-12-05 09:00 UTC
+    assert "mois arrêté et chaîné le 5 déc. 2026 à 10 h 00" in Page(report_html(doc, "fr")).text()

@@ -294,6 +294,14 @@ def incidents(doc: dict[str, Any], zone, t, lang) -> list[dict[str, Any]]:
     return rows
 
 
+def _frozen(doc: dict[str, Any], zone: dt.tzinfo, t: dict[str, str], lang: str) -> str | None:
+    """When a frozen month was chained (`frozen_at` is Unix time)."""
+    at = doc.get("frozen_at")
+    if not doc.get("frozen") or not isinstance(at, int | float):
+        return None
+    return t["frozen"].format(at=formats.moment(dt.datetime.fromtimestamp(at, dt.UTC), zone, lang))
+
+
 def view(doc: dict[str, Any], t: dict[str, str], lang: str) -> dict[str, Any]:
     """Everything report.html shows, formatted, from the report document."""
     zone = _zone(doc)
@@ -309,6 +317,7 @@ def view(doc: dict[str, Any], t: dict[str, str], lang: str) -> dict[str, Any]:
     below = availability is not None and availability < doc["objective"]
     return {
         "title": doc.get("vendor") or doc["contract"],
+        "frozen": _frozen(doc, zone, t, lang),
         "availability_class": "fail" if below else ("pass" if availability is not None else ""),
         "budget": budget,
         "budget_spent": budget is not None and budget < 0,
