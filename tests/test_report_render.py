@@ -70,6 +70,7 @@ def assert_figures(page: Page, doc: dict[str, Any], lang: str) -> None:
     minimum = (doc.get("terms") or {}).get("min_coverage")
     assert coverage["min_coverage"][1] == (t["not_available"] if minimum is None else pct(minimum))
     rto_evaluated = (doc.get("clauses") or {}).get("rto") is not None
+    names = {k: v["name"] or k for k, v in (doc.get("sites") or {}).items()}
     if doc["incidents"]:
         rows = page.body_rows("incidents")
         assert len(rows) == len(doc["incidents"])
@@ -83,7 +84,7 @@ def assert_figures(page: Page, doc: dict[str, Any], lang: str) -> None:
                 formats.moment(i["start"], zone, lang),
                 formats.moment(i["end"], zone, lang),
                 duration(i["duration_seconds"]),
-                ", ".join(i["sites"]),
+                ", ".join(names.get(s, s) for s in i["sites"]),
                 t[f"attr_{i['attribution']}"],
                 rto,
             ]
@@ -163,7 +164,7 @@ def test_full_document_figures(lang) -> None:
     text = page.text()
     assert "Europe/Paris (UTC+01:00)" in text
     if lang == "fr":
-        assert "Mois de novembre 2026 : le service n'est pas conforme" in page.by_id("verdict")
+        assert "Verdict. Novembre 2026 : le service n'est pas conforme" in page.by_id("verdict")
         assert "23 nov. 2026 à 18 h 55" in text
         assert "1\u202f500,00\xa0€ × 18\xa0% = 270,00\xa0€" in text
         assert "⌈(99,500\xa0% − 99,498\xa0%) / 0,100\xa0%⌉ = ⌈0,015⌉ = 1" in text

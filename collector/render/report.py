@@ -69,14 +69,19 @@ def clauses(doc: dict[str, Any], t: dict[str, str], lang: str) -> list[dict[str,
     """One entry per clause: label, whether the contract has it, figure, target, verdict."""
     verdicts = doc.get("clauses") or {}
     figures = doc.get("clause_figures") or {}
+    terms = doc.get("terms") or {}
     fallback = _fallback_figures(doc)
     out = []
     for key in CLAUSES:
         given = figures.get(key)
         f = given or fallback[key]
         compliant = given.get("compliant") if given else verdicts.get(key)
-        in_contract = key in figures if figures else verdicts.get(key) is not None
+        # in the contract: it has a target, or the engine judged it
+        in_contract = verdicts.get(key) is not None or f.get("target") is not None
         details = []
+        clock = terms.get("rto_clock")
+        if key == "rto" and clock in ("wall", "service_hours"):
+            details.append((t["rto_clock"], t[f"clock_{clock}"]))
         if given and "breaches" in given:
             details.append((t["breaches"], formats.number(given["breaches"], lang)))
         if given and "duration_seconds" in given:
@@ -129,15 +134,15 @@ def penalty(doc: dict[str, Any], t: dict[str, str], lang: str) -> dict[str, Any]
         rounding = "⌊" if p.get("rounding") == "completed" else "⌈"
         close = "⌋" if rounding == "⌊" else "⌉"
         pct = partial(formats.percent, lang=lang)
-        quotient_text = formats.number(float(max(quotient, Fraction(0))), lang, 3)
-        lines.append(
-            (
-                t["pen_steps"],
+        if quotient <= 0:  # at or above the threshold: no step
+            said = f"{pct(doc['availability'])} ≥ {pct(float(below))} → {formats.number(0, lang)}"
+        else:
+            said = (
                 f"{rounding}({pct(float(below))} − {pct(doc['availability'])}) / "
-                f"{pct(float(step))}{close} = {rounding}{quotient_text}{close} = "
-                f"{formats.number(p['steps'], lang)}",
+                f"{pct(float(step))}{close} = {rounding}{formats.number(float(quotient), lang, 3)}"
+                f"{close} = {formats.number(p['steps'], lang)}"
             )
-        )
+        lines.append((t["pen_steps"], said))
     else:
         lines.append((t["pen_steps"], formats.number(p.get("steps"), lang)))
     per_step = _decimal(p.get("percent_per_step"))
@@ -155,7 +160,7 @@ def penalty(doc: dict[str, Any], t: dict[str, str], lang: str) -> dict[str, Any]
     for kind in ("rto", "rpo"):
         each = _decimal(p.get(f"per_{kind}_breach_percent"))
         count = p.get(f"{kind}_breaches")
-        if each is not None and count is not None:
+        if each is not None and count is not None and (each or count):
             lines.append(
                 (
                     t[f"pen_{kind}"],
@@ -204,6 +209,7 @@ def _period_text(kind: str, start: dt.datetime, end: dt.datetime, zone, t, lang)
 def sentence(doc: dict[str, Any], kind: str, period: str, zone, t, lang) -> tuple[str, str]:
     """The verdict in one sentence, and its class (pass, fail, none)."""
     lead = t["vsr_lead" if kind == "period" else "month_lead"].format(period=period)
+    lead = lead[:1].upper() + lead[1:]  # `novembre 2026 :` opens a sentence
     figures = {
         "availability": formats.percent(doc.get("availability"), lang),
         "objective": formats.percent(doc.get("objective"), lang),
@@ -260,6 +266,7 @@ def incidents(doc: dict[str, Any], zone, t, lang) -> list[dict[str, Any]]:
     evaluated = (doc.get("terms") or {}).get("rto_seconds") is not None or (
         "terms" not in doc and (doc.get("clauses") or {}).get("rto") is not None
     )
+    names = {k: (v or {}).get("name") or k for k, v in (doc.get("sites") or {}).items()}
     rows = []
     for i in doc.get("incidents", []):
         if not evaluated:
@@ -273,7 +280,7 @@ def incidents(doc: dict[str, Any], zone, t, lang) -> list[dict[str, Any]]:
                 "start": formats.moment(i["start"], zone, lang),
                 "end": formats.moment(i["end"], zone, lang),
                 "duration": formats.duration(i["duration_seconds"], lang),
-                "sites": ", ".join(i.get("sites", [])),
+                "sites": ", ".join(names.get(s, s) for s in i.get("sites", [])),
                 "attribution": t.get(f"attr_{i.get('attribution')}", i.get("attribution")),
                 "rto": rto,
                 "rto_class": klass,
