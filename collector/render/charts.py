@@ -105,7 +105,8 @@ def p95_chart(daily: list[dict], names: dict[str, str], t: dict, lang: str) -> M
             color=SITE_COLOURS[n % len(SITE_COLOURS)],
             label=names.get(site, site),
         )
-    ax.set_ylim(bottom=0)
+    top = max((y for d in daily for y in (d.get("p95_seconds") or {}).values() if y), default=1)
+    ax.set_ylim(0, top * 1.35)  # headroom: the legend sits above the lines
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: formats.number(v, lang, 1)))
     ax.set_ylabel(t["chart_seconds"])
     ax.grid(axis="y", color=GRID, linewidth=0.5)
