@@ -242,7 +242,7 @@ def test_charts_are_svg_text_french_and_stable() -> None:
     svgs = [tag for tag, _ in page.tags if tag == "svg"]
     assert len(svgs) == 3  # daily availability, daily p95 by site, incident timeline
     chart_text = set(page.text().split("\n")) - set(page.text(charts=False).split("\n"))
-    assert {"1 nov.", "90,0\xa0%", "1,5", "EHPAD Les Tilleuls"} <= chart_text, chart_text
+    assert {"1 nov.", "90,0\xa0%", "1,0", "EHPAD Les Tilleuls"} <= chart_text, chart_text
     assert "Disponibilité par jour (pointillés : objectif 99,500\xa0%)" in chart_text
     english_text = Page(report_html(doc, "en")).text()
     assert "1 Nov" in english_text and "90.0%" in english_text
