@@ -170,7 +170,8 @@ def test_full_document_figures(lang) -> None:
         assert "⌈(99,500\xa0% − 99,498\xa0%) / 0,100\xa0%⌉ = ⌈0,015⌉ = 1" in text
         assert "2 × 5\xa0% = 10\xa0%" in text and "1 × 6\xa0% = 6\xa0%" in text
         assert "INC-4521" in text and "contesté" in text
-        assert "Lenteurs signalées par les soignants" in text  # a note matching no incident
+        # a note on a start where no incident starts any more
+        assert "incident du 30 nov. 2026 à 9 h 40 : Lenteurs signalées par les soignants" in text
         assert "Intervention d'urgence" in text  # declared after the fact
         assert "bk-2026-11-12" in text and "rt-77" in text  # voided, ignored
 
