@@ -18,7 +18,7 @@ import pytest
 
 from collector.render import formats
 from collector.render.html import STRINGS, report_html
-from collector.render.report import CLAUSES
+from collector.render.terms import CLAUSES
 from tests.helpers import ROOT
 from tests.helpers.cli import collector_cli
 from tests.helpers.html_page import Page, squeeze
