@@ -38,7 +38,7 @@ def full() -> dict[str, Any]:
 def old() -> dict[str, Any]:
     """The known day's document as the code wrote it before the per-site, clause-figure
     and penalty-term fields (a frozen month keeps this shape forever)."""
-    return json.loads((ROOT / "tests" / "data" / "report.golden.json").read_text("utf-8"))
+    return json.loads((ROOT / "tests" / "data" / "report_old.json").read_text("utf-8"))
 
 
 def zone_of(doc: dict[str, Any]):
