@@ -150,7 +150,7 @@ def test_html_figures_equal_the_json(tmp_path, ledger_path, lang) -> None:  # no
             "Verdict. Vérification de service régulier (VSR) du 17 nov. 2026 à 1 h 00 au "
             "18 nov. 2026 à 1 h 00 : le service n'est pas conforme au contrat"
         ), verdict
-        assert "97,101\xa0%" in verdict and "795,00\xa0€" in page.by_id("card-penalty")
+        assert "97,101 %" in verdict and "795,00\xa0€" in page.by_id("card-penalty")
         assert "17 nov. 2026 à 10 h 00" in page.text() and "UTC+01:00" in page.text()
     else:
         assert "the service did not meet the contract" in verdict
@@ -166,9 +166,9 @@ def test_full_document_figures(lang) -> None:
     if lang == "fr":
         assert "Verdict. Novembre 2026 : le service n'est pas conforme" in page.by_id("verdict")
         assert "23 nov. 2026 à 18 h 55" in text
-        assert "1\u202f500,00\xa0€ × 18\xa0% = 270,00\xa0€" in text
-        assert "⌈(99,500\xa0% − 99,498\xa0%) / 0,100\xa0%⌉ = ⌈0,015⌉ = 1" in text
-        assert "2 × 5\xa0% = 10\xa0%" in text and "1 × 6\xa0% = 6\xa0%" in text
+        assert "1\u202f500,00\xa0€ × 18 % = 270,00\xa0€" in text
+        assert "⌈(99,500 % − 99,498 %) / 0,100 %⌉ = ⌈0,015⌉ = 1" in text
+        assert "2 × 5 % = 10 %" in text and "1 × 6 % = 6 %" in text
         assert "INC-4521" in text and "contesté" in text
         # a note on a start where no incident starts any more
         assert "incident du 30 nov. 2026 à 9 h 40 : Lenteurs signalées par les soignants" in text
@@ -243,8 +243,8 @@ def test_charts_are_svg_text_french_and_stable() -> None:
     svgs = [tag for tag, _ in page.tags if tag == "svg"]
     assert len(svgs) == 3  # daily availability, daily p95 by site, incident timeline
     chart_text = set(page.text().split("\n")) - set(page.text(charts=False).split("\n"))
-    assert {"1 nov.", "90,0\xa0%", "1,0", "EHPAD Les Tilleuls"} <= chart_text, chart_text
-    assert "Disponibilité par jour (pointillés : objectif 99,500\xa0%)" in chart_text
+    assert {"1 nov.", "90,0 %", "1,0", "EHPAD Les Tilleuls"} <= chart_text, chart_text
+    assert "Disponibilité par jour (pointillés : objectif 99,500 %)" in chart_text
     english_text = Page(report_html(doc, "en")).text()
     assert "1 Nov" in english_text and "90.0%" in english_text
 
@@ -262,7 +262,7 @@ def test_insufficient_evidence_gives_no_verdict() -> None:
     doc.update(verdict=None, verdict_reason="coverage", coverage=0.62)
     verdict = Page(report_html(doc, "fr")).by_id("verdict")
     assert "preuves insuffisantes, aucun verdict" in verdict
-    assert "62,000\xa0%" in verdict and "90,000\xa0%" in verdict
+    assert "62,000 %" in verdict and "90,000 %" in verdict
     assert "conforme" not in verdict
 
 

@@ -194,7 +194,7 @@ def test_csv_and_html(tmp_path, ledger_path) -> None:
     assert rows["minutes.down"] == "40" and rows["penalty.amount"] == "795.00"
     assert rows["incidents.1.rto_breach"] == "false"
     html = run_report(path, "--format", "html", "--lang", "fr").stdout
-    assert "97,101\xa0%" in html and "795,00\xa0€" in html and "non conforme" in html
+    assert "97,101 %" in html and "795,00\xa0€" in html and "non conforme" in html
 
 
 def test_report_usage_errors(tmp_path, ledger_path) -> None:

@@ -18,11 +18,12 @@ _TIME = {"fr": "H 'h' mm", "en": "HH:mm"}
 
 
 def percent(value: float | None, lang: str, digits: int = 3) -> str:
-    """A ratio as a percentage with `digits` decimals: 0.995 → `99,500 %` (no-break space)."""
+    """A ratio as a percentage with `digits` decimals: 0.995 → `99,500 %`."""
     if value is None:
         return DASH
-    # French puts a no-break space before %: `99,500` never ends a line without its `%`
-    pattern = "#,##0" + ("." + "0" * digits if digits else "") + ("%" if lang == "en" else "\xa0%")
+    pattern = "#,##0" + ("." + "0" * digits if digits else "") + " %"
+    if lang == "en":
+        pattern = pattern.replace(" %", "%")
     return format_percent(value, pattern, locale=lang)
 
 

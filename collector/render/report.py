@@ -11,6 +11,8 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from markupsafe import Markup
+
 from collector.render import charts, formats
 from collector.render.terms import clauses, penalty
 
@@ -53,32 +55,41 @@ def _period_text(kind: str, start: dt.datetime, end: dt.datetime, zone, t, lang)
     )
 
 
-def sentence(doc: dict[str, Any], kind: str, period: str, zone, t, lang) -> tuple[str, str]:
-    """The verdict in one sentence, and its class (pass, fail, none)."""
+def _fig(text: str) -> Markup:
+    """A figure inside a sentence, never broken across two lines (`99,500 %`)."""
+    return Markup('<span class="fig">{}</span>').format(text)
+
+
+def _say(template: str, **figures: Any) -> Markup:
+    return Markup.escape(template).format(**figures)
+
+
+def sentence(doc: dict[str, Any], kind: str, period: str, zone, t, lang) -> tuple[Markup, str]:
+    """The verdict in one sentence (escaped HTML), and its class (pass, fail, none)."""
     lead = t["vsr_lead" if kind == "period" else "month_lead"].format(period=period)
     lead = lead[:1].upper() + lead[1:]  # `novembre 2026 :` opens a sentence
-    figures = {
-        "availability": formats.percent(doc.get("availability"), lang),
-        "objective": formats.percent(doc.get("objective"), lang),
-    }
+    pct = partial(formats.percent, lang=lang)
     if doc.get("verdict_reason") == "coverage":
-        terms = doc.get("terms") or {}
-        text = t["say_coverage"].format(
-            coverage=formats.percent(doc.get("coverage"), lang),
-            minimum=formats.percent(terms.get("min_coverage"), lang),
+        minimum = (doc.get("terms") or {}).get("min_coverage")
+        text = _say(
+            t["say_coverage"], coverage=_fig(pct(doc.get("coverage"))), minimum=_fig(pct(minimum))
         )
         klass = "none"
     elif doc.get("verdict") is None:
-        text, klass = t["say_no_minute"], "none"
+        text, klass = _say(t["say_no_minute"]), "none"
     else:
         klass = doc["verdict"]
         failed = [c["label"] for c in clauses(doc, t, lang) if c["verdict"] == "fail"]
-        text = t[f"say_{klass}"].format(failed=", ".join(failed), **figures)
-    if doc.get("complete") is False:
-        text += " " + t["say_provisional"].format(
-            until=formats.moment(doc.get("evaluated_to"), zone, lang)
+        text = _say(
+            t[f"say_{klass}"],
+            failed=", ".join(failed),
+            availability=_fig(pct(doc.get("availability"))),
+            objective=_fig(pct(doc.get("objective"))),
         )
-    return f"{lead} {text}", klass
+    if doc.get("complete") is False:
+        until = _fig(formats.moment(doc.get("evaluated_to"), zone, lang))
+        text += Markup(" ") + _say(t["say_provisional"], until=until)
+    return Markup.escape(lead) + Markup(" ") + text, klass
 
 
 def _ms(seconds: float | None) -> float | None:
