@@ -1,5 +1,5 @@
 """Command line of dui-collector (README.md): `run`, `trial`, `report`, `evidence`,
-`maintenance`, `backup`.
+`maintenance`, `backup`; `incidents` lives in cli_incidents.py.
 
 Exit codes: 0 ok, 2 usage or config error — one line naming the file and the key.
 """
@@ -125,33 +125,25 @@ def report(
     output: str | None,
 ) -> None:
     """The contract report: availability, incidents vs RTO, penalties (docs/sla.md)."""
-    from collector.periods import last_final, read_period
-    from collector.render.document import period_document, to_csv, to_json
+    from zoneinfo import ZoneInfo
+
+    from collector.periods import last_final, read_period, site_names
+    from collector.render.document import attach_notes, period_document, to_csv, to_json
     from collector.render.html import report_html
-    from collector.sla.period import month_bounds, parse_bound
 
     config = _load(config_path)
     contract = _contract(config, config_path, contract_id)
-    if bool(month) == bool(start or end) or bool(start) != bool(end):
-        raise click.UsageError("give --month YYYY-MM, or both --from and --to")
-    zone = contract.service_hours.timezone
-    try:
-        if month:
-            first, last = month_bounds(month, zone)
-        else:
-            first, last = parse_bound(start or "", zone), parse_bound(end or "", zone)
-    except ValueError as exc:
-        raise click.UsageError(f"period: {exc}") from None
-    if last <= first:
-        raise click.UsageError("--to must be after --from")
+    first, last = period_bounds(contract, month, start, end)
     if fmt == "pdf" and not output and sys.stdout.isatty():
         raise click.UsageError("--format pdf is binary: give --output FILE")
-    if first.year < FIRST_YEAR or last.year > LAST_YEAR:
-        raise click.UsageError(f"period: years {FIRST_YEAR} to {LAST_YEAR} only")
     with _ledger(config, config_path, read_only=True) as ledger:
-        # a frozen month is reported as it was chained; late data no longer changes it
-        document = (ledger.frozen_month(contract.id, month) if month else None) or (
-            period_document(
+        # a frozen month is reported as it was chained; late data no longer changes it,
+        # the notes chained since are merged in
+        document = ledger.frozen_month(contract.id, month) if month else None
+        if document is not None:
+            attach_notes(document, ledger.notes(contract.id), ZoneInfo(zone_name(contract)))
+        else:
+            document = period_document(
                 read_period(
                     ledger,
                     contract,
@@ -159,9 +151,9 @@ def report(
                     last,
                     time.time(),
                     evaluated_to=last_final(time.time(), float(config.ledger.finalize_after)),
+                    names=site_names(config),
                 )
             )
-        )
     if fmt == "pdf":
         _write_pdf(report_html(document, lang), output)
         return
@@ -175,6 +167,33 @@ def report(
             handle.write(text)
     else:
         click.echo(text, nl=False)
+
+
+def zone_name(contract: Any) -> str:
+    return str(contract.service_hours.timezone)
+
+
+def period_bounds(
+    contract: Any, month: str | None, start: str | None, end: str | None
+) -> tuple[dt.datetime, dt.datetime]:
+    """--month, or --from and --to, as the period's bounds; UsageError otherwise."""
+    from collector.sla.period import month_bounds, parse_bound
+
+    if bool(month) == bool(start or end) or bool(start) != bool(end):
+        raise click.UsageError("give --month YYYY-MM, or both --from and --to")
+    zone = zone_name(contract)
+    try:
+        if month:
+            first, last = month_bounds(month, zone)
+        else:
+            first, last = parse_bound(start or "", zone), parse_bound(end or "", zone)
+    except ValueError as exc:
+        raise click.UsageError(f"period: {exc}") from None
+    if last <= first:
+        raise click.UsageError("--to must be after --from")
+    if first.year < FIRST_YEAR or last.year > LAST_YEAR:
+        raise click.UsageError(f"period: years {FIRST_YEAR} to {LAST_YEAR} only")
+    return first, last
 
 
 def _write_pdf(html: str, output: str | None) -> None:
@@ -396,4 +415,7 @@ def backup_ledger(config_path: str, output: str) -> None:
 
 
 def main() -> None:
+    from collector.cli_incidents import incidents
+
+    cli.add_command(incidents)
     cli()

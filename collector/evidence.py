@@ -247,6 +247,9 @@ class BackupChecks:
     last_success: dt.datetime | None
     oldest_restore_point: dt.datetime | None
     ignored: tuple[tuple[str, str], ...] = ()  # (id, why) of implausible stored records
+    frequency_gap_seconds: float | None = None  # what the frequency check compared
+    retention_seconds: float | None = None  # age of the oldest point held at judgement
+    latest_restore_point: dt.datetime | None = None
 
 
 Gap = tuple[dt.datetime, dt.datetime]
@@ -320,6 +323,9 @@ def check_backups(
         last_success=max(completions) if completions else None,
         oldest_restore_point=oldest,
         ignored=tuple(ignored),
+        frequency_gap_seconds=frequency_gap,
+        retention_seconds=None if oldest is None else (at - oldest).total_seconds(),
+        latest_restore_point=max(points) if points else None,
     )
 
 
@@ -329,6 +335,7 @@ class RestoreChecks:
     last_success: dt.datetime | None
     last_duration_seconds: float | None
     ignored: tuple[tuple[str, str], ...] = ()  # (id, why) of implausible stored records
+    age_seconds: float | None = None  # from the last successful test to the judgement
 
 
 def check_restore_tests(
@@ -358,4 +365,5 @@ def check_restore_tests(
         last.performed_at if last else None,
         last.duration_seconds if last else None,
         tuple(ignored),
+        (at - last.performed_at).total_seconds() if last else None,
     )

@@ -230,6 +230,9 @@ def test_backup_checks_gap_frequency_retention() -> None:
     assert checks.rpo_compliant is False and checks.largest_gap_seconds == 2 * 86400
     assert checks.rpo_breaches == 1 and checks.frequency_compliant is False
     assert checks.retention_compliant is True  # 1 Nov still held on the 6th
+    # the figures the checks compared: the 48 h gap, the 1st's point 5.5 days old
+    assert checks.frequency_gap_seconds == 2 * 86400
+    assert checks.retention_seconds == 5.5 * 86400 and checks.latest_restore_point == day(6)
     short = [backup(n, expires_days=1) for n in (1, 2, 3, 4, 5, 6)]
     checks = evidence.check_backups(short, at, rpo=86400, every=86400, retention=3 * 86400)
     assert checks.rpo_compliant is True and checks.retention_compliant is False
@@ -241,7 +244,9 @@ def test_restore_test_checks() -> None:
     at = day(20)
     assert evidence.check_restore_tests([late], at, 90 * 86400, 4 * 3600).compliant is False
     recent = evidence.parse("restore_test", RESTORE)
-    assert evidence.check_restore_tests([recent], at, 90 * 86400, 4 * 3600).compliant is True
+    checks = evidence.check_restore_tests([recent], at, 90 * 86400, 4 * 3600)
+    assert checks.compliant is True
+    assert checks.age_seconds == (at - recent.performed_at).total_seconds()  # 4 d 16 h
     assert evidence.check_restore_tests([recent], at, 90 * 86400, 2 * 3600).compliant is False
 
 

@@ -164,7 +164,14 @@ async def check_contract(collector, broker_port: int) -> None:
     assert r["backups"]["largest_gap_seconds"] == 86400
     assert r["restore_tests"]["compliant"] is False
     # 24 steps × 2 % + 1 RTO breach × 5 % = 53 % of 1 500 €
-    assert r["penalty"] == {"amount": "795.00", "currency": "EUR", "steps": 24, "capped": False}
+    penalty = {k: r["penalty"][k] for k in ("amount", "currency", "steps", "capped", "percent")}
+    assert penalty == {
+        "amount": "795.00",
+        "currency": "EUR",
+        "steps": 24,
+        "capped": False,
+        "percent": "53",
+    }
     assert r["verdict"] == "fail" and r["evidence_chain_head"].startswith("sha256:")
 
     def current() -> dict:

@@ -205,3 +205,137 @@ async def test_config_windows_are_chained_and_edits_leave_a_trace(tmp_path) -> N
         assert len(ledger.config_windows("c")) == 3
     finally:
         ledger.close()
+
+
+def test_a_month_document_says_month_and_writes_each_clause_out() -> None:
+    """November with one down minute, daily backups but the 4th's missing, a restore test
+    on the 15th: each clause's figure is the one its check compared."""
+    from collector import evidence
+    from collector.render.document import period_document
+    from collector.sla.daily import daily, day_starts
+    from collector.sla.sites import Durations
+
+    c = parse(
+        {
+            "contracts": [
+                {
+                    "id": "c",
+                    "targets": ["dui-login"],
+                    "availability": {"objective": 0.995},
+                    "rto": "4h",
+                    "rto_clock": "wall",
+                    "rpo": "24h",
+                    "backups": {"every": "24h", "retention": "3d", "restore_test_every": "90d"},
+                    "penalties": {
+                        "monthly_fee": 1234.5,
+                        "per_step": {"below": 0.999, "step": 0.0005, "percent_of_fee": 1.5},
+                        "per_rpo_breach_percent": 3,
+                        "cap_percent": 2,
+                    },
+                }
+            ]
+        }
+    ).contracts[0]
+    first = minute(NOV)
+    records = {
+        m: {"site-a": SiteMinute(1, 1 if m == first + 60 else 0)} for m in range(first, minute(DEC))
+    }
+
+    def backup(n: int) -> evidence.Backup:
+        at = dt.datetime(2026, 11, n, 1, 0, tzinfo=dt.UTC).isoformat()
+        return evidence.parse(
+            "backup",
+            {"contract": "c", "id": f"bk-{n}", "status": "success", "started_at": at}
+            | {"completed_at": at, "restore_point_at": at},
+        )
+
+    restore = evidence.parse(
+        "restore_test",
+        {"contract": "c", "id": "rt", "status": "success"}
+        | {"performed_at": "2026-11-15T09:00:00Z", "duration_seconds": 9000},
+    )
+    backups = [backup(n) for n in (1, 2, 3, 5, 6, *range(7, 31))]
+    r = evaluate_period(
+        PeriodInputs(c, NOV, DEC, DEC, records, [], backups, [restore], DEC, "sha256:" + "0" * 64)
+    )
+    doc = period_document(r)
+    assert (doc["kind"], doc["timezone"]) == ("month", "Europe/Paris")
+    f = doc["clause_figures"]
+    assert f["availability"]["figure"] == pytest.approx(43199 / 43200)
+    assert f["rto"] == {"figure": 60, "target": 14400.0, "compliant": True, "breaches": 0}
+    assert f["rpo"] == {"figure": 2 * 86400, "target": 86400.0, "compliant": False, "breaches": 1}
+    assert f["backup_frequency"] == {"figure": 2 * 86400, "target": 86400.0, "compliant": False}
+    # no expiry: the 1st's point is still held at the end (1 Dec 00:00 Paris = 30 Nov 23:00 UTC)
+    assert f["retention"]["figure"] == (29 * 86400 + 22 * 3600) and f["retention"]["compliant"]
+    assert f["restore_test"] == {
+        "figure": (15 * 86400 + 14 * 3600),  # 15 Nov 09:00 UTC → 30 Nov 23:00 UTC
+        "target": 90 * 86400.0,
+        "compliant": True,
+        "duration_seconds": 9000,
+        "duration_target": 14400.0,
+    }
+    # A = 43199/43200 ≥ 0.999: no step; 1 RPO breach × 3 % = 37.035 → 37.04, capped at 2 %
+    assert doc["penalty"] == {
+        "amount": "24.69",
+        "currency": "EUR",
+        "steps": 0,
+        "capped": True,
+        "monthly_fee": "1234.5",
+        "below": 0.999,
+        "step": 0.0005,
+        "rounding": "started",
+        "percent_per_step": "1.5",
+        "rto_breaches": 0,
+        "per_rto_breach_percent": "0",
+        "rpo_breaches": 1,
+        "per_rpo_breach_percent": "3",
+        "percent": "3",
+        "cap_percent": "2",
+        "uncapped_amount": "37.04",
+    }
+    assert period_document(period(contract(), {}, DEC - dt.timedelta(days=1)))["kind"] == "month"
+    vsr = evaluate_period(
+        PeriodInputs(c, NOV, NOV + dt.timedelta(days=7), NOV, {}, [], [], [], NOV, "sha256:")
+    )
+    assert period_document(vsr)["kind"] == "period"
+    # October in Paris has 25 h on the 25th: 31 days, their minutes sum to the month's
+    oct1 = dt.datetime(2026, 10, 1, tzinfo=PARIS)
+    starts = day_starts(oct1, NOV, PARIS)
+    states = dict.fromkeys(range(minute(oct1), minute(NOV)), "up")
+    days = daily(starts, states, minute(NOV), Durations(), "excluded")
+    assert len(days) == 31 and days[24].minutes["up"] == 1500
+    assert sum(d.minutes["up"] for d in days) == len(states)
+    partial = daily(starts, states, minute(oct1) + 1441, Durations(), "excluded")
+    assert [d.minutes["up"] for d in partial] == [1440, 1], "only the days begun"
+
+
+def test_site_figures_on_known_durations() -> None:
+    """Nearest-rank p50/p95 of the successful results, per site and per day."""
+    from collector.ledger.types import ResultRow
+    from collector.sla.sites import collect_durations, latency_sums, site_figures
+
+    first = minute(NOV)
+    rows = [
+        ResultRow(first + n, "a", "dui-login", "dui", "http", True, float(n + 1))
+        for n in range(100)  # 1 … 100 s on day one
+    ]
+    rows += [
+        ResultRow(first + 1440, "a", "dui-login", "dui", "http", False, 500.0),  # failed
+        ResultRow(first + 1441, "a", "dui-login", "dui", "http", True, 7.0),  # day two
+        ResultRow(first - 1, "a", "dui-login", "dui", "http", True, 900.0),  # before
+    ]
+    durations = collect_durations(rows, [first, first + 1440], first, first + 2880)
+    assert durations.by_day[(1, "a")] == [7.0] and len(durations.by_day[(0, "a")]) == 100
+    body = json.dumps({"rtt_seconds": {"avg": 0.03}, "loss_ratio": 0.1}).encode()
+    gateway = json.dumps({"rtt_seconds": {"avg": 0.001}, "loss_ratio": 0.0}).encode()
+    (a,) = site_figures(
+        durations,
+        latency_sums([("a", body), ("a", body)]),
+        latency_sums([("a", gateway)]),
+        {"a": 3},
+        {"a": "Site A"},
+    ).values()
+    # 101 values: p50 = the 51st (= 50, with 7 among them), p95 = the 96th
+    assert (a.name, a.results, a.p50_seconds, a.p95_seconds) == ("Site A", 102, 50.0, 95.0)
+    assert (a.rtt_seconds, a.loss_ratio) == (0.03, 0.1)
+    assert (a.gateway_rtt_seconds, a.gateway_loss_ratio, a.local_fault_seconds) == (0.001, 0, 180)

@@ -13,6 +13,7 @@ import subprocess
 import pytest
 import yaml
 
+from collector import evidence
 from collector.ingest import Ingest
 from collector.ledger import SqliteLedger
 from collector.live import LiveSla
@@ -69,6 +70,8 @@ def day_of_results(site: str, t0: int = T0) -> list[dict]:
                 "success": not lan_down,
                 "duration_seconds": 1.0,
                 "error": "timeout" if lan_down else None,
+                "loss_ratio": 1.0 if lan_down else 0.0,
+                **({} if lan_down else {"rtt_seconds": {"min": 0.001, "avg": 0.002, "max": 0.003}}),
             }
         )
     return out
@@ -98,6 +101,7 @@ def config(tmp_path, ledger_path) -> str:
         yaml.safe_dump(
             {
                 "ledger": {"url": f"sqlite:///{ledger_path}"},
+                "sites": {"site-a": {"name": "Clinique A"}},
                 "contracts": [
                     {
                         "id": "dui-vendor-2026",
@@ -170,9 +174,78 @@ def test_report_equals_the_truth(tmp_path, ledger_path) -> None:
     ]
     assert r["incidents"][0]["sites"] == ["site-a", "site-b"]
     # steps = ⌈(0.995 − 67/69) / 0.001⌉ = ⌈23.985…⌉ = 24 → 48 %, + 1 RTO breach × 5 % = 53 %
-    assert r["penalty"] == {"amount": "795.00", "currency": "EUR", "steps": 24, "capped": False}
+    assert r["penalty"] == {
+        "amount": "795.00",
+        "currency": "EUR",
+        "steps": 24,
+        "capped": False,
+        "monthly_fee": "1500",
+        "below": 0.995,
+        "step": 0.001,
+        "rounding": "started",
+        "percent_per_step": "2",
+        "rto_breaches": 1,
+        "per_rto_breach_percent": "5",
+        "rpo_breaches": 0,
+        "per_rpo_breach_percent": "0",
+        "percent": "53",
+        "cap_percent": "60",
+        "uncapped_amount": "795.00",
+    }
     assert r["verdict"] == "fail" and r["coverage"] == pytest.approx(1.0)
     assert r["period"] == {"from": "2026-11-17T01:00:00+01:00", "to": "2026-11-18T01:00:00+01:00"}
+    assert (r["timezone"], r["kind"]) == ("Europe/Paris", "period")
+    assert r["terms"] == {
+        "objective": 0.995,
+        "min_coverage": 0.9,
+        "rto_seconds": 900.0,
+        "rto_clock": "wall",
+        "rpo_seconds": None,
+        "backup_every_seconds": None,
+        "retention_seconds": None,
+        "restore_test_every_seconds": None,
+        "notice_seconds": 432000.0,
+    }
+    figures = r["clause_figures"]
+    assert figures["availability"] == {
+        "figure": pytest.approx(67 / 69),
+        "target": 0.995,
+        "compliant": False,
+    }
+    assert figures["rto"] == {"figure": 1800, "target": 900.0, "compliant": False, "breaches": 1}
+    assert figures["rpo"] == {"figure": None, "target": None, "compliant": None, "breaches": 0}
+    assert figures["restore_test"]["figure"] is None
+    assert set(figures) == {
+        "availability",
+        "rto",
+        "rpo",
+        "backup_frequency",
+        "retention",
+        "restore_test",
+    }
+    # site a: 2 results a minute, the 60 of the outage failed, 20 slow ones at 12 s;
+    # site b's gateway lost everything for its 20 min LAN fault (local, in service)
+    a, b = r["sites"]["site-a"], r["sites"]["site-b"]
+    assert (a["results"], a["p50_seconds"], a["p95_seconds"]) == (2880, 0.4, 0.4)
+    assert (a["local_fault_seconds"], b["local_fault_seconds"]) == (0, 1200)
+    assert a["gateway_rtt_seconds"] == pytest.approx(0.002) and a["gateway_loss_ratio"] == 0
+    assert b["gateway_loss_ratio"] == pytest.approx(20 / 1440)
+    assert a["rtt_seconds"] is None and (a["name"], b["name"]) == ("Clinique A", "site-b")
+    # the day in Paris time: 17 Nov 01:00-24:00, then 18 Nov 00:00-01:00
+    days = r["daily"]
+    assert [d["date"] for d in days] == ["2026-11-17", "2026-11-18"]
+    assert days[0]["minutes"] == {
+        "up": 1280,
+        "degraded": 0,
+        "down": 40,
+        "unknown": 0,
+        "excluded": 60,
+    }
+    assert days[1]["minutes"]["up"] == 60 and days[1]["availability"] == 1.0
+    assert days[0]["availability"] == pytest.approx(1280 / 1320)
+    for state, total in r["minutes"].items():
+        assert sum(d["minutes"][state] for d in days) == total, state
+    assert days[1]["p95_seconds"] == {"site-a": 0.4, "site-b": 0.4}
 
 
 REPORT_GOLDEN = ROOT / "tests" / "data" / "report.golden.json"
@@ -269,6 +342,16 @@ def test_frozen_month_keeps_its_report(tmp_path, ledger_path) -> None:
     assert november() == before, "a frozen month does not move"
     day = json.loads(run_report(path, "--format", "json").stdout)
     assert day["minutes"]["down"] == 41, "a period report recomputes with the late data"
+    # a note chained after the freeze is shown; the frozen figures do not move
+    noted = collector_cli(
+        "incidents", "note", "--config", path, "--contract", "dui-vendor-2026",
+        "--incident", "2026-11-17T10:00:00+01:00", "--cause", "coupure réseau éditeur",
+    )  # fmt: skip
+    assert noted.returncode == 0, noted.stderr
+    after = november()
+    assert [n["cause"] for n in after["incidents"][0]["notes"]] == ["coupure réseau éditeur"]
+    after["incidents"][0]["notes"] = []
+    assert after == before
 
 
 def test_no_evaluated_minute(tmp_path, ledger_path) -> None:
@@ -307,6 +390,12 @@ def test_live_evaluation_reads_only_what_arrived_and_equals_a_full_one(
     first = live_document(live.evaluate(contract, now))
     assert first["minutes"]["down"] == 40
     assert add_late_failures(copy, now=now + 30) == 6
+    point = dt.datetime.fromtimestamp(now - 3600, dt.UTC).isoformat()
+    backup = {"contract": "dui-vendor-2026", "id": "bk", "status": "success"}
+    backup |= {"started_at": point, "completed_at": point, "restore_point_at": point}
+    ledger = SqliteLedger(copy)
+    ledger.add_evidence("backup", [evidence.parse("backup", backup)], now)
+    ledger.close()
     again = live_document(live.evaluate(contract, now + 60))
     live.ledger.close()
     fresh = live_sla(load(path), copy)
@@ -315,6 +404,13 @@ def test_live_evaluation_reads_only_what_arrived_and_equals_a_full_one(
     assert again["minutes"]["down"] == 41
     for key in ("minutes", "incidents", "downtime_seconds", "availability", "penalty"):
         assert again[key] == full[key], key
+    for key in ("period_sites", "daily", "clause_figures"):
+        assert again[key] == full[key], key
+    # the state now: per site over the last hour, named; the month's figures beside it
+    assert first["sites"] == {} and first["backup_age_seconds"] is None
+    assert first["period_sites"]["site-a"]["name"] == "Clinique A"
+    assert [d["date"] for d in first["daily"]] == [f"2026-11-{n:02d}" for n in range(1, 21)]
+    assert again["backup_age_seconds"] == 3600 + 60, "a backup's point at 23:00 on the 19th"
 
 
 def test_minutes_are_counted_once_across_a_month_rollover(tmp_path, ledger_path) -> None:

@@ -1,23 +1,27 @@
-"""The collector's JSON API (docs/evidence.md): vendor evidence (the contract's own
-bearer token), maintenance windows (stamped with the server's time) and the current
-state of a contract."""
+"""The collector's JSON API (docs/evidence.md, docs/sla.md): vendor evidence (the
+contract's own bearer token), maintenance windows (stamped with the server's time),
+incident notes and the current state of a contract."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import json
 import logging
 import time
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from collector import evidence
 from collector.config import CollectorConfig, Contract
-from collector.ledger import Conflict, Ledger, MaintenanceRecord
+from collector.ledger import Conflict, Ledger, MaintenanceRecord, Note
 from collector.live import LiveSla
+from collector.notes import incident_minute, incidents_around, no_incident_message, note_error
 from collector.render.document import live_document
+from collector.sla.period import IncidentReport
 from runtime.logs import fields
 from runtime.secrets import SecretError, read_secret, same_secret
 
@@ -26,6 +30,17 @@ log = logging.getLogger("dui.collector.api")
 
 def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
     return status(text=json.dumps({"error": message}), content_type="application/json")
+
+
+def _basic_user(request: web.Request) -> str | None:
+    """The user name of a Basic authorization (the middleware checked its password)."""
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Basic "):
+        return None
+    try:
+        return base64.b64decode(header[6:]).decode().partition(":")[0] or None
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 class Api:
@@ -156,6 +171,68 @@ class Api:
             status=201 if created else 200,
         )  # fmt: skip
 
+    def _incidents(self, contract: Contract, minute: int, now: float) -> list[IncidentReport]:
+        """The incidents of the month holding `minute`: the current month from the live
+        evaluation (incremental), an earlier one evaluated from the ledger."""
+        if self.live is not None:
+            period = self.live.evaluate(contract, now).period
+            if period.start.timestamp() <= minute * 60 < period.end.timestamp():
+                return period.incidents
+        return incidents_around(self.ledger, contract, minute, now)
+
+    async def note(self, request: web.Request) -> web.Response:
+        """A note on the incident starting at {start} (admin: `http.auth`): 201 with the
+        stored note, 404 when no incident of the contract starts there."""
+        if not self.admin_auth:
+            raise _error(
+                web.HTTPForbidden,
+                "notes over the API need http.auth in the collector config"
+                " (or use dui-collector incidents note)",
+            )
+        contract = self._contract(request.match_info["id"])
+        try:
+            minute = incident_minute(request.match_info["start"])
+            data = await request.json()
+            if not isinstance(data, dict):
+                raise ValueError("the body must be a JSON object")
+        except (ValueError, RecursionError) as exc:
+            raise _error(web.HTTPUnprocessableEntity, str(exc)) from None
+        if data.get("author") is None:
+            data["author"] = _basic_user(request) or "api"
+        problem = note_error(data)
+        if problem:
+            raise _error(web.HTTPUnprocessableEntity, problem)
+        now = self.clock()
+        found = await asyncio.to_thread(self._incidents, contract, minute, now)
+        missing = no_incident_message(contract, minute, found)
+        if missing:
+            raise _error(web.HTTPNotFound, missing)
+        stored = Note(
+            contract.id,
+            minute,
+            data["author"],
+            now,
+            data["cause"],
+            data.get("vendor_ticket"),
+            data.get("status"),
+        )
+        entry = await asyncio.to_thread(self.ledger.add_note, stored)
+        log.info("incident note", extra=fields(contract=contract.id, incident=minute * 60))
+        zone = ZoneInfo(contract.service_hours.timezone)
+        return web.json_response(
+            {
+                "incident": dt.datetime.fromtimestamp(minute * 60, zone).isoformat(),
+                "author": stored.author,
+                "at": dt.datetime.fromtimestamp(entry.received_at, zone).isoformat(),
+                "cause": stored.cause,
+                "vendor_ticket": stored.vendor_ticket,
+                "status": stored.status,
+                "chain_hash": entry.hash,
+            },
+            status=201,
+            dumps=lambda o: json.dumps(o, ensure_ascii=False),
+        )
+
     async def maintenance(self, request: web.Request) -> web.Response:
         now = self.clock()
         try:
@@ -210,3 +287,4 @@ class Api:
         app.router.add_post("/api/v1/evidence/void", self.void)
         app.router.add_post("/api/v1/maintenance", self.maintenance)
         app.router.add_get("/api/v1/contracts/{id}", self.contract)
+        app.router.add_post("/api/v1/contracts/{id}/incidents/{start}/notes", self.note)

@@ -18,7 +18,14 @@ from typing import Any
 from collector import evidence
 from collector.ledger.chain import GENESIS, Conflict, Entry, link_hash
 from collector.ledger.sqlite_schema import ROLLUP_BUCKETS, ROLLUP_SQL, SCHEMA, bucket_index
-from collector.ledger.types import EpochKey, MaintenanceRecord, ResultRow, StoredResult, Voided
+from collector.ledger.types import (
+    EpochKey,
+    MaintenanceRecord,
+    Note,
+    ResultRow,
+    StoredResult,
+    Voided,
+)
 
 
 class _SqliteTx:
@@ -332,11 +339,14 @@ class SqliteLedger:
     def newest_received(self) -> float:
         return float(self._one("SELECT COALESCE(MAX(received_at), 0) FROM results")[0])
 
-    def bodies(self, probe: str, role: str, since: float) -> Iterator[tuple[str, bytes]]:
-        """(site, the result as the agent sent it) of a probe and role measured since."""
+    def bodies(
+        self, probe: str, role: str, since: float, until: float = float("inf")
+    ) -> Iterator[tuple[str, bytes]]:
+        """(site, the result as the agent sent it) of a probe and role measured in
+        [since, until)."""
         return self._stream(
-            "SELECT site, body FROM results WHERE ts >= ? AND probe = ? AND role = ?",
-            (since, probe, role),
+            "SELECT site, body FROM results WHERE ts >= ? AND ts < ? AND probe = ? AND role = ?",
+            (since, until, probe, role),
         )
 
     # -- the hash chain -----------------------------------------------------------------
@@ -432,6 +442,49 @@ class SqliteLedger:
                 data = json.loads(entry.record)
                 out.append(Voided(data["kind"], data["id"], str(data["reason"]), entry.received_at))
             except (ValueError, KeyError, TypeError):
+                continue
+        return out
+
+    def add_note(self, note: Note) -> Entry:
+        """Chain an incident note, stamped with its `at` (the server's time)."""
+        incident = dt.datetime.fromtimestamp(note.incident * 60, dt.UTC).isoformat()
+        body = json.dumps(
+            {
+                "incident": incident,
+                "author": note.author,
+                "cause": note.cause,
+                "vendor_ticket": note.vendor_ticket,
+                "status": note.status,
+            },
+            sort_keys=True,
+            ensure_ascii=False,
+        )
+        digest = hashlib.sha256(body.encode()).hexdigest()[:16]
+        at = float(note.at)  # hashed as stored (REAL): an int clock would not verify
+        with self.transaction():
+            entry, _ = self._append("note", note.contract, f"{incident}/{at!r}/{digest}", body, at)
+        return entry
+
+    def notes(self, contract: str) -> list[Note]:
+        """The contract's incident notes in the order they were chained; one that cannot
+        be read is left out (it stays in the chain, which verify_chain checks)."""
+        out = []
+        for entry in self._entries("note", contract):
+            try:
+                data = json.loads(entry.record)
+                start = dt.datetime.fromisoformat(data["incident"])
+                out.append(
+                    Note(
+                        contract,
+                        int(start.timestamp()) // 60,
+                        str(data["author"]),
+                        entry.received_at,
+                        str(data["cause"]),
+                        data.get("vendor_ticket"),
+                        data.get("status"),
+                    )
+                )
+            except (ValueError, KeyError, TypeError, AttributeError):
                 continue
         return out
 

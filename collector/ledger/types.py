@@ -61,3 +61,16 @@ class Voided:
     id: str
     reason: str
     at: float
+
+
+@dataclass(frozen=True)
+class Note:
+    """An incident note (collector/notes.py), as chained."""
+
+    contract: str
+    incident: int  # the incident's first down minute (UTC minute number)
+    author: str
+    at: float  # the server's time when it was recorded
+    cause: str
+    vendor_ticket: str | None = None
+    status: str | None = None

@@ -4,14 +4,20 @@ from the typed PeriodReport / LiveReport, and the CSV rendering of any document.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import json
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from collector.config import Contract
+from collector.ledger.types import Note
+from collector.sla.daily import Day
 from collector.sla.now import LiveReport
-from collector.sla.period import IncidentReport, PeriodReport, WindowReport
+from collector.sla.period import IncidentReport, PeriodReport, WindowReport, month_bounds
 
 AVAILABILITY_REASON = "no minute was evaluated: no site voted in service hours (see coverage)"
 
@@ -27,6 +33,40 @@ def _when(value: dt.datetime | None, zone: ZoneInfo) -> str | None:
         return value.astimezone(zone).isoformat()
     except OverflowError:  # year 1 or 9999 moved across midnight: shown as given
         return value.isoformat()
+
+
+def _note(n: Note, zone: ZoneInfo) -> dict[str, Any]:
+    return {
+        "author": n.author,
+        "at": _stamp(n.at, zone),
+        "cause": n.cause,
+        "vendor_ticket": n.vendor_ticket,
+        "status": n.status,
+    }
+
+
+def attach_notes(document: dict[str, Any], notes: Sequence[Note], zone: ZoneInfo) -> None:
+    """Each incident's notes in time order (the open incident's too), and the notes of the
+    period whose incident no longer starts there (late data moved it) in
+    `notes_unmatched`: never dropped. Also run on a frozen month's document at report
+    time: notes are chained entries of their own, the frozen figures do not move."""
+    by_start: dict[int, list[Note]] = {}
+    for n in sorted(notes, key=lambda n: n.at):
+        by_start.setdefault(n.incident, []).append(n)
+    shown = set()
+    for incident in [*document["incidents"], document.get("open_incident")]:
+        if incident:
+            minute = int(dt.datetime.fromisoformat(incident["start"]).timestamp()) // 60
+            incident["notes"] = [_note(n, zone) for n in by_start.get(minute, [])]
+            shown.add(minute)
+    period = document["period"]
+    first, end = (int(dt.datetime.fromisoformat(period[k]).timestamp()) for k in ("from", "to"))
+    document["notes_unmatched"] = [
+        {"incident": _iso(minute, zone), **_note(n, zone)}
+        for minute, listed in sorted(by_start.items())
+        if minute not in shown and first <= minute * 60 < end
+        for n in listed
+    ]
 
 
 def _incident(i: IncidentReport, zone: ZoneInfo) -> dict[str, Any]:
@@ -60,16 +100,129 @@ def _window(w: WindowReport, zone: ZoneInfo) -> dict[str, Any]:
     }
 
 
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _kind(r: PeriodReport) -> str:
+    """month: exactly one calendar month in the contract's zone; period otherwise."""
+    local = r.start.astimezone(r.zone)
+    if (local.day, local.time()) != (1, dt.time()):
+        return "period"
+    bounds = month_bounds(f"{local.year}-{local.month:02d}", r.contract.service_hours.timezone)
+    return "month" if (r.start, r.end) == bounds else "period"
+
+
+def _terms(c: Contract) -> dict[str, Any]:
+    plan = c.backups
+    return {
+        "objective": float(c.availability.objective),
+        "min_coverage": float(c.availability.min_coverage),
+        "rto_seconds": _seconds(c.rto),
+        "rto_clock": c.rto_clock,
+        "rpo_seconds": _seconds(c.rpo),
+        "backup_every_seconds": _seconds(plan.every) if plan else None,
+        "retention_seconds": _seconds(plan.retention) if plan else None,
+        "restore_test_every_seconds": _seconds(plan.restore_test_every) if plan else None,
+        "notice_seconds": _seconds(c.maintenance.notice),
+    }
+
+
+def _clause_figures(r: PeriodReport) -> dict[str, dict[str, Any]]:
+    """Each clause's measured figure, the contractual value it was compared with, its
+    verdict (the figures the engine's checks read)."""
+    terms, b, t, c = _terms(r.contract), r.backups, r.restore_tests, r.clauses
+    longest = max((i.clock_seconds for i in r.incidents), default=None)
+    return {
+        "availability": {
+            "figure": float(r.availability) if r.availability is not None else None,
+            "target": terms["objective"],
+            "compliant": c["availability"],
+        },
+        "rto": {
+            "figure": longest,
+            "target": terms["rto_seconds"],
+            "compliant": c["rto"],
+            "breaches": r.rto_breaches,
+        },
+        "rpo": {
+            "figure": b.largest_gap_seconds,
+            "target": terms["rpo_seconds"],
+            "compliant": c["rpo"],
+            "breaches": b.rpo_breaches,
+        },
+        "backup_frequency": {
+            "figure": b.frequency_gap_seconds,
+            "target": terms["backup_every_seconds"],
+            "compliant": c["backup_frequency"],
+        },
+        "retention": {
+            "figure": b.retention_seconds,
+            "target": terms["retention_seconds"],
+            "compliant": c["retention"],
+        },
+        "restore_test": {
+            "figure": t.age_seconds,
+            "target": terms["restore_test_every_seconds"],
+            "compliant": c["restore_test"],
+            "duration_seconds": t.last_duration_seconds,
+            "duration_target": terms["rto_seconds"],
+        },
+    }
+
+
+def _dec(value: Decimal) -> str:
+    """A contract's decimal as written, without trailing zeros (1500, 2, 0.5)."""
+    return format(value.normalize(), "f")
+
+
+def _penalty(r: PeriodReport) -> dict[str, Any] | None:
+    p, written = r.penalty, r.contract.penalties
+    if p is None:
+        return None
+    step, terms = written.per_step if written else None, p.terms
+    return {
+        "amount": str(p.amount),
+        "currency": written.currency if written else "EUR",
+        "steps": p.steps,
+        "capped": p.capped,
+        "monthly_fee": _dec(terms.monthly_fee),
+        "below": step.below if step else None,
+        "step": step.step if step else None,
+        "rounding": terms.rounding,
+        "percent_per_step": _dec(terms.percent_of_fee),
+        "rto_breaches": p.rto_breaches,
+        "per_rto_breach_percent": _dec(terms.per_rto_breach_percent),
+        "rpo_breaches": p.rpo_breaches,
+        "per_rpo_breach_percent": _dec(terms.per_rpo_breach_percent),
+        "percent": _dec(p.percent),
+        "cap_percent": None if terms.cap_percent is None else _dec(terms.cap_percent),
+        "uncapped_amount": str(p.uncapped_amount),
+    }
+
+
+def _day(d: Day) -> dict[str, Any]:
+    return {
+        "date": d.date.isoformat(),
+        "minutes": dict(d.minutes),
+        "availability": float(d.availability) if d.availability is not None else None,
+        "p95_seconds": dict(d.p95_seconds),
+    }
+
+
 def period_document(r: PeriodReport) -> dict[str, Any]:
     zone, ratio, b, t = r.zone, r.availability, r.backups, r.restore_tests
     contract = r.contract
-    return {
+    document = {
         "contract": contract.id,
         "vendor": contract.vendor,
         "period": {
             "from": r.start.astimezone(zone).isoformat(),
             "to": r.end.astimezone(zone).isoformat(),
         },
+        "timezone": contract.service_hours.timezone,
+        "kind": _kind(r),
+        "terms": _terms(contract),
         "complete": r.complete,
         "evaluated_to": r.evaluated_to.astimezone(zone).isoformat(),
         "objective": float(r.objective),
@@ -103,14 +256,8 @@ def period_document(r: PeriodReport) -> dict[str, Any]:
         },
         "clauses": dict(r.clauses),
         "clauses_not_evaluated": sorted(k for k, v in r.clauses.items() if v is None),
-        "penalty": None
-        if r.penalty is None
-        else {
-            "amount": str(r.penalty.amount),
-            "currency": contract.penalties.currency if contract.penalties else "EUR",
-            "steps": r.penalty.steps,
-            "capped": r.penalty.capped,
-        },
+        "clause_figures": _clause_figures(r),
+        "penalty": _penalty(r),
         "maintenance": [_window(w, zone) for w in r.maintenance],
         "evidence_chain_head": r.chain_head,
         "voided": [
@@ -122,7 +269,11 @@ def period_document(r: PeriodReport) -> dict[str, Any]:
             for kind, ignored in (("backup", b.ignored), ("restore_test", t.ignored))
             for record_id, why in ignored
         ],
+        "sites": {site: dataclasses.asdict(f) for site, f in r.sites.items()},
+        "daily": [_day(d) for d in r.days],
     }
+    attach_notes(document, r.notes, zone)
+    return document
 
 
 def live_document(live: LiveReport) -> dict[str, Any]:
@@ -138,16 +289,24 @@ def live_document(live: LiveReport) -> dict[str, Any]:
             **_incident(opened.incident, live.period.zone),
             "duration_seconds": opened.duration_seconds,
         },
+        period_sites=doc["sites"],
         sites={
-            site: {"p95_seconds": s.p95_seconds, "loss_ratio": s.loss_ratio, "state": s.state}
+            site: {
+                "name": s.name,
+                "p95_seconds": s.p95_seconds,
+                "loss_ratio": s.loss_ratio,
+                "state": s.state,
+            }
             for site, s in live.sites.items()
         },
+        backup_age_seconds=live.backup_age_seconds,
         evaluated_at=live.evaluated_at,
         maintenance_active=live.maintenance_active,
         rto_seconds=contract.rto,
         rpo_seconds=contract.rpo,
         minutes_counted=dict(live.counted),
     )
+    attach_notes(doc, live.period.notes, live.period.zone)
     return doc
 
 

@@ -115,6 +115,7 @@ class Evaluation:
     local_minutes: set[int]  # minutes in which some site was in local fault
     evidenced: set[int] = field(default_factory=set)  # enough sites voted (excluded or not)
     last_votes: dict[str, tuple[int, str]] = field(default_factory=dict)  # site → (minute, vote)
+    local_by_site: dict[str, int] = field(default_factory=dict)  # in-service local minutes
 
 
 def evaluate(
@@ -138,12 +139,16 @@ def evaluate(
         for site, vote in votes.items():
             if vote is not None:
                 ev.last_votes[site] = (minute, vote)
+        serving = True if in_service is None else in_service.get(minute, True)
         if any(v == "local" for v in votes.values()):
             ev.local_minutes.add(minute)
+            if serving:
+                for site, vote in votes.items():
+                    if vote == "local":
+                        ev.local_by_site[site] = ev.local_by_site.get(site, 0) + 1
         state = minute_state(votes, quorum, min_sites)
         if state != "unknown":
             ev.evidenced.add(minute)
-        serving = True if in_service is None else in_service.get(minute, True)
         if excluded(minute, serving, windows, notice):
             ev.states[minute] = "excluded"
             continue
@@ -221,6 +226,15 @@ def incidents(
     return found
 
 
+def clock_minutes(
+    incident: Incident, clock: str, in_service: Mapping[int, bool] | None = None
+) -> int:
+    """The incident's duration as the RTO clock counts it (wall or service-hour minutes)."""
+    if clock == "service_hours" and in_service is not None:
+        return sum(1 for m in range(incident.start, incident.end) if in_service.get(m, True))
+    return incident.wall_minutes()
+
+
 def rto_breach(
     incident: Incident,
     rto_minutes: int | None,
@@ -229,11 +243,7 @@ def rto_breach(
 ) -> bool:
     if rto_minutes is None:
         return False
-    if clock == "service_hours" and in_service is not None:
-        duration = sum(1 for m in range(incident.start, incident.end) if in_service.get(m, True))
-    else:
-        duration = incident.wall_minutes()
-    return duration > rto_minutes
+    return clock_minutes(incident, clock, in_service) > rto_minutes
 
 
 @dataclass(frozen=True)
@@ -250,9 +260,16 @@ class PenaltyTerms:
 
 @dataclass(frozen=True)
 class Penalty:
+    """The amount and the figures that made it (the report writes the calculation out)."""
+
     amount: Decimal
     steps: int
     capped: bool
+    terms: PenaltyTerms = field(default_factory=lambda: PenaltyTerms(Decimal(0)))
+    rto_breaches: int = 0
+    rpo_breaches: int = 0
+    percent: Decimal = Decimal(0)  # total percent of the fee, before the cap
+    uncapped_amount: Decimal = Decimal(0)
 
 
 def penalty(
@@ -275,13 +292,13 @@ def penalty(
         + rto_breaches * terms.per_rto_breach_percent
         + rpo_breaches * terms.per_rpo_breach_percent
     )
-    amount = (terms.monthly_fee * percent / 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    amount = uncapped = (terms.monthly_fee * percent / 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
     capped = False
     if terms.cap_percent is not None:
         cap = (terms.monthly_fee * terms.cap_percent / 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
         if amount > cap:
             amount, capped = cap, True
-    return Penalty(amount, steps, capped)
+    return Penalty(amount, steps, capped, terms, rto_breaches, rpo_breaches, percent, uncapped)
 
 
 def exact(value: float) -> Fraction:

@@ -4,13 +4,12 @@ for good. Pure: the clock and the ledger's rows are arguments."""
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from collector.ledger.types import ResultRow
 from collector.sla.period import IncidentReport, PeriodReport
+from collector.sla.sites import latency_runs, p95
 
 RECENT_MINUTES = 60  # a site's figures are over the last hour
 
@@ -20,6 +19,7 @@ class SiteNow:
     p95_seconds: float | None  # of the contract's successful results
     loss_ratio: float | None  # mean loss of the latency runs to the DUI
     state: str  # the site's last vote: ok, failed, local (its own network) or unknown
+    name: str = ""  # the config's name, or the id
 
 
 @dataclass(frozen=True)
@@ -37,22 +37,14 @@ class LiveReport:
     evaluated_at: float
     maintenance_active: bool
     counted: dict[str, int]  # minutes counted for good in dui_sla_seconds_total, by state
-
-
-def p95(values: list[float]) -> float | None:
-    """Nearest-rank 95th percentile."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+    backup_age_seconds: float | None = None  # now − the last good backup's restore point
 
 
 def loss_ratios(bodies: Iterable[tuple[str, bytes]]) -> Iterator[tuple[str, float]]:
     """(site, loss_ratio) of latency results as the agents sent them."""
-    for site, body in bodies:
-        loss = json.loads(body).get("loss_ratio")
-        if isinstance(loss, int | float) and not isinstance(loss, bool):
-            yield site, float(loss)
+    for site, _, loss in latency_runs(bodies):
+        if loss is not None:
+            yield site, loss
 
 
 def sites_now(
@@ -60,6 +52,7 @@ def sites_now(
     losses: Iterable[tuple[str, float]],
     last_votes: Mapping[str, tuple[int, str]],
     since_minute: int,
+    names: Mapping[str, str] | None = None,
 ) -> dict[str, SiteNow]:
     """Per site with contract results since `since_minute`: p95, loss to the DUI and its
     last vote (the engine's site vote, the one rule)."""
@@ -78,6 +71,7 @@ def sites_now(
             p95_seconds=p95(durations[site]),
             loss_ratio=sum(loss[site]) / len(loss[site]) if site in loss else None,
             state=vote if minute >= since_minute else "unknown",
+            name=(names or {}).get(site) or site,
         )
     return out
 
@@ -95,6 +89,7 @@ def live_report(
     if period.incidents and last_state == "down":
         latest = period.incidents[-1]
         open_incident = OpenIncident(latest, now - latest.start * 60)
+    point = period.backups.latest_restore_point
     return LiveReport(
         period=period,
         state=last_state,
@@ -103,4 +98,5 @@ def live_report(
         evaluated_at=now,
         maintenance_active=any(w.start <= current < w.end for w in period.windows),
         counted=counted,
+        backup_age_seconds=None if point is None else now - point.timestamp(),
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -21,8 +21,9 @@ from collector.evidence import (
     check_backups,
     check_restore_tests,
 )
-from collector.ledger.types import MaintenanceRecord, Voided
+from collector.ledger.types import MaintenanceRecord, Note, Voided
 from collector.sla.calendar import ServiceCalendar
+from collector.sla.daily import Day
 from collector.sla.engine import (
     Evaluation,
     Penalty,
@@ -30,6 +31,7 @@ from collector.sla.engine import (
     Records,
     Window,
     availability,
+    clock_minutes,
     counts,
     evaluate,
     exact,
@@ -37,6 +39,7 @@ from collector.sla.engine import (
     penalty,
     rto_breach,
 )
+from collector.sla.sites import SiteFigures
 
 CLAUSES = ("availability", "rto", "rpo", "backup_frequency", "retention", "restore_test")
 
@@ -163,6 +166,7 @@ class PeriodInputs:
     chain_head: str
     config_windows: Sequence[MaintenanceRecord] = ()  # the config's windows as chained
     voided: Sequence[Voided] = ()  # evidence withdrawn (already left out of the lists above)
+    notes: Sequence[Note] = ()  # incident notes, matched to incidents by the renderer
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,7 @@ class IncidentReport:
     sites: list[str]
     rto_breach: bool
     attribution: str = "vendor"
+    clock_seconds: int = 0  # its duration as the contract's RTO clock counts it
 
     @property
     def duration_seconds(self) -> int:
@@ -211,6 +216,10 @@ class PeriodReport:
     maintenance: list[WindowReport]  # the windows overlapping the period
     service_minutes: int  # of the whole period, elapsed or not: the error budget's base
     voided: Sequence[Voided] = ()
+    at: dt.datetime | None = None  # when the backup and restore clauses were judged
+    sites: Mapping[str, SiteFigures] = dataclasses.field(default_factory=dict)
+    days: Sequence[Day] = ()  # filled by collector.periods from the ledger's rows
+    notes: Sequence[Note] = ()
 
     @property
     def complete(self) -> bool:
@@ -289,7 +298,13 @@ def evaluate_period(inputs: PeriodInputs) -> PeriodReport:
         contract.rto,
     )
     reports = [
-        IncidentReport(i.start, i.end, i.sites, rto_breach(i, rto, contract.rto_clock, in_service))
+        IncidentReport(
+            i.start,
+            i.end,
+            i.sites,
+            rto_breach(i, rto, contract.rto_clock, in_service),
+            clock_seconds=60 * clock_minutes(i, contract.rto_clock, in_service),
+        )
         for i in found
     ]
     terms = penalty_terms(contract)
@@ -338,4 +353,6 @@ def evaluate_period(inputs: PeriodInputs) -> PeriodReport:
         ],
         service_minutes=serving + sum(calendar.in_service(m) for m in range(upto, last)),
         voided=inputs.voided,
+        at=inputs.at,
+        notes=inputs.notes,
     )
