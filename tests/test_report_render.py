@@ -395,3 +395,23 @@ def test_a_frozen_month_says_when_it_was_chained() -> None:
     doc = full()
     doc.update(frozen=True, frozen_at=1796461200)  # 2026-12-05 09:00 UTC
     assert "mois arrêté et chaîné le 5 déc. 2026 à 10 h 00" in Page(report_html(doc, "fr")).text()
+
+
+def test_incident_notes_are_shown_with_their_incident(tmp_path, ledger_path) -> None:  # noqa: F811
+    import shutil
+
+    copy = tmp_path / "ledger.db"
+    shutil.copy(ledger_path, copy)
+    path = config(tmp_path, copy)
+    noted = collector_cli(
+        "incidents", "note", "--config", path, "--contract", "dui-vendor-2026",
+        "--incident", "2026-11-17T10:00:00+01:00", "--cause", "coupure réseau éditeur",
+        "--vendor-ticket", "INC-4521", "--status", "disputed", "--author", "dsi",
+    )  # fmt: skip
+    assert noted.returncode == 0, noted.stderr
+    doc, html = cli_report(tmp_path, copy, "--format", "html")
+    page = Page(html)
+    assert_figures(page, doc, "fr")
+    first, second = page.body_rows("incidents")
+    assert first[6].startswith("coupure réseau éditeur · ticket éditeur INC-4521 · contesté (dsi, ")
+    assert second[6] == ""
