@@ -49,7 +49,10 @@ def moment(value: dt.datetime | str | None, zone: dt.tzinfo, lang: str) -> str:
         return DASH
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
-    return format_datetime(value, _DATETIME[lang], tzinfo=zone, locale=lang)
+    try:
+        return format_datetime(value, _DATETIME[lang], tzinfo=zone, locale=lang)
+    except OverflowError:  # year 1 or 9999 moved across midnight: shown in its own offset
+        return format_datetime(value, _DATETIME[lang], tzinfo=value.tzinfo, locale=lang)
 
 
 def day(value: dt.date | str | None, lang: str) -> str:
