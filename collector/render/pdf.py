@@ -26,6 +26,7 @@ def report_pdf(html: str) -> bytes:
     except OSError as exc:  # installed, but Pango or its friends are missing
         raise PdfUnavailable(
             f"WeasyPrint cannot load its system libraries ({exc}): "
-            "install Pango (Debian: apt-get install libpango-1.0-0 libpangoft2-1.0-0)"
+            "install Pango (Debian: apt-get install libpango-1.0-0 libpangoft2-1.0-0 "
+            "libharfbuzz-subset0)"
         ) from None
     return weasyprint.HTML(string=html, url_fetcher=_no_fetch).write_pdf()
