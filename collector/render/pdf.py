@@ -25,7 +25,7 @@ def report_pdf(html: str) -> bytes:
         raise PdfUnavailable(f"--format pdf needs WeasyPrint: {EXTRA}") from None
     except OSError as exc:  # installed, but Pango or its friends are missing
         raise PdfUnavailable(
-            f"WeasyPrint cannot load its system libraries ({exc}): "
+            f"WeasyPrint cannot load its system libraries ({str(exc).splitlines()[0]}): "
             "install Pango (Debian: apt-get install libpango-1.0-0 libpangoft2-1.0-0 "
             "libharfbuzz-subset0)"
         ) from None
