@@ -326,10 +326,28 @@ def test_pdf(tmp_path, ledger_path) -> None:  # noqa: F811
     assert doc["evidence_chain_head"] in text.replace(" ", "")
 
 
-def test_pdf_without_weasyprint_names_the_extra(tmp_path, ledger_path) -> None:  # noqa: F811
+MISSING = {
+    "raise ImportError('not installed')": (
+        "--format pdf needs WeasyPrint: pip install 'dui-sla[pdf]'"
+    ),
+    "raise OSError(\"cannot load library 'libpango-1.0-0'\\nsecond line\")": (
+        "WeasyPrint cannot load its system libraries (cannot load library 'libpango-1.0-0'): "
+        "install Pango (Debian: apt-get install libpango-1.0-0 libpangoft2-1.0-0 "
+        "libharfbuzz-subset0)"
+    ),
+}
+
+
+@pytest.mark.parametrize("failure", list(MISSING))
+def test_pdf_without_weasyprint_says_what_to_install(
+    tmp_path,
+    ledger_path,  # noqa: F811
+    failure,
+) -> None:
+    """A stand-in `weasyprint` package that fails to import as the real one would."""
     stub = tmp_path / "stub" / "weasyprint"
     stub.mkdir(parents=True)
-    (stub / "__init__.py").write_text("raise ImportError('not installed')\n")
+    (stub / "__init__.py").write_text(failure + "\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(stub.parent), str(ROOT)])}
     out = collector_cli(
         "report",
@@ -346,9 +364,7 @@ def test_pdf_without_weasyprint_names_the_extra(tmp_path, ledger_path) -> None: 
         env=env,
     )
     assert out.returncode == 2
-    assert out.stderr.strip().splitlines() == [
-        "dui-collector: error: --format pdf needs WeasyPrint: pip install 'dui-sla[pdf]'"
-    ]
+    assert out.stderr.strip().splitlines() == [f"dui-collector: error: {MISSING[failure]}"]
     assert not (tmp_path / "r.pdf").exists()
 
 
