@@ -209,6 +209,7 @@ def test_english_has_no_french_left(document) -> None:
     words = set(re.findall(r"[\w.]+", text))
     assert not words & set(FRENCH_MONTHS), words & set(FRENCH_MONTHS)
     assert not re.search(r"\d,\d+ ?%", text) and " à " not in text
+    assert not re.search(r"\w :", text), "French spacing before a colon"
 
 
 @pytest.mark.parametrize("document", [full, old])
