@@ -432,3 +432,11 @@ def test_incident_notes_are_shown_with_their_incident(tmp_path, ledger_path) -> 
     first, second = page.body_rows("incidents")
     assert first[6].startswith("coupure réseau éditeur · ticket éditeur INC-4521 · contesté (dsi, ")
     assert second[6] == ""
+
+
+def test_two_runs_give_the_same_bytes(tmp_path, ledger_path) -> None:  # noqa: F811
+    """Fixed SVG ids and no date in the charts: the same report, byte for byte, from two
+    processes (matplotlib's default salt is random per process)."""
+    path = config(tmp_path, ledger_path)
+    first, second = (run_report(path, "--format", "html").stdout for _ in range(2))
+    assert "<svg" in first and first == second
