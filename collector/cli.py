@@ -105,7 +105,12 @@ def trial(
 @click.option("--from", "start", metavar="DATE", help="ISO date or date-time with offset.")
 @click.option("--to", "end", metavar="DATE", help="Exclusive end, same forms as --from.")
 @click.option(
-    "--format", "fmt", type=click.Choice(["html", "json", "csv"]), default="html", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "pdf", "json", "csv"]),
+    default="html",
+    show_default=True,
+    help="pdf needs the pdf extra and --output (or stdout redirected).",
 )
 @click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
 @click.option("--output", "-o", metavar="FILE", help="Write here instead of stdout.")
@@ -129,6 +134,8 @@ def report(
     config = _load(config_path)
     contract = _contract(config, config_path, contract_id)
     first, last = period_bounds(contract, month, start, end)
+    if fmt == "pdf" and not output and sys.stdout.isatty():
+        raise click.UsageError("--format pdf is binary: give --output FILE")
     with _ledger(config, config_path, read_only=True) as ledger:
         # a frozen month is reported as it was chained; late data no longer changes it,
         # the notes chained since are merged in
@@ -147,6 +154,9 @@ def report(
                     names=site_names(config),
                 )
             )
+    if fmt == "pdf":
+        _write_pdf(report_html(document, lang), output)
+        return
     text = {
         "json": lambda: to_json(document),
         "csv": lambda: to_csv(document),
@@ -184,6 +194,26 @@ def period_bounds(
     if first.year < FIRST_YEAR or last.year > LAST_YEAR:
         raise click.UsageError(f"period: years {FIRST_YEAR} to {LAST_YEAR} only")
     return first, last
+
+
+def _write_pdf(html: str, output: str | None) -> None:
+    from collector.render.pdf import PdfUnavailable, report_pdf
+
+    try:
+        data = report_pdf(html)
+    except PdfUnavailable as exc:
+        click.echo(f"dui-collector: error: {exc}", err=True)
+        sys.exit(2)
+    if output:
+        try:
+            with open(output, "wb") as handle:
+                handle.write(data)
+        except OSError as exc:
+            click.echo(f"dui-collector: error: --output {output}: {exc.strerror}", err=True)
+            sys.exit(2)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
 
 
 @contextlib.contextmanager

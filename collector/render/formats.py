@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal, format_percent
@@ -15,6 +14,7 @@ DASH = "—"  # a figure that does not exist (no minute evaluated, no evidence)
 _DATETIME = {"fr": "d MMM y 'à' H 'h' mm", "en": "d MMM y, HH:mm"}
 _DATE = {"fr": "d MMM y", "en": "d MMM y"}
 _MONTH = {"fr": "MMMM y", "en": "MMMM y"}
+_TIME = {"fr": "H 'h' mm", "en": "HH:mm"}
 
 
 def percent(value: float | None, lang: str, digits: int = 3) -> str:
@@ -43,13 +43,16 @@ def money(amount: Decimal | str | None, currency: str, lang: str) -> str:
     return format_currency(Decimal(amount), currency, locale=lang)
 
 
-def moment(value: dt.datetime | str | None, zone: ZoneInfo, lang: str) -> str:
+def moment(value: dt.datetime | str | None, zone: dt.tzinfo, lang: str) -> str:
     """A date-time in `zone`: `23 nov. 2026 à 18 h 55`. The page names the zone once."""
     if value is None:
         return DASH
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
-    return format_datetime(value, _DATETIME[lang], tzinfo=zone, locale=lang)
+    try:
+        return format_datetime(value, _DATETIME[lang], tzinfo=zone, locale=lang)
+    except OverflowError:  # year 1 or 9999 moved across midnight: shown in its own offset
+        return format_datetime(value, _DATETIME[lang], tzinfo=value.tzinfo, locale=lang)
 
 
 def day(value: dt.date | str | None, lang: str) -> str:
@@ -82,7 +85,20 @@ def duration(seconds: float | None, lang: str) -> str:
     return f"{mins} min"
 
 
-def zone_name(zone: ZoneInfo, at: dt.datetime, lang: str) -> str:
-    """The zone as a page names it once: `Europe/Paris (UTC+01:00)`."""
+def zone_name(zone: dt.tzinfo, at: dt.datetime, lang: str) -> str:
+    """The zone as a page names it once: `Europe/Paris (UTC+01:00)`; a bare offset (an
+    older report that kept no zone name) as `UTC+01:00`."""
     offset = at.astimezone(zone).strftime("%z")
-    return f"{zone.key} (UTC{offset[:3]}:{offset[3:]})"
+    utc = f"UTC{offset[:3]}:{offset[3:]}"
+    key = getattr(zone, "key", None)
+    return f"{key} ({utc})" if key else utc
+
+
+def tick_day(value: dt.date, lang: str) -> str:
+    """A chart's day tick: `17 nov.` / `17 Nov`."""
+    return format_date(value, "d MMM", locale=lang)
+
+
+def tick_time(value: dt.datetime, zone: dt.tzinfo, lang: str) -> str:
+    """A chart's time-of-day tick in `zone`: `18 h 55` / `18:55`."""
+    return format_datetime(value, _TIME[lang], tzinfo=zone, locale=lang)

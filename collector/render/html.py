@@ -53,5 +53,8 @@ def render(template: str, lang: str, **context: Any) -> str:
 
 
 def report_html(document: dict[str, Any], lang: str = "fr") -> str:
-    """A printable page of the report document's figures."""
-    return render("report.html", lang, r=document)
+    """The report a COPIL signs, self-contained and printable on A4 (collector/render/report.py
+    lays out its sections)."""
+    from collector.render.report import view
+
+    return render("report.html", lang, r=document, v=view(document, STRINGS[lang], lang))
