@@ -252,7 +252,7 @@ async def test_outage_banner_open_incident_against_rto(outage) -> None:
     assert "dépassé" in incident.find(cls="rto-verdict").text
     # the backup six hours old against a 24 h RPO
     assert down.find(cls="backup-age").text in ("6 h 00 min", "6 h 01 min")
-    assert down.find(cls="rpo").text == "1 j 0 h"
+    assert down.find(cls="rpo").text == "1 j"
     assert "point de restauration du 23 nov. 2026 à 13 h 00" in down.find(cls="backup").text
     # the incident is listed among the period's, still open
     rows = down.find("table", cls="incidents").find_all("tr", cls="incident")

@@ -79,7 +79,8 @@ def duration(seconds: float | None, lang: str) -> str:
     days, rest = divmod(minutes, 1440)
     hours, mins = divmod(rest, 60)
     if days:
-        return f"{days} {'j' if lang == 'fr' else 'd'} {hours} h"
+        unit = "j" if lang == "fr" else "d"
+        return f"{days} {unit} {hours} h" if hours else f"{days} {unit}"
     if hours:
         return f"{hours} h {mins:02d} min"
     return f"{mins} min"
