@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -70,6 +71,20 @@ def stand_in_page() -> Iterator[str]:
         server.server_close()
 
 
+def dui_endpoint(url: str) -> tuple[str, int]:
+    """(host, port) of the DUI URL, for the latency target; ValueError saying what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r}: write an http:// or https:// URL with a host")
+    if "@" in parts.netloc:
+        raise ValueError("the URL must not carry a user or password")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{url!r}: the port is not a number from 1 to 65535") from None
+    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
 def write_configs(
     workdir: Path, dui_url: str, regex: str | None, mqtt_port: int, http_port: int
 ) -> tuple[Path, Path]:
@@ -89,12 +104,7 @@ def write_configs(
         ],
     }
     http = {"url": dui_url, "interval": "15s", **({"expect_regex": regex} if regex else {})}
-    host = dui_url.split("/")[2].rsplit(":", 1)[0].strip("[]")
-    port = (
-        int(dui_url.split("/")[2].rsplit(":", 1)[1])
-        if dui_url.count(":") > 1
-        else (443 if dui_url.startswith("https") else 80)
-    )
+    host, port = dui_endpoint(dui_url)
     agent = {
         "org": "trial",
         "site": "local",
@@ -180,7 +190,10 @@ async def trial(dui_url: str | None, workdir: Path, mqtt_port: int, http_port: i
                 "  The files stay after Ctrl-C: the next trial goes on with them (--fresh\n"
                 "  starts over). Report, in another terminal:\n"
                 f"    {collector_command()} report --config {workdir}/collector.yaml"
-                f" --contract trial --month {dt.date.today():%Y-%m}\n",
+                f" --contract trial --month {dt.date.today():%Y-%m}"
+                f" --output {workdir}/report.html\n"
+                "  (then open report.html in a browser; a month with a few minutes of\n"
+                "  evidence says 'insufficient evidence', as it should)\n",
                 flush=True,
             )
 
@@ -214,6 +227,12 @@ def default_dir() -> Path:
 def main(
     dui_url: str | None, directory: str | None, mqtt_port: int, http_port: int, fresh: bool
 ) -> None:
+    if dui_url is not None:
+        try:
+            dui_endpoint(dui_url)
+        except ValueError as exc:
+            print(f"dui-collector: usage error: --dui-url: {exc}", file=sys.stderr)
+            sys.exit(2)
     workdir = Path(directory) if directory else default_dir()
     workdir.mkdir(parents=True, exist_ok=True)
     if fresh:

@@ -368,3 +368,18 @@ async def test_phone_width_fits_without_horizontal_scroll(outage, tmp_path) -> N
     assert title != "-", proc.stderr[-500:]
     scroll, client = map(int, title.split())
     assert 300 < client <= 375 and scroll <= client, title
+
+
+async def test_the_page_is_never_cached(outage) -> None:
+    """A state page served from a cache (a proxy's, the back button) would show an old
+    state as the current one."""
+
+    def headers() -> dict[str, str]:
+        request = urllib.request.Request(
+            f"{outage}/?lang=fr", headers={"Authorization": f"Bearer {ADMIN}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return dict(response.headers)
+
+    got = await asyncio.to_thread(headers)
+    assert got["Cache-Control"] == "no-store", got

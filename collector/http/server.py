@@ -121,7 +121,12 @@ def make_app(
             accept = request.headers.get("Accept-Language", "fr")
             lang = "en" if accept.lower().startswith("en") else "fr"
         page = status_page(state, config, lang, clock())
-        return web.Response(text=page, content_type="text/html")
+        # a state page: never served from a cache (a proxy's or the browser's back button)
+        return web.Response(
+            text=page,
+            content_type="text/html",
+            headers={"Cache-Control": "no-store", "Vary": "Accept-Language"},
+        )
 
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)

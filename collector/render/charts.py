@@ -20,6 +20,7 @@ SITE_COLOURS = ("#0969da", "#8250df", "#bf3989", "#1a7f37", "#bc4c00", "#57606a"
 RC = {
     "svg.fonttype": "none",  # text stays text: searchable, selectable, extracted by pdftotext
     "svg.hashsalt": "dui-sla",  # fixed ids: the same report gives the same bytes
+    "text.parse_math": False,  # a site named "Budget $5 et $6" is text, not TeX
     "font.family": "DejaVu Sans",
     "font.size": 8,
     "axes.edgecolor": GRID,

@@ -314,8 +314,12 @@ def to_json(document: dict[str, Any]) -> str:
     return json.dumps(document, ensure_ascii=False, indent=1) + "\n"
 
 
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")  # what Excel and LibreOffice read as a formula
+
+
 def to_csv(document: dict[str, Any]) -> str:
-    """One `field,value` row per JSON leaf (dotted path, list items indexed)."""
+    """One `field,value` row per JSON leaf (dotted path, list items indexed); a text that a
+    spreadsheet would run as a formula (`=…`, `+…`, `-…`, `@…`) gets a leading `'`."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["field", "value"])
@@ -333,8 +337,12 @@ def to_csv(document: dict[str, Any]) -> str:
                 walk(item, f"{path}.{i}")
         elif value is None:
             writer.writerow([path, ""])
+        elif isinstance(value, bool):
+            writer.writerow([path, json.dumps(value)])
+        elif isinstance(value, str) and value.startswith(_FORMULA):
+            writer.writerow([path, "'" + value])  # a spreadsheet must not run a note as a formula
         else:
-            writer.writerow([path, json.dumps(value) if isinstance(value, bool) else value])
+            writer.writerow([path, value])
 
     walk(document, "")
     return out.getvalue()

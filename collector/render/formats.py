@@ -86,11 +86,26 @@ def duration(seconds: float | None, lang: str) -> str:
     return f"{mins} min"
 
 
-def zone_name(zone: dt.tzinfo, at: dt.datetime, lang: str) -> str:
-    """The zone as a page names it once: `Europe/Paris (UTC+01:00)`; a bare offset (an
-    older report that kept no zone name) as `UTC+01:00`."""
+def _utc(zone: dt.tzinfo, at: dt.datetime) -> str:
     offset = at.astimezone(zone).strftime("%z")
-    utc = f"UTC{offset[:3]}:{offset[3:]}"
+    return f"UTC{offset[:3]}:{offset[3:]}"
+
+
+def zone_name(zone: dt.tzinfo, at: dt.datetime, lang: str, until: dt.datetime | None = None) -> str:
+    """The zone as a page names it once: `Europe/Paris (UTC+01:00)`, or across a clock
+    change before `until`: `Europe/Paris (UTC+02:00 puis UTC+01:00)`; a bare offset (an
+    older report that kept no zone name) as `UTC+01:00`."""
+    offsets = [_utc(zone, at)]
+    if until is not None and until > at:
+        step = max(dt.timedelta(days=1), (until - at) / 4000)  # bounded for long periods
+        moment_ = at
+        while moment_ < until:
+            moment_ = min(moment_ + step, until - dt.timedelta(seconds=1))
+            if _utc(zone, moment_) != offsets[-1]:
+                offsets.append(_utc(zone, moment_))
+            if moment_ >= until - dt.timedelta(seconds=1):
+                break
+    utc = (" puis " if lang == "fr" else " then ").join(offsets)
     key = getattr(zone, "key", None)
     return f"{key} ({utc})" if key else utc
 

@@ -189,7 +189,7 @@ def view(doc: dict[str, Any], t: dict[str, str], lang: str) -> dict[str, Any]:
         "voided": doc.get("voided") or [],
         "ignored": doc.get("evidence_ignored") or [],
         "chain": doc.get("evidence_chain_head"),
-        "zone": formats.zone_name(zone, start, lang),
+        "zone": formats.zone_name(zone, start, lang, until=end),
         "zone_tz": zone,
         "kind": kind,
         "period": period,

@@ -319,7 +319,8 @@ def evaluate_period(inputs: PeriodInputs) -> PeriodReport:
     objective = exact(contract.availability.objective)
     clauses: dict[str, bool | None] = {
         "availability": None if ratio is None else ratio >= objective,
-        "rto": None if rto is None else not breaches,
+        # no evaluated minute: no evidence either way, so no "met" (nor "breached")
+        "rto": None if rto is None or ratio is None else not breaches,
         "rpo": backups.rpo_compliant,
         "backup_frequency": backups.frequency_compliant,
         "retention": backups.retention_compliant,
