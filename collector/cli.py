@@ -188,17 +188,34 @@ def period_report(
     if document is not None:
         attach_notes(document, ledger.notes(contract.id), ZoneInfo(zone_name(contract)))
         return document
-    return period_document(
-        read_period(
-            ledger,
-            contract,
-            first,
-            last,
-            now,
-            evaluated_to=last_final(now, float(config.ledger.finalize_after)),
-            names=site_names(config),
-        )
+    report = read_period(
+        ledger,
+        contract,
+        first,
+        last,
+        now,
+        evaluated_to=last_final(now, float(config.ledger.finalize_after)),
+        names=site_names(config),
     )
+    document = period_document(report)
+    since = _running_since(ledger, contract, first, now, report.incidents)
+    if since is not None:
+        attach_notes(document, report.notes, report.zone, since)
+    return document
+
+
+def _running_since(
+    ledger: Ledger, contract: Any, first: dt.datetime, now: float, incidents: list[Any]
+) -> int | None:
+    """The real start of an incident the period starts inside (its notes are the clipped
+    incident's), or None."""
+    from collector.notes import holds, incidents_around
+
+    start = int(first.timestamp()) // 60
+    if not any(i.start == start for i in incidents):
+        return None
+    before = incidents_around(ledger, contract, start - 1, now)
+    return next((i.start for i in before if holds(i.start, i.end, start - 1)), None)
 
 
 def calendar_month(contract: Any, first: dt.datetime, last: dt.datetime) -> str | None:
