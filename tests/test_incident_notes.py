@@ -106,17 +106,22 @@ def post(url: str, body: dict, token: str | None) -> tuple[int, dict]:
     return call(url, body, token)
 
 
-async def test_notes_by_api_in_the_contracts_api(tmp_path, ledger_path) -> None:  # noqa: F811
+def api_config(tmp_path, ledger_path, auth: str, secret: str):  # noqa: F811
+    """A copy of the day's ledger and a config serving it with `http.auth` of that type."""
     copy = tmp_path / "ledger.db"
     shutil.copy(ledger_path, copy)
     with open(config(tmp_path, copy), encoding="utf-8") as handle:
         raw = yaml.safe_load(handle)
-    (tmp_path / "admin-token").write_text("adm1n\n")
+    (tmp_path / "http-secret").write_text(secret + "\n")
     raw["http"] = {
         "listen": f"127.0.0.1:{free_port()}",
-        "auth": {"type": "token", "file": str(tmp_path / "admin-token")},
+        "auth": {"type": auth, "file": str(tmp_path / "http-secret")},
     }
-    cfg = parse(raw)
+    return copy, parse(raw)
+
+
+async def test_notes_by_api_in_the_contracts_api(tmp_path, ledger_path) -> None:  # noqa: F811
+    copy, cfg = api_config(tmp_path, ledger_path, "token", "adm1n")
     now = T0 + 3 * 86400  # the 20th: the 17th is in the current period
     ledger, live = SqliteLedger(copy), LiveSla(cfg, SqliteLedger(copy))
     before = ledger.chain_head()
@@ -238,16 +243,7 @@ def post_basic(url: str, body: dict, user: str, password: str) -> tuple[int, dic
 
 
 async def test_api_notes_record_the_basic_auth_user(tmp_path, ledger_path) -> None:  # noqa: F811
-    copy = tmp_path / "ledger.db"
-    shutil.copy(ledger_path, copy)
-    with open(config(tmp_path, copy), encoding="utf-8") as handle:
-        raw = yaml.safe_load(handle)
-    (tmp_path / "users").write_text("copil:m0t-de-passe\n")
-    raw["http"] = {
-        "listen": f"127.0.0.1:{free_port()}",
-        "auth": {"type": "basic", "file": str(tmp_path / "users")},
-    }
-    cfg = parse(raw)
+    copy, cfg = api_config(tmp_path, ledger_path, "basic", "copil:m0t-de-passe")
     now = T0 + 3 * 86400
     ledger, live = SqliteLedger(copy), LiveSla(cfg, SqliteLedger(copy))
     async with http_server(cfg, State(300, 3600), ledger, live, clock=lambda: now) as port:
