@@ -24,7 +24,13 @@ from collector.state import State
 from tests.helpers.broker import free_port
 from tests.helpers.cli import collector_cli
 from tests.test_evidence_void import call
-from tests.test_sla_report import T0, config, ledger_path, run_report  # noqa: F401
+from tests.test_sla_report import (  # noqa: F401
+    T0,
+    add_late_failures,
+    config,
+    ledger_path,
+    run_report,
+)
 
 C = "dui-vendor-2026"
 FIRST, SECOND = "2026-11-17T10:00:00+01:00", "2026-11-17T15:00:00+01:00"
@@ -256,4 +262,23 @@ async def test_api_notes_record_the_basic_auth_user(tmp_path, ledger_path) -> No
     assert (stored["author"], stored["recorded_by"]) == ("Le DSI", "copil")
     assert [(n.author, n.recorded_by) for n in ledger.notes(C)] == [("Le DSI", "copil")]
     assert ledger.verify_chain() is None
+    ledger.close()
+
+
+async def test_api_notes_on_a_frozen_month_follow_the_frozen_report(tmp_path, ledger_path) -> None:  # noqa: F811
+    copy, cfg = api_config(tmp_path, ledger_path, "token", "adm1n")
+    december_12 = dt.datetime(2026, 12, 12, tzinfo=dt.UTC).timestamp()  # November is frozen
+    live = LiveSla(cfg, SqliteLedger(copy))
+    live.tick(now=december_12)
+    assert add_late_failures(copy, now=december_12) == 6  # a new incident at 04:00, not frozen
+    ledger = SqliteLedger(copy)
+    async with http_server(cfg, State(300, 3600), ledger, live, clock=lambda: december_12) as port:
+        base = f"http://127.0.0.1:{port}/api/v1/contracts/{C}/incidents/"
+        send = lambda start: asyncio.to_thread(  # noqa: E731
+            post, base + urllib.parse.quote(start) + "/notes", {"cause": "x"}, "adm1n"
+        )
+        status, answer = await send("2026-11-17T04:00:00+01:00")
+        assert status == 404 and "holds 2026-11-17T04:00:00+01:00" in answer["error"], answer
+        assert (await send(FIRST))[0] == 201
+    live.ledger.close()
     ledger.close()
