@@ -10,9 +10,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 CONFIG_OPTION = config_option("Collector")
 FIRST_YEAR, LAST_YEAR = 2000, 2199  # a report period outside these is a typo
+MONTH = re.compile(r"([0-9]{4})-([0-9]{2})", re.ASCII)
 
 
 def _load(path: str) -> CollectorConfig:
@@ -98,12 +100,29 @@ def trial(
         run_trial(dui_url, directory, mqtt_port, http_port, fresh)
 
 
+def period_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--month, or --from and --to: the period of `report` and `incidents list`."""
+    for option in reversed(
+        [
+            click.option(
+                "--month", metavar="YYYY-MM", help="A calendar month in the contract's zone."
+            ),
+            click.option(
+                "--from", "start", metavar="DATE", help="ISO date or date-time with offset."
+            ),
+            click.option(
+                "--to", "end", metavar="DATE", help="Exclusive end, same forms as --from."
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
 @cli.command()
 @CONFIG_OPTION
 @click.option("--contract", "contract_id", required=True, metavar="ID")
-@click.option("--month", metavar="YYYY-MM", help="A calendar month in the contract's zone.")
-@click.option("--from", "start", metavar="DATE", help="ISO date or date-time with offset.")
-@click.option("--to", "end", metavar="DATE", help="Exclusive end, same forms as --from.")
+@period_options
 @click.option(
     "--format",
     "fmt",
@@ -125,10 +144,7 @@ def report(
     output: str | None,
 ) -> None:
     """The contract report: availability, incidents vs RTO, penalties (docs/sla.md)."""
-    from zoneinfo import ZoneInfo
-
-    from collector.periods import last_final, read_period, site_names
-    from collector.render.document import attach_notes, period_document, to_csv, to_json
+    from collector.render.document import to_csv, to_json
     from collector.render.html import report_html
 
     config = _load(config_path)
@@ -137,23 +153,7 @@ def report(
     if fmt == "pdf" and not output and sys.stdout.isatty():
         raise click.UsageError("--format pdf is binary: give --output FILE")
     with _ledger(config, config_path, read_only=True) as ledger:
-        # a frozen month is reported as it was chained; late data no longer changes it,
-        # the notes chained since are merged in
-        document = ledger.frozen_month(contract.id, month) if month else None
-        if document is not None:
-            attach_notes(document, ledger.notes(contract.id), ZoneInfo(zone_name(contract)))
-        else:
-            document = period_document(
-                read_period(
-                    ledger,
-                    contract,
-                    first,
-                    last,
-                    time.time(),
-                    evaluated_to=last_final(time.time(), float(config.ledger.finalize_after)),
-                    names=site_names(config),
-                )
-            )
+        document = period_report(ledger, config, contract, first, last, time.time())
     if fmt == "pdf":
         _write_pdf(report_html(document, lang), output)
         return
@@ -163,10 +163,84 @@ def report(
         "html": lambda: report_html(document, lang),
     }[fmt]()
     if output:
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        write_output(output, text.encode("utf-8"))
     else:
         click.echo(text, nl=False)
+
+
+def period_report(
+    ledger: Ledger,
+    config: CollectorConfig,
+    contract: Any,
+    first: dt.datetime,
+    last: dt.datetime,
+    now: float,
+) -> dict[str, Any]:
+    """The report document of [first, last): a frozen month as it was chained (late data
+    no longer changes it; the notes chained since are merged in), else evaluated now."""
+    from zoneinfo import ZoneInfo
+
+    from collector.periods import last_final, read_period, site_names
+    from collector.render.document import attach_notes, period_document
+
+    key = calendar_month(contract, first, last)
+    document = ledger.frozen_month(contract.id, key) if key else None
+    if document is not None:
+        attach_notes(document, ledger.notes(contract.id), ZoneInfo(zone_name(contract)))
+        return document
+    report = read_period(
+        ledger,
+        contract,
+        first,
+        last,
+        now,
+        evaluated_to=last_final(now, float(config.ledger.finalize_after)),
+        names=site_names(config),
+    )
+    document = period_document(report)
+    since = _running_since(ledger, contract, first, now, report.incidents)
+    if since is not None:
+        attach_notes(document, report.notes, report.zone, since)
+    return document
+
+
+def _running_since(
+    ledger: Ledger, contract: Any, first: dt.datetime, now: float, incidents: list[Any]
+) -> int | None:
+    """The real start of an incident the period starts inside (its notes are the clipped
+    incident's), or None."""
+    from collector.notes import holds, incidents_around
+
+    start = int(first.timestamp()) // 60
+    if not any(i.start == start for i in incidents):
+        return None
+    before = incidents_around(ledger, contract, start - 1, now)
+    return next((i.start for i in before if holds(i.start, i.end, start - 1)), None)
+
+
+def calendar_month(contract: Any, first: dt.datetime, last: dt.datetime) -> str | None:
+    """ "YYYY-MM" when [first, last) is exactly one calendar month in the contract's zone
+    (however it was written: --month or --from/--to), else None."""
+    from zoneinfo import ZoneInfo
+
+    from collector.sla.period import month_bounds
+
+    local = first.astimezone(ZoneInfo(zone_name(contract)))
+    key = f"{local.year:04d}-{local.month:02d}"
+    return key if (first, last) == month_bounds(key, zone_name(contract)) else None
+
+
+def write_output(output: str, data: bytes) -> None:
+    """Write --output, or one line naming it and exit 1 (a directory, a full disk…)."""
+    try:
+        with open(output, "wb") as handle:
+            handle.write(data)
+    except OSError as exc:
+        click.echo(
+            f"dui-collector: error: cannot write --output {output}: {exc.strerror or exc}",
+            err=True,
+        )
+        sys.exit(1)
 
 
 def zone_name(contract: Any) -> str:
@@ -182,6 +256,12 @@ def period_bounds(
     if bool(month) == bool(start or end) or bool(start) != bool(end):
         raise click.UsageError("give --month YYYY-MM, or both --from and --to")
     zone = zone_name(contract)
+    if month:
+        valid = MONTH.fullmatch(month)
+        if not valid or not 1 <= int(valid[2]) <= 12:
+            raise click.UsageError(f"--month {month!r}: write YYYY-MM, e.g. 2026-11")
+        if not FIRST_YEAR <= int(valid[1]) <= LAST_YEAR:
+            raise click.UsageError(f"period: years {FIRST_YEAR} to {LAST_YEAR} only")
     try:
         if month:
             first, last = month_bounds(month, zone)
@@ -205,12 +285,7 @@ def _write_pdf(html: str, output: str | None) -> None:
         click.echo(f"dui-collector: error: {exc}", err=True)
         sys.exit(2)
     if output:
-        try:
-            with open(output, "wb") as handle:
-                handle.write(data)
-        except OSError as exc:
-            click.echo(f"dui-collector: error: --output {output}: {exc.strerror}", err=True)
-            sys.exit(2)
+        write_output(output, data)
     else:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()

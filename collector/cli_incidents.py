@@ -11,7 +11,15 @@ import time
 
 import click
 
-from collector.cli import CONFIG_OPTION, _contract, _ledger, _load, period_bounds
+from collector.cli import (
+    CONFIG_OPTION,
+    _contract,
+    _ledger,
+    _load,
+    period_bounds,
+    period_options,
+    period_report,
+)
 from collector.notes import incident_minute, incidents_around, no_incident_message, note_error
 
 
@@ -69,7 +77,9 @@ def note(
         if missing:
             click.echo(f"dui-collector: incidents note: --{missing}", err=True)
             sys.exit(2)
-        entry = ledger.add_note(Note(contract.id, minute, at=now, **fields))  # type: ignore[arg-type]
+        # who ran the command, when --author names someone else
+        by = _author() if author is not None else None
+        entry = ledger.add_note(Note(contract.id, minute, at=now, recorded_by=by, **fields))  # type: ignore[arg-type]
     click.echo(f"note recorded at {_when(entry.received_at)} (chain hash {entry.hash})")
 
 
@@ -80,9 +90,7 @@ def _when(ts: float) -> str:
 @incidents.command("list")
 @CONFIG_OPTION
 @click.option("--contract", "contract_id", required=True, metavar="ID")
-@click.option("--month", metavar="YYYY-MM")
-@click.option("--from", "start", metavar="DATE")
-@click.option("--to", "end", metavar="DATE")
+@period_options
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 def list_incidents(
     config_path: str,
@@ -93,24 +101,12 @@ def list_incidents(
     fmt: str,
 ) -> None:
     """The period's incidents with their notes (and notes whose incident moved)."""
-    from collector.periods import last_final, read_period
-    from collector.render.document import period_document
-
     config = _load(config_path)
     contract = _contract(config, config_path, contract_id)
     first, last = period_bounds(contract, month, start, end)
-    now = time.time()
     with _ledger(config, config_path, read_only=True) as ledger:
-        document = period_document(
-            read_period(
-                ledger,
-                contract,
-                first,
-                last,
-                now,
-                evaluated_to=last_final(now, float(config.ledger.finalize_after)),
-            )
-        )
+        # the same document as `report`: a frozen month's incidents as signed
+        document = period_report(ledger, config, contract, first, last, time.time())
     found = {"incidents": document["incidents"], "notes_unmatched": document["notes_unmatched"]}
     if fmt == "json":
         click.echo(json.dumps(found, ensure_ascii=False, indent=1))
@@ -122,9 +118,7 @@ def list_incidents(
         for n in i["notes"]:
             click.echo(f"    {n['at']} {n['author']}: {_note_text(n)}")
     for n in found["notes_unmatched"]:
-        click.echo(
-            f"(no incident starts at {n['incident']} any more) {n['author']}: {_note_text(n)}"
-        )
+        click.echo(f"(no incident holds {n['incident']} any more) {n['author']}: {_note_text(n)}")
     if not found["incidents"] and not found["notes_unmatched"]:
         click.echo("no incident in the period")
 

@@ -5,7 +5,7 @@ shown with their incident in the report and the contracts API (docs/sla.md)."""
 from __future__ import annotations
 
 import datetime as dt
-import re
+import unicodedata
 from zoneinfo import ZoneInfo
 
 from collector.config import Contract
@@ -14,9 +14,14 @@ from collector.sla.period import IncidentReport, month_bounds
 
 STATUSES = ("disputed", "accepted")
 LIMITS = {"cause": 2000, "vendor_ticket": 200, "author": 200}
-# shown in reports: no control characters (a newline in a cause is fine) nor direction
-# overrides, which would hide or reorder what a reader sees
-_HIDDEN = re.compile("[\\x00-\\x09\\x0b-\\x1f\\x7f\\u202a-\\u202e\\u2066-\\u2069]")
+# shown in reports: no control or format characters (C0/C1 controls, direction marks
+# and overrides, zero-width ones, BOM) nor line/paragraph separators, which would hide or
+# reorder what a reader sees; a newline in a cause is fine
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def _hidden(value: str, newline_ok: bool) -> bool:
+    return any(unicodedata.category(c) in _HIDDEN and not (newline_ok and c == "\n") for c in value)
 
 
 def note_error(fields: dict[str, object]) -> str | None:
@@ -29,8 +34,11 @@ def note_error(fields: dict[str, object]) -> str | None:
             return f"{name}: a non-empty string" + (", or absent" if name != "cause" else "")
         if len(value) > limit:
             return f"{name}: longer than {limit} characters"
-        if _HIDDEN.search(value) or (name != "cause" and "\n" in value):
-            return f"{name}: must not contain control characters or direction overrides"
+        if _hidden(value, newline_ok=name == "cause"):
+            return (
+                f"{name}: must not contain control characters, invisible format characters"
+                " or line separators"
+            )
     status = fields.get("status")
     if status is not None and status not in STATUSES:
         return "status: disputed or accepted, or absent"
@@ -59,24 +67,45 @@ def incident_minute(text: str) -> int:
 def incidents_around(
     ledger: Ledger, contract: Contract, minute: int, now: float
 ) -> list[IncidentReport]:
-    """The incidents of the month (in the contract's zone) holding `minute`, evaluated up
-    to now (late data included)."""
+    """The incidents of the month (in the contract's zone) holding `minute`: as frozen
+    when that month is (what the signed report shows), else evaluated up to now (late
+    data included)."""
     from collector.periods import read_period  # the glue imports the render side
 
     zone = ZoneInfo(contract.service_hours.timezone)
     local = dt.datetime.fromtimestamp(minute * 60, zone)
-    start, end = month_bounds(f"{local.year}-{local.month:02d}", contract.service_hours.timezone)
+    key = f"{local.year}-{local.month:02d}"
+    frozen = ledger.frozen_month(contract.id, key)
+    if frozen is not None:
+        return [_frozen_incident(i) for i in frozen["incidents"]]
+    start, end = month_bounds(key, contract.service_hours.timezone)
     upto = min(end, dt.datetime.fromtimestamp(int(now // 60) * 60, dt.UTC))
     if upto <= start:
         return []
     return read_period(ledger, contract, start, end, now, evaluated_to=upto).incidents
 
 
+def _frozen_incident(i: dict) -> IncidentReport:
+    def minute(text: str) -> int:
+        return int(dt.datetime.fromisoformat(text).timestamp()) // 60
+
+    return IncidentReport(
+        minute(i["start"]), minute(i["end"]), i["sites"], i["rto_breach"], i["attribution"]
+    )
+
+
+def holds(start: int, end: int | None, minute: int) -> bool:
+    """Whether an incident [start, end) holds `minute` (an open one: from its start on);
+    the one rule that ties a note to its incident."""
+    return start <= minute and (end is None or minute < max(end, start + 1))
+
+
 def no_incident_message(
     contract: Contract, minute: int, incidents: list[IncidentReport]
 ) -> str | None:
-    """None when an incident starts at `minute`; else why not, with that day's starts."""
-    if any(i.start == minute for i in incidents):
+    """None when an incident holds `minute` (its start, or a later minute of it: the start
+    a period report clipped it to); else why not, with that day's starts."""
+    if any(holds(i.start, i.end, minute) for i in incidents):
         return None
     zone = ZoneInfo(contract.service_hours.timezone)
     day = dt.datetime.fromtimestamp(minute * 60, zone).date()
@@ -87,4 +116,4 @@ def no_incident_message(
     ]
     at = dt.datetime.fromtimestamp(minute * 60, zone).isoformat()
     listed = ", ".join(starts) if starts else "none"
-    return f"incident: no incident of {contract.id} starts at {at} (that day's: {listed})"
+    return f"incident: no incident of {contract.id} holds {at} (that day's starts: {listed})"

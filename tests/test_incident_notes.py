@@ -18,12 +18,19 @@ from collector.config import parse
 from collector.http import http_server
 from collector.ledger import Note, SqliteLedger
 from collector.live import LiveSla
+from collector.notes import note_error
 from collector.render.document import attach_notes
 from collector.state import State
 from tests.helpers.broker import free_port
 from tests.helpers.cli import collector_cli
 from tests.test_evidence_void import call
-from tests.test_sla_report import T0, config, ledger_path, run_report  # noqa: F401
+from tests.test_sla_report import (  # noqa: F401
+    T0,
+    add_late_failures,
+    config,
+    ledger_path,
+    run_report,
+)
 
 C = "dui-vendor-2026"
 FIRST, SECOND = "2026-11-17T10:00:00+01:00", "2026-11-17T15:00:00+01:00"
@@ -78,9 +85,9 @@ def test_bad_notes_are_refused_in_one_line(tmp_path, ledger_path) -> None:  # no
     path = config(tmp_path, ledger_path)
     before = head(ledger_path)
     cases = {
-        ("2026-11-17T10:05:00+01:00", "--cause", "x"): (
-            f"--incident: no incident of {C} starts at 2026-11-17T10:05:00+01:00"
-            f" (that day's: {FIRST}, {SECOND})"
+        ("2026-11-17T10:45:00+01:00", "--cause", "x"): (
+            f"--incident: no incident of {C} holds 2026-11-17T10:45:00+01:00"
+            f" (that day's starts: {FIRST}, {SECOND})"
         ),
         ("2026-11-17T10:00:00", "--cause", "x"): "--incident: '2026-11-17T10:00:00' needs a UTC",
         ("hier", "--cause", "x"): "--incident: 'hier' is not an ISO date-time",
@@ -88,6 +95,9 @@ def test_bad_notes_are_refused_in_one_line(tmp_path, ledger_path) -> None:  # no
         (FIRST, "--cause", " "): "--cause: a non-empty string",
         (FIRST, "--cause", "x", "--vendor-ticket", "t" * 201): "--vendor-ticket: longer than 200",
         (FIRST, "--cause", "a\u202eb"): "--cause: must not contain control characters",
+        (FIRST, "--cause", "a\u2028b"): "--cause: must not contain control characters",
+        (FIRST, "--cause", "x", "--author", "O\u200bG"): "--author: must not contain control",
+        (FIRST, "--cause", "x", "--vendor-ticket", "\ufeffT"): "--vendor-ticket: must not",
     }
     for args, message in cases.items():
         proc = note(path, *args)
@@ -102,17 +112,22 @@ def post(url: str, body: dict, token: str | None) -> tuple[int, dict]:
     return call(url, body, token)
 
 
-async def test_notes_by_api_in_the_contracts_api(tmp_path, ledger_path) -> None:  # noqa: F811
+def api_config(tmp_path, ledger_path, auth: str, secret: str):  # noqa: F811
+    """A copy of the day's ledger and a config serving it with `http.auth` of that type."""
     copy = tmp_path / "ledger.db"
     shutil.copy(ledger_path, copy)
     with open(config(tmp_path, copy), encoding="utf-8") as handle:
         raw = yaml.safe_load(handle)
-    (tmp_path / "admin-token").write_text("adm1n\n")
+    (tmp_path / "http-secret").write_text(secret + "\n")
     raw["http"] = {
         "listen": f"127.0.0.1:{free_port()}",
-        "auth": {"type": "token", "file": str(tmp_path / "admin-token")},
+        "auth": {"type": auth, "file": str(tmp_path / "http-secret")},
     }
-    cfg = parse(raw)
+    return copy, parse(raw)
+
+
+async def test_notes_by_api_in_the_contracts_api(tmp_path, ledger_path) -> None:  # noqa: F811
+    copy, cfg = api_config(tmp_path, ledger_path, "token", "adm1n")
     now = T0 + 3 * 86400  # the 20th: the 17th is in the current period
     ledger, live = SqliteLedger(copy), LiveSla(cfg, SqliteLedger(copy))
     before = ledger.chain_head()
@@ -131,7 +146,7 @@ async def test_notes_by_api_in_the_contracts_api(tmp_path, ledger_path) -> None:
         assert stored["incident"] == FIRST and stored["author"] == "api"
         assert stored["chain_hash"].startswith("sha256:")
         status, answer = await send(url("2026-11-17T11:00:00+01:00"), body)
-        assert status == 404 and "that day's: " + FIRST in answer["error"]
+        assert status == 404 and "that day's starts: " + FIRST in answer["error"]
         status, answer = await send(url(FIRST), {**body, "status": "maybe"})
         assert status == 422 and answer["error"].startswith("status:")
         status, answer = await send(url(FIRST), {**body, "cause": "x" * 2001})
@@ -183,3 +198,87 @@ def test_a_note_whose_incident_moved_is_kept() -> None:
         (FIRST, "first"),
         (FIRST, "second"),
     ]
+
+
+def test_invisible_characters_are_refused_in_every_field() -> None:
+    hidden = "\x00\t\x7f\x85\x9b\u061c\u200b\u200e\u200f\u2028\u2029\u202e\u2066\ufeff"
+    for field in ("cause", "vendor_ticket", "author"):
+        for c in hidden:
+            fields = {"cause": "x", field: f"a{c}b"}
+            problem = note_error(fields)
+            assert problem and problem.startswith(f"{field}: must not contain"), (field, c)
+    assert note_error({"cause": "ligne 1\nligne 2 — « éditeur » 😀", "author": "Zoé"}) is None
+    assert note_error({"cause": "x", "author": "a\nb"}).startswith("author:")
+
+
+def test_a_period_starting_inside_an_incident_keeps_its_notes(tmp_path, ledger_path) -> None:  # noqa: F811
+    copy = tmp_path / "ledger.db"
+    shutil.copy(ledger_path, copy)
+    path = config(tmp_path, copy)
+    assert note(path, FIRST, "--cause", "panne du répartiteur").returncode == 0
+    clipped = "2026-11-17T10:10:00+01:00"
+    vsr = collector_cli(
+        "report", "--config", path, "--contract", C, "--from", clipped,
+        "--to", "2026-11-18T00:00:00+01:00", "--format", "json",
+    )  # fmt: skip
+    assert vsr.returncode == 0, vsr.stderr
+    r = json.loads(vsr.stdout)
+    assert r["incidents"][0]["start"] == clipped
+    assert [n["cause"] for n in r["incidents"][0]["notes"]] == ["panne du répartiteur"]
+    # the start the VSR prints is a minute of that incident: a note on it is its note
+    later = note(path, clipped, "--cause", "vu en VSR")
+    assert later.returncode == 0, later.stderr
+    month = json.loads(run_report(path, "--format", "json").stdout)
+    assert month["incidents"][0]["start"] == FIRST
+    assert [n["cause"] for n in month["incidents"][0]["notes"]] == [
+        "panne du répartiteur",
+        "vu en VSR",
+    ]
+    assert month["notes_unmatched"] == []
+
+
+def post_basic(url: str, body: dict, user: str, password: str) -> tuple[int, dict]:
+    import base64
+    import urllib.request
+
+    secret = base64.b64encode(f"{user}:{password}".encode()).decode()
+    headers = {"Content-Type": "application/json", "Authorization": f"Basic {secret}"}
+    request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status, json.loads(response.read())
+
+
+async def test_api_notes_record_the_basic_auth_user(tmp_path, ledger_path) -> None:  # noqa: F811
+    copy, cfg = api_config(tmp_path, ledger_path, "basic", "copil:m0t-de-passe")
+    now = T0 + 3 * 86400
+    ledger, live = SqliteLedger(copy), LiveSla(cfg, SqliteLedger(copy))
+    async with http_server(cfg, State(300, 3600), ledger, live, clock=lambda: now) as port:
+        url = f"http://127.0.0.1:{port}/api/v1/contracts/{C}/incidents/"
+        url += urllib.parse.quote(FIRST) + "/notes"
+        body = {"cause": "bascule ratée", "author": "Le DSI"}
+        status, stored = await asyncio.to_thread(post_basic, url, body, "copil", "m0t-de-passe")
+    live.ledger.close()
+    assert status == 201, stored
+    assert (stored["author"], stored["recorded_by"]) == ("Le DSI", "copil")
+    assert [(n.author, n.recorded_by) for n in ledger.notes(C)] == [("Le DSI", "copil")]
+    assert ledger.verify_chain() is None
+    ledger.close()
+
+
+async def test_api_notes_on_a_frozen_month_follow_the_frozen_report(tmp_path, ledger_path) -> None:  # noqa: F811
+    copy, cfg = api_config(tmp_path, ledger_path, "token", "adm1n")
+    december_12 = dt.datetime(2026, 12, 12, tzinfo=dt.UTC).timestamp()  # November is frozen
+    live = LiveSla(cfg, SqliteLedger(copy))
+    live.tick(now=december_12)
+    assert add_late_failures(copy, now=december_12) == 6  # a new incident at 04:00, not frozen
+    ledger = SqliteLedger(copy)
+    async with http_server(cfg, State(300, 3600), ledger, live, clock=lambda: december_12) as port:
+        base = f"http://127.0.0.1:{port}/api/v1/contracts/{C}/incidents/"
+        send = lambda start: asyncio.to_thread(  # noqa: E731
+            post, base + urllib.parse.quote(start) + "/notes", {"cause": "x"}, "adm1n"
+        )
+        status, answer = await send("2026-11-17T04:00:00+01:00")
+        assert status == 404 and "holds 2026-11-17T04:00:00+01:00" in answer["error"], answer
+        assert (await send(FIRST))[0] == 201
+    live.ledger.close()
+    ledger.close()

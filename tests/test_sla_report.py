@@ -280,6 +280,26 @@ def test_report_usage_errors(tmp_path, ledger_path) -> None:
     )
     both = month_report(path, "--from", "2026-11-01", "--to", "2026-11-02")
     assert both.returncode == 2 and "give --month YYYY-MM, or both --from and --to" in both.stderr
+    for month, message in {
+        "2026-11 ": "--month '2026-11 ': write YYYY-MM",
+        "2026-011": "--month '2026-011': write YYYY-MM",
+        "+2026-11": "--month '+2026-11': write YYYY-MM",
+        "2026-13": "--month '2026-13': write YYYY-MM",
+        "9999-12": "period: years 2000 to 2199 only",
+    }.items():
+        proc = report(path, "--month", month)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr and "out of range" not in proc.stderr
+
+
+def test_output_that_cannot_be_written_is_one_line(tmp_path, ledger_path) -> None:
+    path = config(tmp_path, ledger_path)
+    for target in (str(tmp_path), "/dev/full"):
+        for fmt in ("html", "json", "csv"):
+            proc = run_report(path, "--format", fmt, "-o", target)
+            assert proc.returncode == 1, (target, fmt, proc.stderr)
+            assert proc.stderr.startswith(f"dui-collector: error: cannot write --output {target}")
+            assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
 def add_late_failures(path, now: float) -> int:
@@ -340,8 +360,26 @@ def test_frozen_month_keeps_its_report(tmp_path, ledger_path) -> None:
     assert ledger.verify_chain() is None
     ledger.close()
     assert november() == before, "a frozen month does not move"
+    # the same month written as --from/--to is the frozen month too
+    spelled = report(path, "--from", "2026-11-01", "--to", "2026-12-01", "--format", "json")
+    assert json.loads(spelled.stdout) == before, "found by its bounds, not the --month text"
     day = json.loads(run_report(path, "--format", "json").stdout)
     assert day["minutes"]["down"] == 41, "a period report recomputes with the late data"
+    # `incidents list` and `incidents note` see the incidents the frozen report shows
+    listed = collector_cli(
+        "incidents", "list", "--config", path, "--contract", "dui-vendor-2026",
+        "--month", "2026-11", "--format", "json",
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)["incidents"] == before["incidents"]
+    late_start = next(
+        i["start"] for i in day["incidents"] if i["start"].startswith("2026-11-17T04")
+    )
+    refused = collector_cli(
+        "incidents", "note", "--config", path, "--contract", "dui-vendor-2026",
+        "--incident", late_start, "--cause", "x",
+    )  # fmt: skip
+    assert refused.returncode == 2 and "no incident of dui-vendor-2026 holds" in refused.stderr
     # a note chained after the freeze is shown; the frozen figures do not move
     noted = collector_cli(
         "incidents", "note", "--config", path, "--contract", "dui-vendor-2026",

@@ -197,8 +197,10 @@ class Api:
                 raise ValueError("the body must be a JSON object")
         except (ValueError, RecursionError) as exc:
             raise _error(web.HTTPUnprocessableEntity, str(exc)) from None
+        # a token carries no identity: then author is only what the body declares
+        user = _basic_user(request)
         if data.get("author") is None:
-            data["author"] = _basic_user(request) or "api"
+            data["author"] = user or "api"
         problem = note_error(data)
         if problem:
             raise _error(web.HTTPUnprocessableEntity, problem)
@@ -215,6 +217,7 @@ class Api:
             data["cause"],
             data.get("vendor_ticket"),
             data.get("status"),
+            user,
         )
         entry = await asyncio.to_thread(self.ledger.add_note, stored)
         log.info("incident note", extra=fields(contract=contract.id, incident=minute * 60))
@@ -227,6 +230,7 @@ class Api:
                 "cause": stored.cause,
                 "vendor_ticket": stored.vendor_ticket,
                 "status": stored.status,
+                "recorded_by": stored.recorded_by,
                 "chain_hash": entry.hash,
             },
             status=201,

@@ -455,6 +455,8 @@ class SqliteLedger:
                 "cause": note.cause,
                 "vendor_ticket": note.vendor_ticket,
                 "status": note.status,
+                # only when known: the notes chained before it hash as they were
+                **({"recorded_by": note.recorded_by} if note.recorded_by else {}),
             },
             sort_keys=True,
             ensure_ascii=False,
@@ -482,6 +484,7 @@ class SqliteLedger:
                         str(data["cause"]),
                         data.get("vendor_ticket"),
                         data.get("status"),
+                        data.get("recorded_by"),
                     )
                 )
             except (ValueError, KeyError, TypeError, AttributeError):

@@ -74,3 +74,4 @@ class Note:
     cause: str
     vendor_ticket: str | None = None
     status: str | None = None
+    recorded_by: str | None = None  # who recorded it when known (the API's Basic auth user)

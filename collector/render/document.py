@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from collector.config import Contract
 from collector.ledger.types import Note
+from collector.notes import holds
 from collector.sla.daily import Day
 from collector.sla.now import LiveReport
 from collector.sla.period import IncidentReport, PeriodReport, WindowReport, month_bounds
@@ -42,31 +43,41 @@ def _note(n: Note, zone: ZoneInfo) -> dict[str, Any]:
         "cause": n.cause,
         "vendor_ticket": n.vendor_ticket,
         "status": n.status,
+        "recorded_by": n.recorded_by,
     }
 
 
-def attach_notes(document: dict[str, Any], notes: Sequence[Note], zone: ZoneInfo) -> None:
-    """Each incident's notes in time order (the open incident's too), and the notes of the
-    period whose incident no longer starts there (late data moved it) in
-    `notes_unmatched`: never dropped. Also run on a frozen month's document at report
-    time: notes are chained entries of their own, the frozen figures do not move."""
-    by_start: dict[int, list[Note]] = {}
-    for n in sorted(notes, key=lambda n: n.at):
-        by_start.setdefault(n.incident, []).append(n)
-    shown = set()
-    for incident in [*document["incidents"], document.get("open_incident")]:
-        if incident:
-            minute = int(dt.datetime.fromisoformat(incident["start"]).timestamp()) // 60
-            incident["notes"] = [_note(n, zone) for n in by_start.get(minute, [])]
-            shown.add(minute)
+def attach_notes(
+    document: dict[str, Any], notes: Sequence[Note], zone: ZoneInfo, since: int | None = None
+) -> None:
+    """Each note on the incident whose [start, end) holds its minute (the open incident
+    too), in time order; `since`, when the period starts inside an incident, is that
+    incident's real start: its notes from before the period go to the clipped incident.
+    The period's other notes, whose incident late data moved, go to `notes_unmatched`:
+    never dropped. Also run on a frozen month's document at report time: notes are
+    chained entries of their own, the frozen figures do not move."""
+
+    def minute(text: str) -> int:
+        return int(dt.datetime.fromisoformat(text).timestamp()) // 60
+
     period = document["period"]
-    first, end = (int(dt.datetime.fromisoformat(period[k]).timestamp()) for k in ("from", "to"))
-    document["notes_unmatched"] = [
-        {"incident": _iso(minute, zone), **_note(n, zone)}
-        for minute, listed in sorted(by_start.items())
-        if minute not in shown and first <= minute * 60 < end
-        for n in listed
-    ]
+    first, end = (minute(period[k]) for k in ("from", "to"))
+    shown = [i for i in [*document["incidents"], document.get("open_incident")] if i]
+    spans = [(minute(i["start"]), minute(i.get("end") or i["start"])) for i in shown]
+    for incident in shown:
+        incident["notes"] = []
+    document["notes_unmatched"] = []
+    for n in sorted(notes, key=lambda n: (n.incident, n.at)):
+        at = first if since is not None and since <= n.incident < first else n.incident
+        held = [i for i, (s, e) in zip(shown, spans, strict=True) if holds(s, e, at)]
+        for incident in held:  # the open incident is also the period's last one
+            incident["notes"].append(_note(n, zone))
+        if not held and first <= n.incident < end:
+            document["notes_unmatched"].append(
+                {"incident": _iso(n.incident, zone), **_note(n, zone)}
+            )
+    for incident in shown:
+        incident["notes"].sort(key=lambda n: n["at"])
 
 
 def _incident(i: IncidentReport, zone: ZoneInfo) -> dict[str, Any]:
