@@ -76,7 +76,7 @@ def test_unit_is_hardened_and_starts_the_console_script(name: str) -> None:
         assert service.get(key) == [value], f"{name}: {key}={service.get(key)}"
     assert service["SystemCallFilter"] == ["@system-service", "~@privileged @resources"]
     assert service["User"] == [name] and service["StateDirectory"] == [name]
-    assert service["ConfigurationDirectory"] == [name] and service["LogsDirectory"] == [name]
+    assert service["ConfigurationDirectory"] == [name] and "LogsDirectory" not in service
     assert "ExecReload" not in service, "neither service reloads on SIGHUP"
     assert int(service["TimeoutStopSec"][0]) >= 20, "the clean stop needs up to ~12 s"
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
