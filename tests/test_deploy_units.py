@@ -119,7 +119,7 @@ def test_exposure_score(name: str, tmp_path: Path) -> None:
         pytest.skip(f"systemd-analyze security has no --offline here: {done.stderr.strip()}")
     score = re.search(r"Overall exposure level for \S+: ([0-9.]+)", done.stdout)
     assert score, done.stdout + done.stderr
-    # docs/operations.md gives the figures: 1.4 (agent), 1.2 (collector) with systemd 252.
+    # docs/operations.md gives the figures: 1.2 (agent), 1.1 (collector) with systemd 252.
     assert float(score.group(1)) <= 2.0, done.stdout
 
 

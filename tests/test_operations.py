@@ -1,12 +1,16 @@
 """Operations (docs/operations.md) with real parts: a ledger backed up while the collector
 runs and restored into a new collector gives the same report; a new agent version shows
-in the fleet view (/metrics and the status page)."""
+in the fleet view (/metrics and the status page); the HTTP and evidence tokens rotate
+without a restart."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -140,3 +144,45 @@ async def test_a_new_agent_version_shows_in_the_fleet_view(
         assert "9.8.7" in page and seen["poste-1"] in page
         await old.astop()
         await new.astop()
+
+
+def replace_secret(path: Path, value: str) -> None:
+    """As docs/operations.md says: a new file, mode 0600, renamed over the old one."""
+    new = path.with_suffix(".new")
+    new.touch(mode=0o600)
+    new.write_text(value + "\n")
+    os.replace(new, path)
+
+
+def get(url: str, token: str) -> int:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_tokens_rotate_without_a_restart(
+    tmp_path,
+    ledger_path,  # noqa: F811
+    mosquitto,
+    collector_process,
+) -> None:
+    shutil.copy(ledger_path, tmp_path / "ledger.db")
+    settings = collector_settings(tmp_path, tmp_path / "ledger.db", mosquitto.url)
+    http_token = tmp_path / "http-token"
+    http_token.write_text("old-http\n")
+    settings["http"] = {"auth": {"type": "token", "file": str(http_token)}}
+    collector = collector_process(settings)
+    collector.start()
+    api = f"{collector.url}/api/v1"
+    assert get(f"{api}/contracts/{C}", "old-http") == 200
+
+    replace_secret(http_token, "new-http")
+    replace_secret(tmp_path / "vendor-token", "new-vendor")
+    assert get(f"{api}/contracts/{C}", "old-http") == 401
+    assert get(f"{api}/contracts/{C}", "new-http") == 200
+    assert post(f"{api}/evidence/backups", BACKUP, "v3ndor")[0] == 401
+    assert post(f"{api}/evidence/backups", BACKUP, "new-vendor")[0] == 201
+    assert collector.proc is not None and collector.proc.poll() is None
