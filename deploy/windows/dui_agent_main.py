@@ -1,7 +1,13 @@
-"""The entry point of the single-file dui-agent build (PyInstaller): the console
-script's `main`, which also serves `dui-agent.exe _probe-process`, the probe process."""
+"""The entry point of the single-file dui-agent build (PyInstaller). The executable is
+also its own probe process (`dui-agent.exe _probe-process`, agent/worker.py): that role
+imports only agent.probe_process, not the command line, to stay as lean as `python -I`."""
 
-from agent.cli import main
+import sys
+
+if sys.argv[1:2] == ["_probe-process"]:
+    from agent.probe_process import main
+else:
+    from agent.cli import main
 
 if __name__ == "__main__":
     main()
