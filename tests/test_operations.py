@@ -1,7 +1,7 @@
 """Operations (docs/operations.md) with real parts: a ledger backed up while the collector
 runs and restored into a new collector gives the same report; a new agent version shows
-in the fleet view (/metrics and the status page); the HTTP and evidence tokens rotate
-without a restart."""
+in the fleet view (/metrics and the status page); the HTTP and evidence tokens and an
+agent's MQTT password rotate without a restart."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import asyncio
 import json
 import os
 import shutil
+import signal
+import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 import yaml
 
 from collector.ledger import SqliteLedger
+from tests.helpers.broker import Mosquitto
 from tests.helpers.cli import collector_cli
 from tests.helpers.poll import await_until
 from tests.helpers.processes import agent_config
@@ -186,3 +189,38 @@ def test_tokens_rotate_without_a_restart(
     assert post(f"{api}/evidence/backups", BACKUP, "v3ndor")[0] == 401
     assert post(f"{api}/evidence/backups", BACKUP, "new-vendor")[0] == 201
     assert collector.proc is not None and collector.proc.poll() is None
+
+
+async def test_agent_password_rotation_needs_no_restart(tmp_path, agent_process) -> None:
+    """Rotated on the broker and reloaded: the broker drops the agent, which reads its
+    password file again at each connect attempt and is back once the new file is there."""
+    passwd = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", passwd, "agent", "old"], check=True)
+    (tmp_path / "broker").mkdir()
+    # Mosquitto keeps the last value of a repeated global option.
+    broker = Mosquitto(tmp_path / "broker", f"allow_anonymous false\npassword_file {passwd}\n")
+    broker.start()
+    try:
+        secret = tmp_path / "mqtt-password"
+        replace_secret(secret, "old")
+        with http_server() as url:
+            agent = agent_process(
+                agent_config(
+                    tmp_path,
+                    broker.url,
+                    [http_target(url, "1s")],
+                    mqtt={"username": "agent", "password_file": str(secret)},
+                )
+            )
+            agent.start()
+            await await_until(lambda: agent.log().count("mqtt connected") == 1, 30, "connected")
+            subprocess.run(["mosquitto_passwd", "-b", passwd, "agent", "new"], check=True)
+            assert broker.proc is not None
+            broker.proc.send_signal(signal.SIGHUP)
+            await await_until(lambda: "mqtt connect failed" in agent.log(), 30, "refused")
+            replace_secret(secret, "new")  # the file copied to the workstation
+            await await_until(lambda: agent.log().count("mqtt connected") == 2, 90, "back")
+            assert agent.proc is not None and agent.proc.poll() is None, "not restarted"
+            await agent.astop()
+    finally:
+        broker.stop()
