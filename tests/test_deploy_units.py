@@ -1,6 +1,7 @@
 """The systemd units in deploy/systemd: hardened as docs/operations.md says, starting the
 console scripts pyproject.toml installs, accepted by `systemd-analyze verify`, and the
-Python they run working under MemoryDenyWriteExecute."""
+Python they run working under MemoryDenyWriteExecute; and the Windows service
+definition, which cannot run here, read as WinSW would."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -166,3 +168,18 @@ def test_every_exec_start_is_a_console_script() -> None:
         (command,) = directives(unit.stem)["Service"]["ExecStart"]
         names = re.findall(r"/usr/local/bin/(\S+)", command)
         assert names and all(n in scripts for n in names), f"{unit.name}: {command}"
+
+
+def test_windows_service_definition() -> None:
+    """WinSW's XML (it cannot run here): the one-file agent with `run --config`, a stop
+    long enough for the clean stop, Ctrl+C to the agent before its probe process."""
+    service = ElementTree.parse(ROOT / "deploy" / "windows" / "dui-agent-service.xml").getroot()
+    assert service.findtext("id") == "dui-agent"
+    assert service.findtext("executable") == r"%BASE%\dui-agent.exe"
+    assert service.findtext("arguments") == r'run --config "C:\ProgramData\dui-sla\agent.yaml"'
+    assert int(service.findtext("stoptimeout", "").split()[0]) >= 20
+    assert service.findtext("stopparentprocessfirst") == "true"
+    assert service.find("serviceaccount") is None, "sc.exe sets the virtual account"
+    spec = (ROOT / "deploy" / "windows" / "dui-agent.spec").read_text()
+    entry = re.search(r'\["(\w+\.py)"\]', spec)
+    assert entry and (ROOT / "deploy" / "windows" / entry.group(1)).exists()
