@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -130,12 +131,9 @@ async def test_a_new_agent_version_shows_in_the_fleet_view(
         new.start()
 
         def versions() -> dict[str, str]:
-            found = {}
-            for sample in collector.metrics():
-                if sample.startswith("dui_agent_info{"):
-                    labels = dict(p.split("=", 1) for p in sample[15:-1].split('",'))
-                    found[labels["agent"].strip('"')] = labels["version"].strip('"')
-            return found
+            """{agent: version} from dui_agent_info (labels sorted by name)."""
+            info = re.compile(r'dui_agent_info\{agent="([^"]*)",.*,version="([^"]*)"\}')
+            return dict(m.groups() for s in collector.metrics() if (m := info.fullmatch(s)))
 
         await await_until(
             lambda: len(versions()) == 2, 60, "both agents in dui_agent_info", step=0.5
