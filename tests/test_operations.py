@@ -73,6 +73,8 @@ def test_backup_while_running_restores_the_same_report(
     backup = collector_cli("backup", "--config", str(collector.config_path), "--output", str(copy))
     assert backup.returncode == 0, backup.stderr
     assert "hash chain verified" in backup.stdout
+    assert copy.stat().st_mode & 0o777 == 0o600  # the whole ledger: not world-readable
+    assert not copy.with_name("backup.db.partial").exists()
     assert collector.proc is not None and collector.proc.poll() is None, "still running"
     collector.stop()
 
