@@ -1,0 +1,148 @@
+"""The shipped Mosquitto config with accounts made by `dui-collector agents add`: an
+agent is acked over TLS, reaches only its own topics, cannot forge acks or the
+collector's status, and is locked out once removed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+
+import aiomqtt
+import pytest
+import yaml
+
+from tests.helpers.acker import TlsAcker
+from tests.helpers.deploy_broker import DeployedBroker, start_deployed
+from tests.helpers.poll import await_until
+from tests.helpers.processes import agent_config, ledger_seqs
+from tests.helpers.servers import http_server
+from tests.test_delivery import http_target, spool_state
+from wire.schema import COLLECTOR_STATUS_TOPIC, RESULTS_SUBSCRIPTION, agent_topics, encode
+
+pytestmark = pytest.mark.timeout(120)
+ONE, TWO = ("og-test", "site-a", "poste-1"), ("og-test", "site-b", "poste-2")
+# An ack of another epoch: the agent logs it, which tells the test that every message
+# published before it on its ack topic was read.
+SENTINEL = encode({"v": 1, "epoch": "0123456789abcdef", "seq": 1, "ts": 0.0})
+
+
+@pytest.fixture
+def deployed(tmp_path: Path):
+    stack = start_deployed(tmp_path / "deploy")
+    for org, site, agent in (ONE, TWO):
+        out = tmp_path / f"{agent}-files"
+        stack.agents("add", "--org", org, "--site", site, "--agent", agent, "--out", str(out))
+    yield stack
+    stack.broker.stop()
+
+
+def password(tmp_path: Path, ids: tuple[str, str, str]) -> str:
+    return (tmp_path / f"{ids[2]}-files" / "mqtt-password").read_text().strip()
+
+
+def user(ids: tuple[str, str, str]) -> str:
+    return ".".join(ids)
+
+
+def generated_agent(tmp_path: Path, ids: tuple[str, str, str], url: str) -> dict:
+    """The agent.yaml `agents add` wrote, with a test target and spool."""
+    folder = tmp_path / f"{ids[2]}-files"
+    written = yaml.safe_load((folder / "agent.yaml").read_text())
+    mqtt = written["mqtt"] | {
+        "password_file": str(folder / written["mqtt"]["password_file"]),
+        "ca_file": str(folder / written["mqtt"]["ca_file"]),
+        "ack_timeout": "10m",
+    }
+    config = agent_config(tmp_path, mqtt["url"], [http_target(url, "300ms")], mqtt=mqtt)
+    return config | {k: written[k] for k in ("org", "site", "agent")}
+
+
+async def until_sentinel(client: aiomqtt.Client, topic: str) -> list[tuple[str, bytes]]:
+    """Every message received up to the sentinel published on `topic`."""
+    seen: list[tuple[str, bytes]] = []
+    async with asyncio.timeout(15):
+        async for message in client.messages:
+            seen.append((message.topic.value, bytes(message.payload)))
+            if message.topic.value == topic and bytes(message.payload) == b"sentinel":
+                return seen
+    raise AssertionError(f"no sentinel on {topic}")
+
+
+async def test_agent_with_its_own_account_is_acked_over_tls(
+    tmp_path, deployed: DeployedBroker, collector_process, agent_process
+) -> None:
+    collector = collector_process(yaml.safe_load(deployed.collector_config.read_text()))
+    collector.start()
+    with http_server() as url:
+        agent = agent_process(generated_agent(tmp_path, ONE, url))
+        agent.start()
+        await await_until(lambda: sum(map(len, ledger_seqs(collector).values())) >= 3, 30, "stored")
+        await await_until(lambda: spool_state(agent.spool_path)[0] <= 2, 30, "acked")
+        await agent.astop()
+    await collector.astop()
+    assert password(tmp_path, ONE) not in agent.log() + collector.log()
+
+
+async def test_an_agent_reaches_only_its_own_topics(tmp_path, deployed: DeployedBroker) -> None:
+    """With poste-1's password: results on poste-2's topic, an ack for poste-2 and a
+    retained `online` as the collector are refused (the connection closed) and reach
+    nobody; its own results reach the collector."""
+    collector_pw = deployed.collector_password.read_text().strip()
+    two_topics = agent_topics(*TWO)
+    async with (
+        deployed.client("dui-collector", collector_pw) as collector,
+        deployed.client(user(TWO), password(tmp_path, TWO)) as two,
+    ):
+        await collector.subscribe(RESULTS_SUBSCRIPTION, qos=1)
+        # the collector is away: agents must not be told it is back by anyone else
+        await collector.publish(COLLECTOR_STATUS_TOPIC, b"offline", qos=1, retain=True)
+        await two.subscribe(two_topics["ack"], qos=1)
+        await two.subscribe(COLLECTOR_STATUS_TOPIC, qos=1)
+        assert (await until_sentinel_after(two, collector, COLLECTOR_STATUS_TOPIC))[0] == (
+            COLLECTOR_STATUS_TOPIC,
+            b"offline",
+        )
+        forged = [
+            (two_topics["results"], b'{"forged": 1}', False),
+            (two_topics["ack"], b'{"forged": 2}', False),
+            (COLLECTOR_STATUS_TOPIC, b"online", True),
+        ]
+        for topic, payload, retain in forged:
+            attacker = deployed.client(user(ONE), password(tmp_path, ONE))
+            await publish_refused(attacker, topic, payload, retain)
+        async with deployed.client(user(ONE), password(tmp_path, ONE)) as one:
+            await one.publish(agent_topics(*ONE)["results"], b'{"own": 1}', qos=1)
+        seen = await until_sentinel_after(collector, two, two_topics["results"])
+        assert seen == [(agent_topics(*ONE)["results"], b'{"own": 1}')], seen
+        seen = await until_sentinel_after(two, collector, two_topics["ack"])
+        assert seen == [], seen
+        seen = await until_sentinel_after(two, collector, COLLECTOR_STATUS_TOPIC)
+        assert seen == [], seen
+    # the retained status is still the collector's, for an agent connecting now
+    async with deployed.client(user(TWO), password(tmp_path, TWO)) as late:
+        await late.subscribe(COLLECTOR_STATUS_TOPIC, qos=1)
+        async with asyncio.timeout(10):
+            message = await anext(aiter(late.messages))
+        assert bytes(message.payload) == b"offline"
+
+
+async def until_sentinel_after(
+    reader: aiomqtt.Client, writer: aiomqtt.Client, topic: str
+) -> list[tuple[str, bytes]]:
+    """What `reader` received before `writer` (allowed on `topic`) published a sentinel
+    there: QoS 1 publishes are handled in order, so anything sent earlier came first."""
+    await writer.publish(topic, b"sentinel", qos=1)
+    return (await until_sentinel(reader, topic))[:-1]
+
+
+async def publish_refused(client: aiomqtt.Client, topic: str, payload: bytes, retain: bool) -> None:
+    """Mosquitto 2.0 answers a publish its ACL denies by closing the connection."""
+    async with client:
+        with contextlib.suppress(aiomqtt.MqttError):  # closed before or after the PUBACK
+            await client.publish(topic, payload, qos=1, retain=retain)
+        with pytest.raises(aiomqtt.MqttError):
+            async with asyncio.timeout(10):
+                async for _ in client.messages:
+                    pass
