@@ -108,7 +108,7 @@ def add(config_path: str, org: str, site: str, agent: str, out: str | None, rota
         with accounts.locked(password_file):
             entries = accounts.read_passwords(password_file)
             if user in entries and not rotate:
-                _fail(f"agents add: {user} already has an account: give --rotate for a new password")
+                _fail(f"agents add: {user} already has an account: --rotate for a new password")
             if rotate and user not in entries:
                 _fail(f"agents add --rotate: {user} has no account to rotate: add it first")
             _collector_account(config, broker, base, entries, config_path)
@@ -236,7 +236,7 @@ def _collector_account(
         password = accounts.new_password()
         accounts.write_atomic(path, password + "\n")
     entries[broker.collector_username] = accounts.hash_password(password)
-    click.echo(f"account created for the collector ({broker.collector_username}), password in {path}")
+    click.echo(f"account made for the collector ({broker.collector_username}), password in {path}")
 
 
 def _write_agent_files(

@@ -12,6 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
+from collector.accounts import AGENT_USER
 from runtime.configfile import (
     ConfigError,
     Duration,
@@ -240,15 +241,21 @@ class BrokerConfig(Strict):
     reload: Annotated[list[str], msgspec.Meta(min_length=1)] | None = None
 
     def __post_init__(self) -> None:
-        check_url(self.public_url, allow_insecure=False)
+        try:
+            endpoint = check_url(self.public_url, allow_insecure=True)
+        except ValueError as exc:
+            raise ValueError(f"public_url: {exc}") from None
+        if not endpoint.tls and not is_loopback(endpoint.host):
+            raise ValueError(
+                f"public_url {self.public_url!r}: agents would send everything unencrypted; "
+                "write mqtts://HOST:8883"
+            )
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.collector_username):
             raise ValueError(
                 f"collector_username {self.collector_username!r}: letters, digits, '.', '_' "
                 "or '-' only"
             )
-        if re.fullmatch(r"[a-z0-9][a-z0-9-]*\.[a-z0-9][a-z0-9-]*\.[a-z0-9][a-z0-9-]*", (
-            self.collector_username
-        )):
+        if AGENT_USER.fullmatch(self.collector_username):
             raise ValueError(
                 f"collector_username {self.collector_username!r} has the form of an agent's "
                 "account (org.site.agent): choose another"

@@ -146,3 +146,63 @@ async def publish_refused(client: aiomqtt.Client, topic: str, payload: bytes, re
             async with asyncio.timeout(10):
                 async for _ in client.messages:
                     pass
+
+
+async def test_a_forged_ack_from_another_agent_deletes_nothing(
+    tmp_path, deployed: DeployedBroker, agent_process
+) -> None:
+    """poste-2 acks far above what poste-1 sent, on poste-1's ack topic: refused; the
+    collector's own ack (a sentinel of another epoch) arrives after it, and poste-1's
+    spool still holds everything."""
+    collector_pw = deployed.collector_password.read_text().strip()
+    with http_server() as url:
+        agent = agent_process(generated_agent(tmp_path, ONE, url))
+        async with TlsAcker(
+            deployed.broker.port, deployed.ca, "dui-collector", collector_pw
+        ) as acker:
+            acker.hold = True
+            agent.start()
+            await acker.wait(lambda: len(acker.received) >= 3, 30, "3 results")
+            epoch = acker.batches[0].epoch
+            forged = encode({"v": 1, "epoch": epoch, "seq": 10**6, "ts": time.time()})
+            attacker = deployed.client(user(TWO), password(tmp_path, TWO))
+            await publish_refused(attacker, agent_topics(*ONE)["ack"], forged, False)
+            await acker.publish(agent_topics(*ONE)["ack"], SENTINEL)
+            await await_until(
+                lambda: "ack for another epoch ignored" in agent.log(), 10, "the sentinel read"
+            )
+            count, low, _ = spool_state(agent.spool_path)
+            await agent.astop()
+    assert low == 1 and count >= 3, f"a forged ack deleted results: {count} left from {low}"
+    assert "ack above what was sent ignored" not in agent.log(), "the forged ack arrived"
+
+
+async def test_wrong_password_removed_and_rotated_accounts_are_refused(
+    tmp_path, deployed: DeployedBroker
+) -> None:
+    with pytest.raises(aiomqtt.MqttError, match="authori"):
+        async with deployed.client(user(ONE), "not-the-password"):
+            pass
+    old_one, two_pw = password(tmp_path, ONE), password(tmp_path, TWO)
+    async with deployed.client(user(TWO), two_pw) as connected:
+        await connected.subscribe(agent_topics(*TWO)["ack"], qos=1)
+        org, site, agent = TWO
+        deployed.agents("remove", "--org", org, "--site", site, "--agent", agent)
+        with pytest.raises(aiomqtt.MqttError):  # the reload closes its connection
+            async with asyncio.timeout(10):
+                async for _ in connected.messages:
+                    pass
+    with pytest.raises(aiomqtt.MqttError, match="authori"):
+        async with deployed.client(user(TWO), two_pw):
+            pass
+    org, site, agent = ONE
+    out = tmp_path / f"{agent}-files"
+    deployed.agents(
+        "add", "--rotate", "--org", org, "--site", site, "--agent", agent, "--out", str(out)
+    )
+    assert password(tmp_path, ONE) != old_one
+    with pytest.raises(aiomqtt.MqttError, match="authori"):
+        async with deployed.client(user(ONE), old_one):
+            pass
+    async with deployed.client(user(ONE), password(tmp_path, ONE)) as rotated:
+        await rotated.publish(agent_topics(*ONE)["status"], b"{}", qos=1)

@@ -54,7 +54,9 @@ def deployed_conf(text: str, root: Path, port: int, health_port: int, log: Path)
     text = text.replace("/mosquitto/config/", f"{root}/config/")
     text = text.replace("/mosquitto/data/", f"{root}/data/")
     text = re.sub(r"^listener 8883$", f"listener {port} 127.0.0.1", text, flags=re.M)
-    text = re.sub(r"^listener 1884 127.0.0.1$", f"listener {health_port} 127.0.0.1", text, flags=re.M)
+    text = re.sub(
+        r"^listener 1884 127.0.0.1$", f"listener {health_port} 127.0.0.1", text, flags=re.M
+    )
     text = re.sub(r"^log_dest stdout$", f"log_dest file {log}", text, flags=re.M)
     if os.geteuid() == 0:  # see Mosquitto: root would drop to `mosquitto`
         text += "user root\n"
