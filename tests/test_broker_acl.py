@@ -142,10 +142,7 @@ async def publish_refused(client: aiomqtt.Client, topic: str, payload: bytes, re
     async with client:
         with contextlib.suppress(aiomqtt.MqttError):  # closed before or after the PUBACK
             await client.publish(topic, payload, qos=1, retain=retain)
-        with pytest.raises(aiomqtt.MqttError):
-            async with asyncio.timeout(10):
-                async for _ in client.messages:
-                    pass
+        await closed(client)
 
 
 async def test_a_forged_ack_from_another_agent_deletes_nothing(
@@ -188,21 +185,28 @@ async def test_wrong_password_removed_and_rotated_accounts_are_refused(
         await connected.subscribe(agent_topics(*TWO)["ack"], qos=1)
         org, site, agent = TWO
         deployed.agents("remove", "--org", org, "--site", site, "--agent", agent)
-        with pytest.raises(aiomqtt.MqttError):  # the reload closes its connection
-            async with asyncio.timeout(10):
-                async for _ in connected.messages:
-                    pass
+        await closed(connected)  # by the reload
     with pytest.raises(aiomqtt.MqttError, match="authori"):
         async with deployed.client(user(TWO), two_pw):
             pass
     org, site, agent = ONE
     out = tmp_path / f"{agent}-files"
-    deployed.agents(
-        "add", "--rotate", "--org", org, "--site", site, "--agent", agent, "--out", str(out)
-    )
+    async with deployed.client(user(ONE), old_one) as connected:
+        await connected.subscribe(agent_topics(*ONE)["ack"], qos=1)
+        rotate = ("--rotate", "--org", org, "--site", site, "--agent", agent, "--out", str(out))
+        deployed.agents("add", *rotate)
+        await closed(connected)  # by the reload: its password is no longer valid
     assert password(tmp_path, ONE) != old_one
     with pytest.raises(aiomqtt.MqttError, match="authori"):
         async with deployed.client(user(ONE), old_one):
             pass
     async with deployed.client(user(ONE), password(tmp_path, ONE)) as rotated:
         await rotated.publish(agent_topics(*ONE)["status"], b"{}", qos=1)
+
+
+async def closed(client: aiomqtt.Client) -> None:
+    """The broker closes `client`'s connection within 10 s."""
+    with pytest.raises(aiomqtt.MqttError):
+        async with asyncio.timeout(10):
+            async for _ in client.messages:
+                pass
