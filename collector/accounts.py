@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import hashlib
 import os
 import re
@@ -127,6 +126,8 @@ def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
 @contextlib.contextmanager
 def locked(password_file: Path) -> Iterator[None]:
     """Hold `<password_file>.lock` for a read-modify-write of the password file and ACL."""
+    import fcntl  # POSIX: the broker's files are kept on its (Linux) host
+
     lock = password_file.with_name(password_file.name + ".lock")
     try:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
