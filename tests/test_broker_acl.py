@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.helpers.acker import TlsAcker
+from tests.helpers.batches import batch_json, results_topic
 from tests.helpers.deploy_broker import DeployedBroker, start_deployed
 from tests.helpers.poll import await_until
 from tests.helpers.processes import agent_config, ledger_seqs
@@ -210,3 +211,23 @@ async def closed(client: aiomqtt.Client) -> None:
         async with asyncio.timeout(10):
             async for _ in client.messages:
                 pass
+
+
+async def test_the_collector_stores_nothing_posted_for_another_agent(
+    tmp_path, deployed: DeployedBroker, collector_process
+) -> None:
+    """A valid batch for poste-2, posted with poste-1's password, is refused by the broker;
+    poste-1's own batch posted after it is stored, and nothing for poste-2."""
+    collector = collector_process(yaml.safe_load(deployed.collector_config.read_text()))
+    collector.start()
+    result = {"seq": 1, "ts": time.time(), "probe": "http", "target": "dui-login"}
+    result |= {"role": "dui", "success": True, "duration_seconds": 0.25}
+    forged = batch_json([result], epoch="0000000000000002", org=TWO[0], site=TWO[1], agent=TWO[2])
+    attacker = deployed.client(user(ONE), password(tmp_path, ONE))
+    await publish_refused(attacker, results_topic(*TWO), forged, False)
+    own = batch_json([result], epoch="0000000000000001", org=ONE[0], site=ONE[1], agent=ONE[2])
+    async with deployed.client(user(ONE), password(tmp_path, ONE)) as one:
+        await one.publish(results_topic(*ONE), own, qos=1)
+    await await_until(lambda: ledger_seqs(collector, "poste-1"), 30, "poste-1's batch stored")
+    assert ledger_seqs(collector, "poste-2") == {}
+    await collector.astop()
