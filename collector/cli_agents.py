@@ -69,7 +69,11 @@ def _setup(config_path: str) -> tuple[CollectorConfig, BrokerConfig, Path]:
             f"config error: {config_path}: broker: missing: the agents commands need "
             "broker.password_file, broker.acl_file and broker.public_url"
         )
-    return config, config.broker, Path(config_path).parent
+    base = Path(config_path).parent
+    ca = config.broker.ca_file
+    if ca is not None and not os.access(_resolve(base, ca), os.R_OK):
+        _fail(f"config error: {config_path}: broker.ca_file: file {ca!r} not found or not readable")
+    return config, config.broker, base
 
 
 def _id_options(command):  # type: ignore[no-untyped-def]
@@ -113,14 +117,17 @@ def add(config_path: str, org: str, site: str, agent: str, out: str | None, rota
                 _fail(f"agents add --rotate: {user} has no account to rotate: add it first")
             _collector_account(config, broker, base, entries, config_path)
             password = accounts.new_password()
-            _write_agent_files(target, broker, base, org, site, agent, password)
+            kept = _write_agent_files(target, broker, base, (org, site, agent), password, rotate)
             entries[user] = accounts.hash_password(password)
             _save(broker, base, entries)
     except accounts.AccountError as exc:
         _fail(f"error: {exc}", 1)
     verb = "new password for" if rotate else "account created for"
     click.echo(f"{verb} {user}; its files (0600) are in {target}/:")
-    click.echo("  agent.yaml     the agent's config: edit its targets")
+    if kept:
+        click.echo("  agent.yaml     kept as it was (it names the password file, not the password)")
+    else:
+        click.echo("  agent.yaml     the agent's config: edit its targets")
     click.echo("  mqtt-password  its broker password: copy it with agent.yaml, never elsewhere")
     if broker.ca_file:
         click.echo("  ca.pem         the CA that signed the broker's certificate")
@@ -240,8 +247,15 @@ def _collector_account(
 
 
 def _write_agent_files(
-    target: Path, broker: BrokerConfig, base: Path, org: str, site: str, agent: str, password: str
-) -> None:
+    target: Path,
+    broker: BrokerConfig,
+    base: Path,
+    ids: tuple[str, str, str],
+    password: str,
+    rotate: bool,
+) -> bool:
+    """Write the agent's files; True when an agent.yaml was there and, for a rotation,
+    kept (its targets may have been edited)."""
     try:
         target.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
@@ -249,23 +263,26 @@ def _write_agent_files(
     if broker.ca_file:
         ca = _resolve(base, broker.ca_file)
         try:
-            text = ca.read_text(encoding="utf-8")
+            pem = ca.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             raise accounts.AccountError(f"broker.ca_file: cannot read {ca}") from None
-        accounts.write_atomic(target / "ca.pem", text)
+        accounts.write_atomic(target / "ca.pem", pem)
     accounts.write_atomic(target / "mqtt-password", password + "\n")
-    accounts.write_atomic(
-        target / "agent.yaml",
-        AGENT_YAML.format(
-            date=dt.date.today().isoformat(),
-            org=org,
-            site=site,
-            agent=agent,
-            url=broker.public_url,
-            username=accounts.username(org, site, agent),
-            ca_line="  ca_file: ca.pem\n" if broker.ca_file else "",
-        ),
+    config = target / "agent.yaml"
+    if rotate and config.exists():
+        return True
+    org, site, agent = ids
+    text = AGENT_YAML.format(
+        date=dt.date.today().isoformat(),
+        org=org,
+        site=site,
+        agent=agent,
+        url=broker.public_url,
+        username=accounts.username(*ids),
+        ca_line="  ca_file: ca.pem\n" if broker.ca_file else "",
     )
+    accounts.write_atomic(config, text)
+    return False
 
 
 def _save(broker: BrokerConfig, base: Path, entries: dict[str, str]) -> None:

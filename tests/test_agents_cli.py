@@ -187,3 +187,38 @@ def test_max_packet_size_lets_the_largest_message_through() -> None:
     size = int(re.search(r"^max_packet_size (\d+)$", conf, re.M)[1])
     longest_topic = len(agent_topics("a" * 63, "b" * 63, "c" * 63)["results"])
     assert MAX_MESSAGE_BYTES + longest_topic + 16 <= size <= 2 * MAX_MESSAGE_BYTES
+
+
+def test_file_mistakes_name_the_file(tmp_path) -> None:
+    config = write_config(tmp_path, ca_file="missing-ca.pem")
+    one_line_error(agents(config, "add", *IDS), "broker.ca_file", "missing-ca.pem")
+    config = write_config(tmp_path, reload=["no-such-reload-command"])
+    done = agents(config, "add", *IDS)
+    assert done.returncode == 1
+    assert "'no-such-reload-command' not found; run by hand" in done.stderr
+    (tmp_path / "passwords").write_text("no hash here\n")
+    done = agents(config, "list")
+    assert done.returncode == 1 and "passwords: line 1: not `username:hash`" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    (tmp_path / "passwords").write_text("")
+    (tmp_path / "a-file").write_text("")
+    done = agents(config, "add", *IDS, "--out", str(tmp_path / "a-file" / "sub"))
+    assert done.returncode == 1 and "--out" in done.stderr and "Traceback" not in done.stderr
+    no_collector_file = tmp_path / "other.yaml"
+    no_collector_file.write_text(
+        "mqtt: {url: 'mqtts://127.0.0.1:8883', username: dui-collector}\n"
+        "broker: {password_file: p2, acl_file: a2, public_url: 'mqtts://b.fr:8883'}\n"
+    )
+    one_line_error(agents(no_collector_file, "add", *IDS), "mqtt.password_file: missing")
+
+
+def test_rotate_keeps_an_edited_agent_yaml(tmp_path) -> None:
+    config = write_config(tmp_path)
+    out = tmp_path / "agents" / "og-test-site-a-poste-1"
+    assert agents(config, "add", *IDS).returncode == 0
+    first = (out / "mqtt-password").read_text()
+    (out / "agent.yaml").write_text((out / "agent.yaml").read_text() + "# edited\n")
+    done = agents(config, "add", "--rotate", *IDS)
+    assert done.returncode == 0 and "kept as it was" in done.stdout
+    assert (out / "agent.yaml").read_text().endswith("# edited\n")
+    assert (out / "mqtt-password").read_text() != first

@@ -231,3 +231,32 @@ async def test_the_collector_stores_nothing_posted_for_another_agent(
     await await_until(lambda: ledger_seqs(collector, "poste-1"), 30, "poste-1's batch stored")
     assert ledger_seqs(collector, "poste-2") == {}
     await collector.astop()
+
+
+async def test_a_running_agent_reconnects_with_its_rotated_password(
+    tmp_path, deployed: DeployedBroker, collector_process, agent_process
+) -> None:
+    """The rotation's reload closes the agent's connection; it reads the new password file
+    at its next attempt, and its results go on being stored."""
+    collector = collector_process(yaml.safe_load(deployed.collector_config.read_text()))
+    collector.start()
+    with http_server() as url:
+        agent = agent_process(generated_agent(tmp_path, ONE, url))
+        agent.start()
+
+        def stored() -> int:
+            return sum(map(len, ledger_seqs(collector).values()))
+
+        await await_until(lambda: stored() >= 2, 30, "results stored")
+        org, site, name = ONE
+        out = tmp_path / f"{name}-files"  # where the running agent reads its password
+        await asyncio.to_thread(
+            deployed.agents,
+            "add",
+            *("--rotate", "--org", org, "--site", site, "--agent", name, "--out", str(out)),
+        )
+        await await_until(lambda: "mqtt connection lost" in agent.log(), 20, "the reload")
+        after = stored()
+        await await_until(lambda: stored() >= after + 3, 60, "results stored after rotation")
+        await agent.astop()
+    await collector.astop()
