@@ -15,7 +15,7 @@ import trustme
 import yaml
 
 from tests.helpers import ROOT
-from tests.helpers.broker import Mosquitto, free_port
+from tests.helpers.broker import Mosquitto
 from tests.helpers.cli import collector_cli
 
 DEPLOY_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
@@ -48,16 +48,17 @@ class DeployedBroker:
         )
 
 
-def deployed_conf(text: str, root: Path, port: int, health_port: int, log: Path) -> str:
+def deployed_conf(text: str, root: Path, port: int, log: Path) -> str:
     """The shipped config with the test's paths and ports; nothing else changed."""
     text = text.replace("/mosquitto/certs/", f"{root}/certs/")
     text = text.replace("/mosquitto/config/", f"{root}/config/")
     text = text.replace("/mosquitto/data/", f"{root}/data/")
-    text = re.sub(r"^listener 8883$", f"listener {port} 127.0.0.1", text, flags=re.M)
-    text = re.sub(
-        r"^listener 1884 127.0.0.1$", f"listener {health_port} 127.0.0.1", text, flags=re.M
-    )
-    text = re.sub(r"^log_dest stdout$", f"log_dest file {log}", text, flags=re.M)
+    for line, test_line in (
+        ("listener 8883", f"listener {port} 127.0.0.1"),
+        ("log_dest stdout", f"log_dest file {log}"),
+    ):
+        text, count = re.subn(rf"^{line}$", test_line, text, flags=re.M)
+        assert count == 1, f"{DEPLOY_CONF} no longer has `{line}`: update this helper"
     if os.geteuid() == 0:  # see Mosquitto: root would drop to `mosquitto`
         text += "user root\n"
     return text
@@ -76,9 +77,7 @@ def start_deployed(root: Path) -> DeployedBroker:
     for name in ("passwords", "acl"):
         (root / "config" / name).write_text("")
     broker = Mosquitto(root)
-    broker.conf.write_text(
-        deployed_conf(DEPLOY_CONF.read_text(), root, broker.port, free_port(), broker.log)
-    )
+    broker.conf.write_text(deployed_conf(DEPLOY_CONF.read_text(), root, broker.port, broker.log))
     broker.start()
     assert broker.proc is not None
     password = root / "collector-password"
