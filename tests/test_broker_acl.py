@@ -260,3 +260,24 @@ async def test_a_running_agent_reconnects_with_its_rotated_password(
         await await_until(lambda: stored() >= after + 3, 60, "results stored after rotation")
         await agent.astop()
     await collector.astop()
+
+
+async def test_an_agent_subscribed_to_everything_reads_only_its_own(
+    tmp_path, deployed: DeployedBroker
+) -> None:
+    """poste-1 subscribed to `#` sees poste-2's results and acks not at all; its own ack
+    and the collector's status, yes."""
+    collector_pw = deployed.collector_password.read_text().strip()
+    async with (
+        deployed.client(user(ONE), password(tmp_path, ONE)) as one,
+        deployed.client("dui-collector", collector_pw) as collector,
+        deployed.client(user(TWO), password(tmp_path, TWO)) as two,
+    ):
+        await one.subscribe("#", qos=1)
+        await two.publish(agent_topics(*TWO)["results"], b"{}", qos=1)
+        await two.publish(agent_topics(*TWO)["status"], b"{}", qos=1, retain=True)
+        await collector.publish(agent_topics(*TWO)["ack"], b"{}", qos=1)
+        await collector.publish(COLLECTOR_STATUS_TOPIC, b"online", qos=1)
+        await collector.publish(agent_topics(*ONE)["ack"], b"sentinel", qos=1)
+        seen = await until_sentinel(one, agent_topics(*ONE)["ack"])
+    assert seen == [(COLLECTOR_STATUS_TOPIC, b"online"), (agent_topics(*ONE)["ack"], b"sentinel")]
