@@ -281,3 +281,17 @@ async def test_an_agent_subscribed_to_everything_reads_only_its_own(
         await collector.publish(agent_topics(*ONE)["ack"], b"sentinel", qos=1)
         seen = await until_sentinel(one, agent_topics(*ONE)["ack"])
     assert seen == [(COLLECTOR_STATUS_TOPIC, b"online"), (agent_topics(*ONE)["ack"], b"sentinel")]
+
+
+async def test_another_client_id_takes_over_no_session(tmp_path, deployed: DeployedBroker) -> None:
+    """poste-1 connecting with the client id `dui-collector` leaves the collector
+    connected: the broker makes every client id the account's name."""
+    collector_pw = deployed.collector_password.read_text().strip()
+    async with deployed.client("dui-collector", collector_pw, identifier="dui-collector") as real:
+        await real.subscribe(agent_topics(*ONE)["results"], qos=1)
+        async with deployed.client(
+            user(ONE), password(tmp_path, ONE), identifier="dui-collector"
+        ) as impostor:
+            await impostor.publish(agent_topics(*ONE)["results"], b"sentinel", qos=1)
+            seen = await until_sentinel(real, agent_topics(*ONE)["results"])
+    assert seen == [(agent_topics(*ONE)["results"], b"sentinel")]
