@@ -3,6 +3,7 @@ hash Mosquitto reads, concurrent runs, and one line with exit 2 for each mistake
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -63,7 +64,7 @@ def test_hash_is_what_mosquitto_passwd_writes(tmp_path) -> None:
     passwd.write_text("")
     subprocess.run(["mosquitto_passwd", "-b", str(passwd), "u", "pässword-1"], check=True)
     written = read_passwords(passwd)["u"]
-    salt = __import__("base64").b64decode(written.split("$")[3])
+    salt = base64.b64decode(written.split("$")[3])
     assert hash_password("pässword-1", salt) == written
 
 
