@@ -1,6 +1,6 @@
 """The broker's accounts and ACL as files (docs/broker.md): Mosquitto 2 password hashes
-made in Python, the ACL generated from the password file, both replaced atomically under
-a lock so that two `dui-collector agents` runs never interleave their writes.
+made in Python, the ACL generated from the password file, both rewritten under a lock so
+that two `dui-collector agents` runs never interleave their writes.
 
 An agent's account is `{org}.{site}.{agent}`: ids never hold a dot, so the name splits
 back unambiguously. The ACL has one explicit `user` block per agent (no `pattern … %u`:
@@ -120,6 +120,26 @@ def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(temp)
+        raise AccountError(f"{path}: cannot write: {_why(exc)}") from None
+
+
+def write_in_place(path: Path, text: str) -> None:
+    """Rewrite the broker's file in the same inode (a new one is made 0600): a file
+    bind-mounted into the broker's container would keep showing the old inode after a
+    rename. Mosquitto reads it only at start and on the reload sent after this returns;
+    our own writers are kept apart by `locked`."""
+    data = text.encode("utf-8")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            view = memoryview(data)
+            while view:  # each write moves at least one byte, or raises
+                view = view[os.write(fd, view) :]
+            os.ftruncate(fd, len(data))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
         raise AccountError(f"{path}: cannot write: {_why(exc)}") from None
 
 

@@ -286,22 +286,12 @@ def _write_agent_files(
 
 
 def _save(broker: BrokerConfig, base: Path, entries: dict[str, str]) -> None:
-    """The password file, then the ACL made from it; each keeps its mode and owner."""
-    files = (
-        (_resolve(base, broker.password_file), accounts.render_passwords(entries)),
-        (
-            _resolve(base, broker.acl_file),
-            accounts.render_acl(broker.collector_username, accounts.agent_ids(entries)),
-        ),
+    """The password file, then the ACL made from it, rewritten in place."""
+    accounts.write_in_place(
+        _resolve(base, broker.password_file), accounts.render_passwords(entries)
     )
-    for path, text in files:
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            stat = None
-        accounts.write_atomic(path, text, stat.st_mode & 0o777 if stat else 0o600)
-        if stat is not None and os.geteuid() == 0:
-            os.chown(path, stat.st_uid, stat.st_gid)  # the broker's user must still read it
+    acl = accounts.render_acl(broker.collector_username, accounts.agent_ids(entries))
+    accounts.write_in_place(_resolve(base, broker.acl_file), acl)
 
 
 def _reload(broker: BrokerConfig) -> None:

@@ -223,3 +223,19 @@ def test_rotate_keeps_an_edited_agent_yaml(tmp_path) -> None:
     assert done.returncode == 0 and "kept as it was" in done.stdout
     assert (out / "agent.yaml").read_text().endswith("# edited\n")
     assert (out / "mqtt-password").read_text() != first
+
+
+def test_broker_files_keep_their_inode_and_mode(tmp_path) -> None:
+    """A file bind-mounted into the broker's container follows its inode: the files are
+    rewritten in place, keeping the mode the broker's user reads them with."""
+    config = write_config(tmp_path)
+    for name in ("passwords", "acl"):
+        (tmp_path / name).write_text("")
+        (tmp_path / name).chmod(0o640)
+    before = {name: (tmp_path / name).stat().st_ino for name in ("passwords", "acl")}
+    assert agents(config, "add", *IDS).returncode == 0
+    assert agents(config, "add", *IDS[:-1], "poste-2").returncode == 0
+    for name, inode in before.items():
+        info = (tmp_path / name).stat()
+        assert (info.st_ino, stat.S_IMODE(info.st_mode)) == (inode, 0o640), name
+    assert "user og-test.site-a.poste-2\n" in (tmp_path / "acl").read_text()
