@@ -1,5 +1,6 @@
 """Command line of dui-collector (README.md): `run`, `trial`, `report`, `evidence`,
-`maintenance`, `backup`; `incidents` lives in cli_incidents.py.
+`maintenance`, `backup`; `incidents` lives in cli_incidents.py, `agents` in
+cli_agents.py.
 
 Exit codes: 0 ok, 2 usage or config error — one line naming the file and the key.
 """
@@ -490,7 +491,9 @@ def backup_ledger(config_path: str, output: str) -> None:
 
 
 def main() -> None:
+    from collector.cli_agents import agents
     from collector.cli_incidents import incidents
 
     cli.add_command(incidents)
+    cli.add_command(agents)
     cli()

@@ -8,10 +8,11 @@ import datetime as dt
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
+from collector.accounts import AGENT_USER
 from runtime.configfile import (
     ConfigError,
     Duration,
@@ -227,6 +228,40 @@ class Contract(Strict):
     evidence_token_file: str | None = None
 
 
+class BrokerConfig(Strict):
+    """The Mosquitto files `dui-collector agents` keeps (docs/broker.md); the service
+    itself never reads them, so they are not checked when it starts."""
+
+    files_read_at_start: ClassVar[bool] = False
+    password_file: str
+    acl_file: str
+    public_url: str
+    ca_file: str | None = None
+    collector_username: str = "dui-collector"
+    reload: Annotated[list[str], msgspec.Meta(min_length=1)] | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            endpoint = check_url(self.public_url, allow_insecure=True)
+        except ValueError as exc:
+            raise ValueError(f"public_url: {exc}") from None
+        if not endpoint.tls and not is_loopback(endpoint.host):
+            raise ValueError(
+                f"public_url {self.public_url!r}: agents would send everything unencrypted; "
+                "write mqtts://HOST:8883"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", self.collector_username):
+            raise ValueError(
+                f"collector_username {self.collector_username!r}: letters, digits, '.', '_' "
+                "or '-' only"
+            )
+        if AGENT_USER.fullmatch(self.collector_username):
+            raise ValueError(
+                f"collector_username {self.collector_username!r} has the form of an agent's "
+                "account (org.site.agent): choose another"
+            )
+
+
 class LogConfig(Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -241,6 +276,7 @@ class CollectorConfig(Strict):
     prerequisites: Prerequisites | None = None
     contracts: list[Contract] = msgspec.field(default_factory=list)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
+    broker: BrokerConfig | None = None
 
     def __post_init__(self) -> None:
         ids = [c.id for c in self.contracts]

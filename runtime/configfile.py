@@ -76,6 +76,8 @@ _SECRET_KEYS = ("password_file", "token_file", "file", "evidence_token_file")
 
 def check_files(node: Any, path: str, base: Path) -> None:
     if isinstance(node, msgspec.Struct):
+        if not getattr(node, "files_read_at_start", True):
+            return  # files another command writes or reads (the broker's), not the service
         for field in node.__struct_fields__:
             value = getattr(node, field)
             where = f"{path}.{field}" if path else field

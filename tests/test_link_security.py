@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ssl
 import subprocess
 import time
 
@@ -12,7 +11,7 @@ import msgspec
 import pytest
 import trustme
 
-from tests.helpers.acker import Acker
+from tests.helpers.acker import Acker, TlsAcker
 from tests.helpers.broker import Mosquitto, free_port
 from tests.helpers.poll import await_until
 from tests.helpers.processes import agent_config
@@ -46,25 +45,6 @@ def tls_broker(tmp_path):
     broker.start()
     yield broker, paths["ca"]
     broker.stop()
-
-
-class TlsAcker(Acker):
-    """The stand-in collector, connecting over TLS with its own account."""
-
-    def __init__(self, port: int, ca_file) -> None:
-        super().__init__(port)
-        self.ca_file = ca_file
-
-    def client(self) -> aiomqtt.Client:
-        return aiomqtt.Client(
-            "127.0.0.1",
-            self.port,
-            identifier="test-acker",
-            username="acker",
-            password="acker-pw",
-            clean_session=False,
-            tls_context=ssl.create_default_context(cafile=str(self.ca_file)),
-        )
 
 
 async def test_tls_and_password_file(tmp_path, tls_broker, agent_process) -> None:

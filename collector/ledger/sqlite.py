@@ -349,6 +349,21 @@ class SqliteLedger:
     def newest_received(self) -> float:
         return float(self._one("SELECT COALESCE(MAX(received_at), 0) FROM results")[0])
 
+    def agents_seen(self, context_since: float) -> list[tuple[str, str, str, float, bytes | None]]:
+        seen = self._all(
+            "SELECT org, site, agent, MAX(updated_at) FROM watermarks GROUP BY org, site, agent"
+        )
+        # SQLite's bare columns: the body of the row holding MAX(ts)
+        context = {
+            (org, site, agent): body
+            for org, site, agent, body, _ in self._all(
+                "SELECT org, site, agent, body, MAX(ts) FROM results"
+                " WHERE received_at >= ? AND probe = 'context' GROUP BY org, site, agent",
+                (context_since,),
+            )
+        }
+        return [(o, s, a, float(t), context.get((o, s, a))) for o, s, a, t in seen]
+
     def bodies(
         self, probe: str, role: str, since: float, until: float = float("inf")
     ) -> Iterator[tuple[str, bytes]]:

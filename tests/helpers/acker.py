@@ -4,8 +4,10 @@ wire schema, and acks the contiguous watermark per epoch, as docs/wire.md says."
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import aiomqtt
 import msgspec
@@ -100,3 +102,25 @@ class Acker:
     async def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         assert self._client is not None
         await self._client.publish(topic, payload, qos=1, retain=retain)
+
+
+class TlsAcker(Acker):
+    """The stand-in collector, connecting over TLS with its own account."""
+
+    def __init__(
+        self, port: int, ca_file: Path, username: str = "acker", password: str = "acker-pw"
+    ) -> None:
+        super().__init__(port)
+        self.ca_file = ca_file
+        self.username, self.password = username, password
+
+    def client(self) -> aiomqtt.Client:
+        return aiomqtt.Client(
+            "127.0.0.1",
+            self.port,
+            identifier="test-acker",
+            username=self.username,
+            password=self.password,
+            clean_session=False,
+            tls_context=ssl.create_default_context(cafile=str(self.ca_file)),
+        )

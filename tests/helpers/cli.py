@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -12,10 +13,17 @@ from tests.helpers import ROOT
 def python(
     *args: str, timeout: float = 60, prefix: Sequence[str] = (), **kwargs
 ) -> subprocess.CompletedProcess[str]:
-    """`python ARGS`; `prefix` runs it inside something, e.g. `ip netns exec NS`."""
+    """`python ARGS`; `prefix` runs it inside something, e.g. `ip netns exec NS`. From
+    another `cwd`, the repository stays importable."""
+    cwd = kwargs.pop("cwd", ROOT)
+    if cwd != ROOT:
+        env = kwargs.pop("env", None) or dict(os.environ)
+        kwargs["env"] = env | {
+            "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+        }
     return subprocess.run(
         [*prefix, sys.executable, *args],
-        cwd=ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
