@@ -178,30 +178,54 @@ def test_example_config_promises_no_postgresql() -> None:
     load(example, files=False)
 
 
-@pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (apt-get install prometheus)")
-def test_prometheus_config_passes_promtool(tmp_path: Path) -> None:
-    rules = tmp_path / "rules" / "dui.rules.yml"
+def generate(tmp_path: Path) -> Path:
+    """The one-shot service dashboards-generate's own command, run here with the
+    installed package for the image's and tmp_path for the `generated` volume."""
+    service = compose()["services"]["dashboards-generate"]
+    assert service["entrypoint"] == ["sh", "-c"]
+    [script] = service["command"]
+    out = tmp_path / "generated"
+    for old, new in (
+        ("$$", "$"),  # compose's escape for a literal $
+        ("/etc/dui-collector/collector.yaml", str(DEPLOY / "collector" / "collector.yaml")),
+        ("/generated/", f"{out}/"),
+        ("dui-dashboards", f"{sys.executable} -m dashboards"),
+    ):
+        assert old in script, old
+        script = script.replace(old, new)
     done = subprocess.run(
-        [sys.executable, "-m", "dashboards", "rules", "--config",
-         str(DEPLOY / "collector" / "collector.yaml"), "--out", str(rules)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        ["sh", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=180,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "DUI_LANG": "fr"},
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (apt-get install prometheus)")
+def test_generated_files_and_prometheus_config_pass_promtool(tmp_path: Path) -> None:
+    out = generate(tmp_path)
     text = (DEPLOY / "prometheus" / "prometheus.yml").read_text(encoding="utf-8")
     assert "/generated/rules/dui.rules.yml" in text
     config = tmp_path / "prometheus.yml"
-    config.write_text(text.replace("/generated/rules/", f"{rules.parent}/"), encoding="utf-8")
+    config.write_text(text.replace("/generated/", f"{out}/"), encoding="utf-8")
     done = subprocess.run(
         [PROMTOOL, "check", "config", str(config)], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCESS: 1 rule files found" in done.stdout + done.stderr
-    scraped = yaml.safe_load(text)
-    jobs = {job["job_name"]: job for job in scraped["scrape_configs"]}
+    jobs = {job["job_name"]: job for job in yaml.safe_load(text)["scrape_configs"]}
     assert jobs["dui-collector"]["static_configs"][0]["targets"] == ["dui-collector:9108"]
-    # the one-shot service writes the rules where prometheus.yml reads them
-    generate = " ".join(compose()["services"]["dashboards-generate"]["command"])
-    assert "/generated/rules/dui.rules.yml" in generate
+    # Grafana reads what was generated: its datasource is the stack's Prometheus
+    grafana = out / "grafana"
+    assert sorted(p.name for p in grafana.glob("dui-*.json")) == [
+        "dui-evidence.json", "dui-fleet.json", "dui-overview.json", "dui-site.json",
+    ]  # fmt: skip
+    source = yaml.safe_load((grafana / "provisioning/datasources/dui-prometheus.yaml").read_text())
+    assert source["datasources"][0]["url"] == "http://prometheus:9090"
+    provider = yaml.safe_load((grafana / "provisioning/dashboards/dui.yaml").read_text())
+    assert provider["providers"][0]["options"]["path"] == f"{out}/grafana"
+    env = compose()["services"]["grafana"]["environment"]
+    assert env["GF_PATHS_PROVISIONING"] == "/generated/grafana/provisioning"
 
 
 def test_dockerfile_copies_what_exists() -> None:
