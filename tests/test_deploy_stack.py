@@ -13,6 +13,7 @@ import datetime as dt
 import fnmatch
 import http.client
 import json
+import os
 import re
 import shutil
 import ssl
@@ -49,8 +50,17 @@ CREATED_BY_GUIDE = {
 }
 # The broker's config folder, mounted whole: its own part of the work (docs/broker.md)
 BROKER_PART = {"deploy/mosquitto"}
-PROMTOOL = shutil.which("promtool")
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+
+def tool(name: str, package: str) -> str:
+    """The real tool; missing, a skip here and a failure in CI (./dui test installs it)."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if path is None:
+        message = f"{name} not installed (apt-get install {package})"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
 
 
 def compose() -> dict:
@@ -94,7 +104,9 @@ def test_compose_mounts_and_builds_only_what_exists() -> None:
             context = (DEPLOY / build["context"]).resolve()
             if not (context / build["dockerfile"]).is_file():
                 missing.append(f"{name}: build {build}")
-    assert not missing, f"mounted or built from, but neither in the repo nor made by the guide: {missing}"
+    assert not missing, (
+        f"mounted or built from, but neither in the repo nor made by the guide: {missing}"
+    )
     guide = GUIDE.read_text(encoding="utf-8")
     for path in CREATED_BY_GUIDE:
         assert path.removeprefix("deploy/") in guide, f"docs/deploy.md never creates {path}"
@@ -219,15 +231,15 @@ def generate(tmp_path: Path) -> Path:
     return out
 
 
-@pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (apt-get install prometheus)")
 def test_generated_files_and_prometheus_config_pass_promtool(tmp_path: Path) -> None:
+    promtool = tool("promtool", "prometheus")
     out = generate(tmp_path)
     text = (DEPLOY / "prometheus" / "prometheus.yml").read_text(encoding="utf-8")
     assert "/generated/rules/dui.rules.yml" in text
     config = tmp_path / "prometheus.yml"
     config.write_text(text.replace("/generated/", f"{out}/"), encoding="utf-8")
     done = subprocess.run(
-        [PROMTOOL, "check", "config", str(config)], capture_output=True, text=True, timeout=60
+        [promtool, "check", "config", str(config)], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCESS: 1 rule files found" in done.stdout + done.stderr
@@ -358,8 +370,7 @@ class Echo:
 
 @pytest.fixture
 def proxied(tmp_path: Path, mosquitto, collector_process) -> Iterator[tuple[Https, object, dict]]:
-    if NGINX is None:
-        pytest.skip("nginx not installed (apt-get install nginx)")
+    nginx_binary = tool("nginx", "nginx")
     secrets = tmp_path / "secrets"
     secrets.mkdir()
     for name, text in (
@@ -401,7 +412,7 @@ def proxied(tmp_path: Path, mosquitto, collector_process) -> Iterator[tuple[Http
     conf = proxy_conf(tmp_path, ports, certs)
     log = open(tmp_path / "nginx.log", "wb")  # noqa: SIM115 - closed below
     nginx = subprocess.Popen(
-        [NGINX, "-c", str(conf), "-p", str(tmp_path), "-e", str(tmp_path / "error.log"),
+        [nginx_binary, "-c", str(conf), "-p", str(tmp_path), "-e", str(tmp_path / "error.log"),
          "-g", f"daemon off; pid {tmp_path / 'nginx.pid'};"],
         stdout=log, stderr=log,
     )  # fmt: skip
