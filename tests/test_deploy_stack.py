@@ -110,6 +110,8 @@ def test_compose_mounts_and_builds_only_what_exists() -> None:
     guide = GUIDE.read_text(encoding="utf-8")
     for path in CREATED_BY_GUIDE:
         assert path.removeprefix("deploy/") in guide, f"docs/deploy.md never creates {path}"
+    # Alertmanager's config is the example (amtool-checked in test_rules.py), copied
+    assert "cp alertmanager.example.yml alertmanager.yml" in guide
     ignored = (DEPLOY / ".gitignore").read_text(encoding="utf-8")
     for path in ("secrets/", "certs/", "alertmanager.yml", ".env"):
         assert path in ignored.split(), f"deploy/.gitignore should keep {path} out of git"
