@@ -161,6 +161,55 @@ def test_compose_mounts_the_broker_config_folder() -> None:
     assert re.search(r"^listener 8883", conf, re.MULTILINE)
 
 
+def guide_steps(section: str) -> str:
+    """The shell blocks of one section of docs/deploy.md, `sudo` lines left out (the
+    owners are the containers' users, which this machine does not have)."""
+    text = GUIDE.read_text(encoding="utf-8")
+    part = re.search(rf"^## {re.escape(section)}\n(.*?)^## ", text, re.DOTALL | re.MULTILINE)
+    assert part, f"docs/deploy.md has no section {section!r}"
+    blocks = re.findall(r"^```sh\n(.*?)^```", part.group(1), re.DOTALL | re.MULTILINE)
+    lines = "".join(blocks).replace("\\\n", " ").splitlines()
+    return "\n".join(line for line in lines if not line.startswith("sudo "))
+
+
+def test_guide_makes_certificates_and_secrets_that_work(tmp_path: Path) -> None:
+    script = "set -e\n" + guide_steps("2. Certificates") + "\n" + guide_steps("3. Secrets")
+    script = script.replace("$EDITOR alertmanager.yml", "true")
+    shutil.copy(DEPLOY / "alertmanager.example.yml", tmp_path)
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    ca = tmp_path / "certs/broker/ca.pem"
+    for cert, names in (
+        ("certs/broker/server.pem", ["mqtt.example.fr", "mosquitto"]),
+        ("certs/proxy/fullchain.pem", ["dui.example.fr"]),
+    ):
+        for name in names:
+            done = subprocess.run(
+                ["openssl", "verify", "-CAfile", str(ca), "-verify_hostname", name,
+                 "-purpose", "sslserver", str(tmp_path / cert)],
+                capture_output=True, text=True, timeout=30,
+            )  # fmt: skip
+            assert done.returncode == 0, (cert, name, done.stdout + done.stderr)
+    # only what compose mounts is in the mounted folders (no CA key, no serial)
+    assert sorted(p.name for p in (tmp_path / "certs/broker").iterdir()) == [
+        "ca.pem", "server.key", "server.pem",
+    ]  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "certs/proxy").iterdir()) == [
+        "fullchain.pem", "privkey.pem",
+    ]  # fmt: skip
+    secrets = {p.name: p for p in (tmp_path / "secrets").iterdir()}
+    declared = {Path(s["file"]).name for s in compose()["secrets"].values()}
+    assert set(secrets) == declared
+    for name, path in secrets.items():
+        assert path.stat().st_mode & 0o777 == 0o600, name
+        assert path.read_text().strip(), name
+    user, _, password = secrets["collector_http_users"].read_text().strip().partition(":")
+    assert user and len(password) >= 24
+    assert (tmp_path / "alertmanager.yml").is_file()
+
+
 def test_compose_references_only_what_it_defines() -> None:
     stack = compose()
     networks, volumes = set(stack.get("networks", {})), set(stack.get("volumes", {}))
