@@ -408,6 +408,7 @@ class Https:
 
     def __init__(self, port: int, ca: Path) -> None:
         self.port = port
+        self.ca = ca
         self.context = ssl.create_default_context(cafile=str(ca))
 
     def request(
@@ -596,3 +597,14 @@ def test_proxy_redirects_http_and_forwards_the_client(proxied) -> None:
     assert seen["X-Forwarded-Proto"] == "https"
     assert seen["X-Forwarded-For"] == "127.0.0.1" and seen["X-Real-IP"] == "127.0.0.1"
     assert seen["Host"] == "127.0.0.1"
+
+
+def test_agent_speed_test_through_the_proxy(proxied) -> None:
+    """The agent's real bandwidth probe, parallel streams both ways, through nginx."""
+    from tests.test_collector_http import bandwidth, served
+
+    https, collector, _ = proxied
+    token = load(collector.config_path).speedtest.token_file
+    # served in full; loopback is often too fast for the probe's steady window (served())
+    result = bandwidth(f"https://127.0.0.1:{https.port}", token, ca_file=str(https.ca))
+    assert served(result), result
