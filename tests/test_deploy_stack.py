@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -30,6 +31,7 @@ import yaml
 from collector.config import load
 from tests.helpers import ROOT
 from tests.helpers.broker import free_port, wait_port
+from tests.helpers.poll import wait_until
 
 DEPLOY = ROOT / "deploy"
 COMPOSE = DEPLOY / "compose.yaml"
@@ -608,3 +610,41 @@ def test_agent_speed_test_through_the_proxy(proxied) -> None:
     # served in full; loopback is often too fast for the probe's steady window (served())
     result = bandwidth(f"https://127.0.0.1:{https.port}", token, ca_file=str(https.ca))
     assert served(result), result
+
+
+def test_slow_bodies_wait_at_the_proxy_not_at_the_collector(proxied) -> None:
+    """Request bodies are buffered by nginx: clients trickling a body hold none of the
+    collector's connections (its guard allows 512), and others are still served."""
+    import psutil
+
+    https, collector, _ = proxied
+    held = []
+    try:
+        for _ in range(8):
+            sock = https.context.wrap_socket(
+                socket.create_connection(("127.0.0.1", https.port), timeout=10),
+                server_hostname="127.0.0.1",
+            )
+            sock.sendall(
+                b"POST /api/v1/evidence/backups HTTP/1.1\r\nHost: x\r\n"
+                b'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"contract"'
+            )
+            held.append(sock)
+        # served meanwhile: the trickling clients took nothing the collector needs
+        status, _, _ = https.request("GET", "/", headers=basic())
+        assert status == 200
+
+        def at_collector() -> int:
+            return sum(
+                1
+                for c in psutil.net_connections(kind="tcp")
+                if c.laddr
+                and c.laddr.port == collector.http_port
+                and c.status == psutil.CONN_ESTABLISHED
+            )
+
+        # the GET's own upstream connection may take a moment to close; a held one never
+        wait_until(at_collector, 5, "no connection at the collector", until=lambda n: n == 0)
+    finally:
+        for sock in held:
+            sock.close()
