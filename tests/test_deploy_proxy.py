@@ -24,7 +24,7 @@ import trustme
 import yaml
 
 from collector.config import load
-from tests.helpers.broker import free_port, wait_port
+from tests.helpers.broker import free_port, listening
 from tests.helpers.poll import wait_until
 from tests.helpers.servers import serving
 from tests.test_collector_http import bandwidth, served
@@ -142,7 +142,13 @@ def proxied(tmp_path: Path, mosquitto, collector_process) -> Iterator[tuple[Http
     )  # fmt: skip
     try:
         with serving(grafana):
-            wait_port(ports["https"], timeout=20)
+
+            def ready() -> bool:  # a config error says so at once, with nginx's words
+                errors = tmp_path / "error.log"
+                assert nginx.poll() is None, errors.read_text() if errors.exists() else "nginx"
+                return listening(ports["https"])
+
+            wait_until(ready, 20, "nginx listening")
             yield Https(ports["https"], tmp_path / "ca.pem"), collector, ports
     finally:
         nginx.terminate()
