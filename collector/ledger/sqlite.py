@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -272,11 +273,20 @@ class SqliteLedger:
         }
 
     def backup(self, target: str | Path) -> None:
-        """A consistent copy of the ledger, taken while it is in use."""
-        destination = sqlite3.connect(target)
-        with self._lock, destination:
-            self.db.backup(destination)
-        destination.close()
+        """A consistent copy of the ledger, taken while it is in use: written 0600 (it holds
+        everything the ledger does) beside the target, then renamed over it, so a copy cut
+        short never passes for a whole one."""
+        target = Path(target)
+        partial = target.with_name(target.name + ".partial")
+        partial.unlink(missing_ok=True)
+        os.close(os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        destination = sqlite3.connect(partial)
+        try:
+            with self._lock, destination:
+                self.db.backup(destination)
+        finally:
+            destination.close()
+        os.replace(partial, target)
 
     # -- what the SLA reads --------------------------------------------------------------
     def _contract_filter(
