@@ -129,6 +129,7 @@ def write_in_place(path: Path, text: str) -> None:
     rename. Mosquitto reads it only at start and on the reload sent after this returns;
     our own writers are kept apart by `locked`."""
     data = text.encode("utf-8")
+    new = not path.exists()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
         try:
@@ -141,6 +142,16 @@ def write_in_place(path: Path, text: str) -> None:
             os.close(fd)
     except OSError as exc:
         raise AccountError(f"{path}: cannot write: {_why(exc)}") from None
+    if new:
+        _owned_like_its_folder(path)
+
+
+def _owned_like_its_folder(path: Path) -> None:
+    """A new broker file gets its folder's owner: Mosquitto drops root and reads its files
+    as its own user, and a root-owned 0600 file would lock every client out at the reload."""
+    folder = path.parent.stat()
+    with contextlib.suppress(PermissionError):  # not root: the file is already ours
+        os.chown(path, folder.st_uid, folder.st_gid)
 
 
 @contextlib.contextmanager

@@ -12,9 +12,11 @@ import contextlib
 import datetime as dt
 import logging
 import re
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -480,8 +482,18 @@ def maintenance_add(
 def backup_ledger(config_path: str, output: str) -> None:
     """A consistent copy of the ledger, taken while the collector runs."""
     config = _load(config_path)
+    target = Path(output)
+    live = config.ledger.sqlite_path.resolve()
+    if target.resolve() in {live, *(live.with_name(live.name + s) for s in ("-wal", "-shm"))}:
+        raise click.UsageError(f"--output {output}: that is the ledger itself")
+    if target.is_dir() or not target.parent.is_dir():
+        raise click.UsageError(f"--output {output}: give a file in an existing folder")
     with _ledger(config, config_path, read_only=True) as ledger:
-        ledger.backup(output)
+        try:
+            ledger.backup(target)
+        except (OSError, sqlite3.Error) as exc:
+            click.echo(f"dui-collector: error: cannot write --output {output}: {exc}", err=True)
+            sys.exit(1)
         problem = ledger.verify_chain()
     click.echo(
         f"ledger copied to {output}"

@@ -31,7 +31,7 @@ RELOAD_TIMEOUT = 30.0
 CONTEXT_DAYS = 7  # the agent's version is read from its context results of the last week
 AGENT_YAML = """\
 # dui-agent config written by `dui-collector agents add` on {date}.
-# Copy this directory to the workstation (e.g. /etc/dui-agent/ or C:\\ProgramData\\dui-agent\\),
+# Copy this directory to the workstation (e.g. /etc/dui-agent/ or C:\\ProgramData\\dui-sla\\),
 # keep mqtt-password readable by the agent's service account only, and edit the targets.
 org: {org}
 site: {site}
@@ -310,5 +310,7 @@ def _reload(broker: BrokerConfig) -> None:
     except (OSError, subprocess.TimeoutExpired) as exc:
         _fail(f"error: broker.reload failed ({type(exc).__name__}); run by hand: {command}", 1)
     if done.returncode != 0:
-        _fail(f"error: broker.reload exited {done.returncode}; run by hand: {command}", 1)
+        said = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        why = f" ({said[-1][:200]})" if said else ""  # its last line says why; no secret in it
+        _fail(f"error: broker.reload exited {done.returncode}{why}; run by hand: {command}", 1)
     click.echo(f"broker reloaded ({command})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
 import stat
@@ -239,3 +240,26 @@ def test_broker_files_keep_their_inode_and_mode(tmp_path) -> None:
         info = (tmp_path / name).stat()
         assert (info.st_ino, stat.S_IMODE(info.st_mode)) == (inode, 0o640), name
     assert "user og-test.site-a.poste-2\n" in (tmp_path / "acl").read_text()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_new_broker_files_are_owned_like_their_folder(tmp_path) -> None:
+    """Mosquitto drops root and reads its files as its own user: a root-owned 0600
+    password file would lock every client out at the reload."""
+    broker = tmp_path / "broker"
+    broker.mkdir()
+    os.chown(broker, 1883, 1883)  # the eclipse-mosquitto image's user
+    config = write_config(
+        tmp_path, password_file="broker/passwords", acl_file="broker/acl", reload=["true"]
+    )
+    done = agents(config, "add", *IDS)
+    assert done.returncode == 0, done.stderr
+    for name in ("passwords", "acl"):
+        info = (broker / name).stat()
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (1883, 1883, 0o600)
+
+
+def test_a_failed_reload_says_why(tmp_path) -> None:
+    config = write_config(tmp_path, reload=["sh", "-c", "echo 'no process found' >&2; exit 3"])
+    done = agents(config, "add", *IDS)
+    assert done.returncode == 1 and "exited 3 (no process found)" in done.stderr, done.stderr

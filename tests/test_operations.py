@@ -224,3 +224,21 @@ async def test_agent_password_rotation_needs_no_restart(tmp_path, agent_process)
             await agent.astop()
     finally:
         broker.stop()
+
+
+def test_backup_refuses_what_is_not_a_new_copy(tmp_path, ledger_path) -> None:  # noqa: F811
+    """A folder, a missing folder or the ledger itself as --output: one line, nothing
+    left behind, the ledger untouched."""
+    path = config(tmp_path, ledger_path)
+    before = ledger_path.stat().st_size
+    for output, says in (
+        (tmp_path, "give a file in an existing folder"),
+        (tmp_path / "missing" / "x.db", "give a file in an existing folder"),
+        (ledger_path, "that is the ledger itself"),
+        (Path(f"{ledger_path}-wal"), "that is the ledger itself"),
+    ):
+        proc = collector_cli("backup", "--config", path, "--output", str(output))
+        assert proc.returncode == 2, (output, proc.stderr)
+        assert says in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert ledger_path.stat().st_size == before
+    assert not list(tmp_path.glob("*.partial"))

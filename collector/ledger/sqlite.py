@@ -280,13 +280,17 @@ class SqliteLedger:
         partial = target.with_name(target.name + ".partial")
         partial.unlink(missing_ok=True)
         os.close(os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        destination = sqlite3.connect(partial)
         try:
-            with self._lock, destination:
-                self.db.backup(destination)
-        finally:
-            destination.close()
-        os.replace(partial, target)
+            destination = sqlite3.connect(partial)
+            try:
+                with self._lock, destination:
+                    self.db.backup(destination)
+            finally:
+                destination.close()
+            os.replace(partial, target)
+        except BaseException:
+            partial.unlink(missing_ok=True)  # never a partial copy left to pass for a backup
+            raise
 
     # -- what the SLA reads --------------------------------------------------------------
     def _contract_filter(
