@@ -116,6 +116,8 @@ class WorkstationPrerequisites(Strict):
     max_age: Duration | None = None
     min_ram: Size | None = None
     os_maintained: bool = False
+    # Windows 10 past 2025-10-14 counts as maintained only under the ESU the OG bought.
+    windows10_esu: Literal["none", "consumer", "commercial"] = "none"
     browsers: dict[str, int] = msgspec.field(default_factory=dict)
 
 

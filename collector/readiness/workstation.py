@@ -1,0 +1,132 @@
+"""Per-workstation go-live checks against `prerequisites.workstation`: age, RAM, OS
+maintained, browsers; each with its evidence, threshold and verdict (docs/readiness.md).
+Pure: the inventory and the day are given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import msgspec
+
+from collector.config import WorkstationPrerequisites
+from collector.readiness.os_support import decide
+
+Verdict = Literal["pass", "fail", "unknown"]
+YEAR_DAYS = 365  # as the config's `y`
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """The facts of one agent's latest inventory result that the checks read."""
+
+    agent: str
+    site: str
+    os: dict[str, Any] | None = None
+    firmware_date: dt.date | None = None
+    ram_bytes: int | None = None
+    browsers: dict[str, str | None] | None = None
+
+    @classmethod
+    def from_body(cls, agent: str, site: str, body: bytes | dict[str, Any]) -> Inventory:
+        """From an inventory result as the ledger stores it (the agent's JSON)."""
+        doc = msgspec.json.decode(body) if isinstance(body, bytes) else body
+        hardware = doc.get("hardware") or {}
+        try:
+            firmware = dt.date.fromisoformat(hardware.get("firmware_date") or "")
+        except (TypeError, ValueError):
+            firmware = None
+        return cls(
+            agent=agent,
+            site=site,
+            os=doc.get("os"),
+            firmware_date=firmware,
+            ram_bytes=doc.get("ram_bytes"),
+            browsers=doc.get("browsers"),
+        )
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    evidence: Any
+    threshold: Any
+    verdict: Verdict
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class WorkstationReadiness:
+    agent: str
+    site: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> Verdict:
+        """fail if any check fails, else unknown if any is unknown, else pass."""
+        verdicts = {c.verdict for c in self.checks}
+        return "fail" if "fail" in verdicts else "unknown" if "unknown" in verdicts else "pass"
+
+
+def age_check(inv: Inventory, max_age_seconds: float, on: dt.date) -> Check:
+    max_years = round(max_age_seconds / 86400 / YEAR_DAYS, 2)
+    if inv.firmware_date is None:
+        return Check("max_age", None, max_years, "unknown", "no firmware date in the inventory")
+    days = (on - inv.firmware_date).days
+    years = round(days / YEAR_DAYS, 2)
+    # The firmware date is the installed BIOS's: an update makes a PC look younger.
+    verdict: Verdict = "pass" if days * 86400 <= max_age_seconds else "fail"
+    return Check("max_age", years, max_years, verdict, f"firmware dated {inv.firmware_date}")
+
+
+def ram_check(inv: Inventory, min_ram: int) -> Check:
+    if inv.ram_bytes is None:
+        return Check("min_ram", None, min_ram, "unknown", "no RAM in the inventory")
+    return Check("min_ram", inv.ram_bytes, min_ram, "pass" if inv.ram_bytes >= min_ram else "fail")
+
+
+def os_check(inv: Inventory, on: dt.date, esu: str) -> Check:
+    found = decide(inv.os, on, esu)
+    verdict: Verdict = {True: "pass", False: "fail", None: "unknown"}[found.maintained]
+    evidence = found.name or (" ".join(str(v) for v in (inv.os or {}).values() if v) or None)
+    threshold = found.end_of_support.isoformat() if found.end_of_support else None
+    return Check("os_maintained", evidence, threshold, verdict, found.reason)
+
+
+def major(version: str | None) -> int | None:
+    match = re.match(r"\d+", version or "")
+    return int(match.group(0)) if match else None
+
+
+def browsers_check(inv: Inventory, minimums: dict[str, int]) -> Check:
+    """pass when one configured browser is installed at or above its minimum major."""
+    if inv.browsers is None:
+        return Check("browsers", None, minimums, "unknown", "no browsers in the inventory")
+    evidence = {name: inv.browsers.get(name) for name in minimums}
+    ok = [n for n, least in minimums.items() if (major(inv.browsers.get(n)) or 0) >= least]
+    if ok:
+        return Check("browsers", evidence, minimums, "pass", f"{', '.join(ok)} at or above minimum")
+    unreported = [n for n in minimums if n not in inv.browsers]
+    if unreported:
+        detail = f"none at minimum; not looked for by the agent: {', '.join(unreported)}"
+        return Check("browsers", evidence, minimums, "unknown", detail)
+    return Check("browsers", evidence, minimums, "fail", "no listed browser at its minimum")
+
+
+def check_workstation(
+    inv: Inventory, prereq: WorkstationPrerequisites, on: dt.date
+) -> WorkstationReadiness:
+    """The configured checks only: a prerequisite left out is not checked."""
+    checks = []
+    if prereq.max_age is not None:
+        checks.append(age_check(inv, float(prereq.max_age), on))
+    if prereq.min_ram is not None:
+        checks.append(ram_check(inv, int(prereq.min_ram)))
+    if prereq.os_maintained:
+        checks.append(os_check(inv, on, prereq.windows10_esu))
+    if prereq.browsers:
+        checks.append(browsers_check(inv, prereq.browsers))
+    return WorkstationReadiness(inv.agent, inv.site, checks)
