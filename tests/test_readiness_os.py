@@ -5,36 +5,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-from agent.platform.linux import parse_os_release
-from agent.platform.windows import os_from_registry
 from collector.readiness.os_support import DATA, decide, table
+from tests.helpers.inventories import WIN10_PRO, WIN11_ENT
+from tests.helpers.inventories import linux_os as linux
 
-WINDOWS = Path(__file__).parent / "data" / "windows"
 D = dt.date.fromisoformat
-
-
-def recorded(name: str) -> dict:
-    """The `os` mapping the agent reports for a recorded Windows registry sample."""
-    return os_from_registry(json.loads((WINDOWS / name).read_text()))
-
-
-WIN10_PRO = recorded("optiplex-win10-pro.json")  # 19045 22H2, Pro
-WIN11_ENT = recorded("elitebook-win11-enterprise.json")  # 22631 23H2, Enterprise
 
 
 def windows(build: str, edition: str | None, product: str = "Windows 11") -> dict:
     return {**WIN10_PRO, "product": product, "build": build, "edition": edition}
-
-
-def linux(os_release: str) -> dict:
-    """The `os` mapping as agent.platform.linux.os_info builds it."""
-    release = parse_os_release(os_release)
-    return {"name": release.get("NAME"), "version": release.get("VERSION_ID"), "build": "6.1.0"}
 
 
 @pytest.mark.parametrize(
@@ -159,3 +142,13 @@ def test_the_table_is_dated_sourced_and_sane() -> None:
             assert entry.end_of_support is not None and last > entry.end_of_support
     names = [e.name for e in entries]
     assert len(names) == len(set(names))
+
+
+def test_no_entry_is_shadowed_by_an_earlier_one() -> None:
+    """The first match wins: each entry's own example must reach that entry."""
+    for entry in table()[1]:
+        example = {}
+        for key, wanted in entry.match.items():
+            value = wanted[-1] if isinstance(wanted, list) else wanted
+            example[key] = value.rstrip("*") + ("0" if value.endswith("*") else "")
+        assert decide(example, D("2000-01-01")).name == entry.name, entry.name

@@ -12,7 +12,7 @@ import pytest
 from agent.probes import inventory
 from collector.config import ConfigError, WorkstationPrerequisites, parse
 from collector.readiness.workstation import Inventory, check_workstation
-from tests.test_readiness_os import WIN10_PRO, WIN11_ENT
+from tests.helpers.inventories import WIN10_PRO, WIN11_ENT
 
 GIB = 2**30
 D = dt.date.fromisoformat

@@ -9,10 +9,9 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 DATA = Path(__file__).with_name("os_support.json")
-Esu = Literal["none", "consumer", "commercial"]
 
 
 @dataclass(frozen=True)
@@ -90,12 +89,13 @@ def _verdict(entry: Entry, on: dt.date, esu: str) -> OsVerdict:
         reason = f"no end date published: {entry.note}"
         return OsVerdict(True, entry.name, None, entry.source, reason)
     maintained = on <= last  # the published date is the last day with support
-    state = "maintained until" if maintained else "unmaintained since the day after"
+    state = "supported up to" if maintained else "support ended after"
     return OsVerdict(maintained, entry.name, last, entry.source, f"{state} {last} ({what})")
 
 
 def decide(os_info: dict[str, Any] | None, on: dt.date, esu: str = "none") -> OsVerdict:
-    """The verdict for the inventory's `os` mapping on day `on` (the site's local date).
+    """The verdict for the inventory's `os` mapping on day `on`; `esu` is
+    `prerequisites.workstation.windows10_esu`.
 
     The first table entry whose `match` the inventory satisfies decides. When the
     inventory lacks only the edition, every edition's entry is tried: one answer if
