@@ -9,7 +9,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from collector.readiness.os_support import DATA, decide, table
+from collector.readiness.os_support import DATA, decide, load_table, table
+from runtime.configfile import ConfigError
 from tests.helpers.inventories import WIN10_PRO, WIN11_ENT
 from tests.helpers.inventories import linux_os as linux
 
@@ -131,14 +132,14 @@ def test_macos_by_apples_practice() -> None:
 
 
 def test_the_table_is_dated_sourced_and_sane() -> None:
-    as_of, entries = table()
+    entries = table().entries
     doc = json.loads(DATA.read_text())
-    assert as_of == D(doc["as_of"])
+    assert table().as_of == D(doc["as_of"])
     assert {e.family for e in entries} == {"windows", "macos", "debian", "ubuntu"}
     for entry in entries:
         assert entry.source and urlparse(entry.source.split()[0]).scheme == "https", entry.name
         assert entry.note, entry.name
-        for last in entry.extended_until.values():
+        for last in (entry.extended_until or {}).values():
             assert entry.end_of_support is not None and last > entry.end_of_support
     names = [e.name for e in entries]
     assert len(names) == len(set(names))
@@ -146,9 +147,34 @@ def test_the_table_is_dated_sourced_and_sane() -> None:
 
 def test_no_entry_is_shadowed_by_an_earlier_one() -> None:
     """The first match wins: each entry's own example must reach that entry."""
-    for entry in table()[1]:
+    for entry in table().entries:
         example = {}
         for key, wanted in entry.match.items():
             value = wanted[-1] if isinstance(wanted, list) else wanted
             example[key] = value.rstrip("*") + ("0" if value.endswith("*") else "")
         assert decide(example, D("2000-01-01")).name == entry.name, entry.name
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda doc: doc["entries"][2].update(end_of_support="14/10/2025"),
+            "entries[2].end_of_support",
+        ),
+        (lambda doc: doc["entries"][0].pop("source"), "entries[0]: missing required key `source`"),
+        (lambda doc: doc.update(asof="2026-01-01"), "unknown key `asof`"),
+    ],
+)
+def test_a_hand_edit_mistake_is_one_line_naming_the_entry(tmp_path, edit, message) -> None:
+    doc = json.loads(DATA.read_text())
+    edit(doc)
+    path = tmp_path / "os_support.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ConfigError) as info:
+        load_table(path)
+    text = str(info.value)
+    assert text.startswith(f"{path}: ") and message in text and "\n" not in text
+    path.write_text('{"as_of": "2026-01-01", "entries": [}')
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_table(path)

@@ -5,24 +5,34 @@ dated table `os_support.json` (docs/readiness.md). Pure: no clock, no I/O but th
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
+from runtime.configfile import ConfigError, Strict, where
+
 DATA = Path(__file__).with_name("os_support.json")
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(Strict, frozen=True, kw_only=True):
+    """One row of the table, as written in os_support.json."""
+
     family: str
     name: str
     match: dict[str, str | list[str]]
     end_of_support: dt.date | None  # None: no published end (macOS)
-    extended_until: dict[str, dt.date]  # subscription → last day (Windows 10 ESU)
+    extended_until: dict[str, dt.date] | None = None  # subscription → last day (Windows 10 ESU)
     note: str
     source: str
+
+
+class Table(Strict, frozen=True, kw_only=True):
+    as_of: dt.date
+    about: str = ""
+    entries: list[Entry]
 
 
 @dataclass(frozen=True)
@@ -34,31 +44,21 @@ class OsVerdict:
     reason: str
 
 
-def _date(text: str | None) -> dt.date | None:
-    return dt.date.fromisoformat(text) if text else None
-
-
-def parse_table(doc: dict[str, Any]) -> tuple[dt.date, list[Entry]]:
-    entries = [
-        Entry(
-            family=e["family"],
-            name=e["name"],
-            match=e["match"],
-            end_of_support=_date(e["end_of_support"]),
-            extended_until={
-                key: dt.date.fromisoformat(day) for key, day in (e["extended_until"] or {}).items()
-            },
-            note=e["note"],
-            source=e["source"],
-        )
-        for e in doc["entries"]
-    ]
-    return dt.date.fromisoformat(doc["as_of"]), entries
+def load_table(path: Path = DATA) -> Table:
+    """The table, or ConfigError naming the file and the entry's key (it is edited by hand)."""
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=Table)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the OS table: {exc.strerror}") from None
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{path}: {where(str(exc))}") from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON: {exc}") from None
 
 
 @cache
-def table() -> tuple[dt.date, list[Entry]]:
-    return parse_table(json.loads(DATA.read_text(encoding="utf-8")))
+def table() -> Table:
+    return load_table()
 
 
 def _equals(value: str, wanted: str) -> bool:
@@ -78,8 +78,9 @@ def _matches(entry: Entry, os_info: dict[str, Any], missing_ok: frozenset[str]) 
 
 
 def _last_day(entry: Entry, esu: str) -> tuple[dt.date | None, str]:
-    if esu in entry.extended_until:
-        return entry.extended_until[esu], f"with {esu} ESU"
+    extended = entry.extended_until or {}
+    if esu in extended:
+        return extended[esu], f"with {esu} ESU"
     return entry.end_of_support, "end of support"
 
 
@@ -103,7 +104,7 @@ def decide(os_info: dict[str, Any] | None, on: dt.date, esu: str = "none") -> Os
     """
     if not os_info:
         return OsVerdict(None, None, None, None, "the inventory reports no OS")
-    _, entries = table()
+    entries = table().entries
     for entry in entries:
         if _matches(entry, os_info, frozenset()):
             return _verdict(entry, on, esu)
