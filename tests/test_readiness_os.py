@@ -23,7 +23,7 @@ def windows(build: str, edition: str | None, product: str = "Windows 11") -> dic
 
 @pytest.mark.parametrize(
     ("esu", "last"),
-    [("none", "2025-10-14"), ("consumer", "2026-10-13"), ("commercial", "2028-10-10")],
+    [("none", "2025-10-14"), ("consumer", "2027-10-12"), ("commercial", "2028-10-10")],
 )
 def test_windows_10_either_side_of_its_last_day(esu: str, last: str) -> None:
     assert WIN10_PRO["product"] == "Windows 10" and WIN10_PRO["build"] == "19045"
@@ -39,8 +39,8 @@ def test_windows_10_without_esu_is_unmaintained_during_the_esu_year() -> None:
     day = D("2026-01-15")
     assert decide(WIN10_PRO, day, "none").maintained is False
     assert decide(WIN10_PRO, day, "consumer").maintained is True
-    assert decide(WIN10_PRO, D("2027-01-15"), "consumer").maintained is False
-    assert decide(WIN10_PRO, D("2027-01-15"), "commercial").maintained is True
+    assert decide(WIN10_PRO, D("2027-10-13"), "consumer").maintained is False
+    assert decide(WIN10_PRO, D("2027-10-13"), "commercial").maintained is True
 
 
 def test_esu_does_not_extend_windows_10_before_22h2_nor_windows_11() -> None:

@@ -80,8 +80,8 @@ def test_windows_10_esu_from_the_config_makes_the_os_pass() -> None:
         {"prerequisites": {"workstation": {"os_maintained": True, "windows10_esu": "consumer"}}},
         files=False,
     ).prerequisites.workstation
-    assert by_id(inv, "2026-10-13", esu)["os_maintained"].verdict == "pass"
-    assert by_id(inv, "2026-10-14", esu)["os_maintained"].verdict == "fail"
+    assert by_id(inv, "2027-10-12", esu)["os_maintained"].verdict == "pass"
+    assert by_id(inv, "2027-10-13", esu)["os_maintained"].verdict == "fail"
     assert by_id(inv, "2025-10-15")["os_maintained"].verdict == "fail"  # default: none
 
 
