@@ -24,7 +24,7 @@ import trustme
 import yaml
 
 from collector.config import load
-from tests.helpers.broker import free_port, listening
+from tests.helpers.broker import end_process, free_port, listening
 from tests.helpers.poll import wait_until
 from tests.helpers.servers import serving
 from tests.test_collector_http import bandwidth, served
@@ -151,12 +151,7 @@ def proxied(tmp_path: Path, mosquitto, collector_process) -> Iterator[tuple[Http
             wait_until(ready, 20, "nginx listening")
             yield Https(ports["https"], tmp_path / "ca.pem"), collector, ports
     finally:
-        nginx.terminate()
-        try:
-            nginx.wait(20)
-        except subprocess.TimeoutExpired:
-            nginx.kill()
-            nginx.wait(5)
+        end_process(nginx, grace=20)
         log.close()
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from collector.config import CollectorConfig, Contract
+from collector.periods import site_names
 from collector.render.document import live_document
 from collector.render.formats import zone_name
 from collector.render.html import render
@@ -31,18 +32,13 @@ def _at(ts: float | None) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(ts, dt.UTC) if ts else None
 
 
-def _site_name(config: CollectorConfig, site: str) -> str:
-    named = config.sites.get(site)
-    return named.name if named is not None and named.name else site
-
-
-def _incident(i: dict[str, Any], config: CollectorConfig, open_start: str | None) -> dict:
+def _incident(i: dict[str, Any], names: dict[str, str], open_start: str | None) -> dict:
     return {
         "open": i["start"] == open_start,
         "start": i["start"],
         "end": None if i["start"] == open_start else i["end"],
         "duration": i["duration_seconds"],
-        "sites": [_site_name(config, s) for s in i["sites"]],
+        "sites": [names.get(s, s) for s in i["sites"]],
         "attribution": i.get("attribution", "vendor"),
         "rto_breach": i["rto_breach"],
         "rto_left": None,
@@ -73,7 +69,7 @@ def _backup(doc: dict[str, Any], rpo: float | None, now: float) -> dict | None:
 
 
 def _contract(
-    contract: Contract, live: LiveReport | None, config: CollectorConfig, now: float
+    contract: Contract, live: LiveReport | None, names: dict[str, str], now: float
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"id": contract.id, "vendor": contract.vendor, "evaluated": False}
     if live is None:  # the first SLA round has not run yet
@@ -85,7 +81,7 @@ def _contract(
     objective = live.period.objective
     opened = doc["open_incident"]
     budget = float(1 - objective) * live.period.service_minutes * 60
-    incidents = [_incident(i, config, opened and opened["start"]) for i in doc["incidents"]]
+    incidents = [_incident(i, names, opened and opened["start"]) for i in doc["incidents"]]
     now_open = None
     if opened is not None:
         age = opened["duration_seconds"]
@@ -93,7 +89,7 @@ def _contract(
         # clock only the engine knows (its verdict, at the last evaluated minute)
         left = rto - age if rto is not None and contract.rto_clock == "wall" else None
         now_open = {
-            **_incident(opened, config, opened["start"]),
+            **_incident(opened, names, opened["start"]),
             "duration": age,
             "rto_left": left,
             "rto_breach": opened["rto_breach"] or (left is not None and left <= 0),
@@ -121,7 +117,7 @@ def _contract(
         incidents_total=len(incidents),
         sites=[
             {
-                "name": s.get("name") or _site_name(config, site),
+                "name": s.get("name") or names.get(site, site),
                 "state": s["state"],
                 "p95": s["p95_seconds"],
                 "loss": s["loss_ratio"],
@@ -134,6 +130,7 @@ def _contract(
 
 def status_page(state: State, config: CollectorConfig, lang: str, now: float) -> str:
     zone = _zone(config)
+    names = site_names(config)
     agents, sites = [], {}
     for (_org, site, agent), view in sorted(state.agents.items()):
         up = state.up(view, now)
@@ -147,7 +144,7 @@ def status_page(state: State, config: CollectorConfig, lang: str, now: float) ->
             entry["success"] = entry["success"] and result.success
         agents.append(
             {
-                "site": _site_name(config, site),
+                "site": names.get(site, site),
                 "agent": agent,
                 "up": up,
                 "last_seen": _at(view.last_seen),
@@ -158,7 +155,7 @@ def status_page(state: State, config: CollectorConfig, lang: str, now: float) ->
         )
         s = sites.setdefault(
             site,
-            {"name": _site_name(config, site), "up": 0, "total": 0, "ok": 0, "failing": 0,
+            {"name": names.get(site, site), "up": 0, "total": 0, "ok": 0, "failing": 0,
              "last_ts": 0.0},
         )  # fmt: skip
         s["total"] += 1
@@ -178,7 +175,7 @@ def status_page(state: State, config: CollectorConfig, lang: str, now: float) ->
         zone=zone,
         zone_name=zone_name(zone, at, lang),
         now=at,
-        contracts=[_contract(c, state.sla.get(c.id), config, now) for c in config.contracts],
+        contracts=[_contract(c, state.sla.get(c.id), names, now) for c in config.contracts],
         agents=agents,
         sites=sorted(sites.values(), key=lambda s: s["name"]),
     )

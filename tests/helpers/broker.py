@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 from pathlib import Path
@@ -76,14 +77,19 @@ class Mosquitto:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+            end_process(self.proc, grace=10)
             self.proc = None
 
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+def end_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace: float = 10) -> int:
+    """Stop a test's server: `sig`, `grace` seconds to exit, then SIGKILL; its exit code."""
+    proc.send_signal(sig)
+    try:
+        return proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait(5)

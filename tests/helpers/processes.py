@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from tests.helpers import ROOT
-from tests.helpers.broker import free_port, wait_port
+from tests.helpers.broker import end_process, free_port, wait_port
 from tests.helpers.poll import wait_until
 
 
@@ -49,12 +49,7 @@ class ServiceProcess:
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         assert self.proc is not None
-        self.proc.send_signal(sig)
-        try:
-            code = self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = self.proc.wait(5)
+        code = end_process(self.proc, sig, grace=20)
         self.proc = None
         return code
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers.broker import free_port
+from tests.helpers.broker import end_process, free_port
 from tests.helpers.poll import wait_until
 
 INSTALL = "apt-get install -y prometheus"
@@ -140,9 +140,4 @@ def prometheus_server(
         wait_until(ready, 30, "prometheus ready", step=0.1)
         yield prom
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        end_process(proc, grace=10)
