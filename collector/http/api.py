@@ -5,7 +5,6 @@ incident notes and the current state of a contract."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
 import json
 import logging
@@ -26,21 +25,11 @@ from runtime.logs import fields
 from runtime.secrets import SecretError, read_secret, same_secret
 
 log = logging.getLogger("dui.collector.api")
+AUTH_USER = web.RequestKey("dui_auth_user", str)  # the Basic user http.auth let in (server.py)
 
 
 def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
     return status(text=json.dumps({"error": message}), content_type="application/json")
-
-
-def _basic_user(request: web.Request) -> str | None:
-    """The user name of a Basic authorization (the middleware checked its password)."""
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Basic "):
-        return None
-    try:
-        return base64.b64decode(header[6:]).decode().partition(":")[0] or None
-    except (ValueError, UnicodeDecodeError):
-        return None
 
 
 class Api:
@@ -198,7 +187,7 @@ class Api:
         except (ValueError, RecursionError) as exc:
             raise _error(web.HTTPUnprocessableEntity, str(exc)) from None
         # a token carries no identity: then author is only what the body declares
-        user = _basic_user(request)
+        user = request.get(AUTH_USER)
         if data.get("author") is None:
             data["author"] = user or "api"
         problem = note_error(data)

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from collector.config import CollectorConfig, split_host_port
 from collector.health import Health
-from collector.http.api import Api
+from collector.http.api import AUTH_USER, Api
 from collector.http.guard import LIMITS, ConnectionGuard, Limits
 from collector.http.speedtest import Speedtest
 from collector.http.status import status_page
@@ -70,6 +70,8 @@ def _auth_middleware(config: CollectorConfig) -> Callable:
                 with contextlib.suppress(ValueError, UnicodeDecodeError):
                     user, _, password = base64.b64decode(header[6:]).decode().partition(":")
                     ok = user in users and same_secret(password, users[user])
+                    if ok:
+                        request[AUTH_USER] = user  # who did it, for what the API records
         if not ok:
             raise web.HTTPUnauthorized(
                 headers={"WWW-Authenticate": 'Basic realm="dui-sla"'}
