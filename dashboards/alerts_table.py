@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from collector.config import CollectorConfig, Contract
+from collector.readiness.limits import SiteLimits, pilot_limits
 from collector.sla.calendar import ServiceCalendar
 
 PERIOD_DAYS = 30  # a month, for the burn-rate arithmetic
@@ -292,94 +293,117 @@ def _site_mean(metric: str, site: str, role: str) -> str:
 
 
 def pilot_rules(config: CollectorConfig) -> list[Rule]:
-    """Per pilot site; the DUI alerts stay quiet while the site's own gateway is at fault."""
-    prereq = config.prerequisites.site if config.prerequisites else None
-    if prereq is None:
-        return []
+    """Per pilot site, on the limits the pilot dashboard draws (collector.readiness.limits);
+    the DUI alerts stay quiet while the site's own gateway is at fault."""
+    return [rule for limits in pilot_limits(config).values() for rule in _pilot_site(limits)]
+
+
+def _pilot_site(limits: SiteLimits) -> list[Rule]:
+    site, group = limits.site, f"dui-pilot-{limits.site}"
     rules = []
-    for site, conf in config.sites.items():
-        if not conf.pilot:
-            continue
-        group = f"dui-pilot-{site}"
-        faults = []
-        if prereq.max_loss is not None:
-            faults.append(
-                f"{_site_mean('dui_latency_loss_ratio', site, 'gateway')} > {num(prereq.max_loss)}"
+    faults = []
+    if limits.max_loss is not None:
+        faults.append(
+            f"{_site_mean('dui_latency_loss_ratio', site, 'gateway')} > {num(limits.max_loss)}"
+        )
+    if limits.max_gateway_rtt is not None:
+        faults.append(
+            f"{_site_mean('dui_latency_rtt_avg_seconds', site, 'gateway')}"
+            f" > {num(limits.max_gateway_rtt)}"
+        )
+    unless = "".join(f" unless on (site) ({f})" for f in faults)
+    if limits.max_dui_p95 is not None:
+        p95 = (
+            "histogram_quantile(0.95, sum by (site, le) (rate(dui_http_response_seconds_bucket"
+            f'{{site="{site}",role="dui"}}[{PILOT_WINDOW}])))'
+        )
+        rules.append(
+            Rule(
+                group=group,
+                alert="DuiPilotDuiSlow",
+                expr=f"{p95} > {num(limits.max_dui_p95)}{unless}",
+                severity="ticket",
+                for_="10m",
+                key="pilot_p95",
+                params={"max": duration(limits.max_dui_p95)},
             )
-        if prereq.max_gateway_rtt is not None:
-            faults.append(
-                f"{_site_mean('dui_latency_rtt_avg_seconds', site, 'gateway')}"
-                f" > {num(prereq.max_gateway_rtt)}"
+        )
+    if limits.max_loss is not None:
+        loss = num(limits.max_loss)
+        rules.append(
+            Rule(
+                group=group,
+                alert="DuiPilotDuiLoss",
+                expr=f"{_site_mean('dui_latency_loss_ratio', site, 'dui')} > {loss}{unless}",
+                severity="ticket",
+                for_="10m",
+                key="pilot_dui_loss",
+                params={"max": percent(limits.max_loss)},
             )
-        unless = "".join(f" unless on (site) ({f})" for f in faults)
-        if prereq.max_dui_p95 is not None:
-            p95 = (
-                "histogram_quantile(0.95, sum by (site, le) (rate(dui_http_response_seconds_bucket"
-                f'{{site="{site}",role="dui"}}[{PILOT_WINDOW}])))'
+        )
+    if faults:
+        marks = []
+        if limits.max_loss is not None:
+            marks.append(f"loss > {percent(limits.max_loss)}")
+        if limits.max_gateway_rtt is not None:
+            marks.append(f"RTT > {num(limits.max_gateway_rtt * 1000)} ms")
+        rules.append(
+            Rule(
+                group=group,
+                alert="DuiPilotLocalNetworkFault",
+                expr=" or ".join(faults),
+                severity="ticket",
+                for_="10m",
+                key="pilot_local_fault",
+                params={"limits": ", ".join(marks)},
             )
-            rules.append(
-                Rule(
-                    group=group,
-                    alert="DuiPilotDuiSlow",
-                    expr=f"{p95} > {num(prereq.max_dui_p95)}{unless}",
-                    severity="ticket",
-                    for_="10m",
-                    key="pilot_p95",
-                    params={"max": duration(prereq.max_dui_p95)},
-                )
+        )
+    if limits.max_dui_rtt is not None and limits.max_gateway_rtt is not None:
+        dui_rtt, gw_rtt = num(limits.max_dui_rtt), num(limits.max_gateway_rtt)
+        rtt = "dui_latency_rtt_avg_seconds"
+        rules.append(
+            Rule(
+                group=group,
+                alert="DuiPilotLinkSaturated",
+                expr=(
+                    f"{_site_mean(rtt, site, 'dui')} > {dui_rtt}"
+                    f" and on (site) {_site_mean(rtt, site, 'internet')} > {dui_rtt}"
+                    f" and on (site) {_site_mean(rtt, site, 'gateway')} <= {gw_rtt}"
+                ),
+                severity="ticket",
+                for_="10m",
+                key="pilot_link_saturated",
+                params={
+                    "dui_rtt": f"{num(limits.max_dui_rtt * 1000)} ms",
+                    "gateway_rtt": f"{num(limits.max_gateway_rtt * 1000)} ms",
+                },
             )
-        if prereq.max_loss is not None:
-            loss = num(prereq.max_loss)
-            rules.append(
-                Rule(
-                    group=group,
-                    alert="DuiPilotDuiLoss",
-                    expr=f"{_site_mean('dui_latency_loss_ratio', site, 'dui')} > {loss}{unless}",
-                    severity="ticket",
-                    for_="10m",
-                    key="pilot_dui_loss",
-                    params={"max": percent(prereq.max_loss)},
-                )
+        )
+    if limits.min_download is not None and limits.min_download_per_user is not None:
+        rules.append(
+            Rule(
+                group=group,
+                alert="DuiPilotDownloadPerUserLow",
+                expr=f"{download(site, PILOT_WINDOW)} < {num(limits.min_download)}{unless}",
+                severity="ticket",
+                for_="10m",
+                key="pilot_download_per_user",
+                params={
+                    "min": f"{num(limits.min_download_per_user * 8 / 1e6)} Mbit/s",
+                    "users": str(limits.users),
+                    "link": f"{num(limits.min_download * 8 / 1e6)} Mbit/s",
+                },
             )
-        if faults:
-            limits = []
-            if prereq.max_loss is not None:
-                limits.append(f"loss > {percent(prereq.max_loss)}")
-            if prereq.max_gateway_rtt is not None:
-                limits.append(f"RTT > {num(prereq.max_gateway_rtt * 1000)} ms")
-            rules.append(
-                Rule(
-                    group=group,
-                    alert="DuiPilotLocalNetworkFault",
-                    expr=" or ".join(faults),
-                    severity="ticket",
-                    for_="10m",
-                    key="pilot_local_fault",
-                    params={"limits": ", ".join(limits)},
-                )
-            )
-        if prereq.max_dui_rtt is not None and prereq.max_gateway_rtt is not None:
-            dui_rtt, gw_rtt = num(prereq.max_dui_rtt), num(prereq.max_gateway_rtt)
-            rtt = "dui_latency_rtt_avg_seconds"
-            rules.append(
-                Rule(
-                    group=group,
-                    alert="DuiPilotLinkSaturated",
-                    expr=(
-                        f"{_site_mean(rtt, site, 'dui')} > {dui_rtt}"
-                        f" and on (site) {_site_mean(rtt, site, 'internet')} > {dui_rtt}"
-                        f" and on (site) {_site_mean(rtt, site, 'gateway')} <= {gw_rtt}"
-                    ),
-                    severity="ticket",
-                    for_="10m",
-                    key="pilot_link_saturated",
-                    params={
-                        "dui_rtt": f"{num(prereq.max_dui_rtt * 1000)} ms",
-                        "gateway_rtt": f"{num(prereq.max_gateway_rtt * 1000)} ms",
-                    },
-                )
-            )
+        )
     return rules
+
+
+def download(site: str, window: str) -> str:
+    """The site's measured download rate (bytes/s), mean of its agents' last tests."""
+    return (
+        "avg by (site) (avg_over_time(dui_bandwidth_bytes_per_second"
+        f'{{site="{site}",direction="download"}}[{window}]))'
+    )
 
 
 def all_rules(config: CollectorConfig) -> list[Rule]:

@@ -5,6 +5,7 @@ prerequisites, the pilot sites) as thresholds and overrides, never as copied pan
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -12,6 +13,7 @@ from grafanalib._gen import DashboardEncoder
 from grafanalib.core import Dashboard, Templating, Time
 
 from collector.config import CollectorConfig, Contract
+from collector.readiness.limits import pilot_limits, pilot_sites
 from collector.sla.engine import STATES
 from collector.sla.records import CONTRACT_PROBES
 from dashboards.panels import (
@@ -72,12 +74,20 @@ def _contract_overrides(
 ) -> tuple[dict[str, Any], ...]:
     """One threshold override per contract whose config gives the steps (legend = its id);
     `line` draws them on a time series."""
+    return _overrides({c.id: c for c in contracts}, steps_of, line)
+
+
+def _overrides(
+    items: dict[str, Any], steps_of: Any, line: bool = False
+) -> tuple[dict[str, Any], ...]:
+    """One threshold override per item (a contract, a site) whose config gives the steps,
+    matched by its legend (the item's id); `line` draws them on a time series."""
     out = []
-    for contract in contracts:
-        pairs = steps_of(contract)
+    for name, item in items.items():
+        pairs = steps_of(item)
         if pairs:
             style = {"custom.thresholdsStyle": {"mode": "line"}} if line else {}
-            out.append(by_name(contract.id, thresholds=threshold_value(*pairs), **style))
+            out.append(by_name(name, thresholds=threshold_value(*pairs), **style))
     return tuple(out)
 
 
@@ -207,6 +217,36 @@ def overview(config: CollectorConfig, lang: str) -> tuple[Page, list[Any]]:
     return page, [contract_var]
 
 
+def wifi_specs() -> tuple[Spec, Spec]:
+    """The share of a site's workstations on Wi-Fi and each one's signal: on the site
+    dashboard and on the workstations one."""
+    return (
+        Spec(
+            "site.wifi_share",
+            "timeseries",
+            (
+                Query(
+                    f'avg by (site) (dui_agent_info{{{S}, link="wifi"}}'
+                    f" or dui_agent_info{{{S}}} * 0)",
+                    "{{site}}",
+                ),
+            ),
+            unit="percentunit",
+            width=8,
+            minmax=(0, 1),
+        ),
+        Spec(
+            "site.wifi_signal",
+            "timeseries",
+            (Query(f"dui_agent_wifi_signal_ratio{{{S}}}", "{{site}} {{agent}}"),),
+            unit="percentunit",
+            width=8,
+            minmax=(0, 1),
+            thresholds=(("red", None), ("orange", 0.4), ("green", 0.6)),
+        ),
+    )
+
+
 def site(config: CollectorConfig, lang: str) -> tuple[Page, list[Any]]:
     pre = config.prerequisites.site if config.prerequisites else None
     page = Page(lang)
@@ -317,34 +357,9 @@ def site(config: CollectorConfig, lang: str) -> tuple[Page, list[Any]]:
             width=8,
         )
     )
-    page.add(
-        Spec(
-            "site.wifi_share",
-            "timeseries",
-            (
-                Query(
-                    f'avg by (site) (dui_agent_info{{{S}, link="wifi"}}'
-                    f" or dui_agent_info{{{S}}} * 0)",
-                    "{{site}}",
-                ),
-            ),
-            unit="percentunit",
-            width=8,
-            minmax=(0, 1),
-        )
-    )
-    page.add(
-        Spec(
-            "site.wifi_signal",
-            "timeseries",
-            (Query(f"dui_agent_wifi_signal_ratio{{{S}}}", "{{site}} {{agent}}"),),
-            unit="percentunit",
-            width=8,
-            minmax=(0, 1),
-            thresholds=(("red", None), ("orange", 0.4), ("green", 0.6)),
-        )
-    )
-    pilots = sorted(sid for sid, s in config.sites.items() if s.pilot)
+    for spec in wifi_specs():
+        page.add(spec)
+    pilots = pilot_sites(config)
     return page, [
         variable("site", "label_values(dui_probe_results_total, site)", lang, pilots or None),
         variable(
@@ -563,14 +578,372 @@ def evidence(config: CollectorConfig, lang: str) -> tuple[Page, list[Any]]:
     return page, [variable("contract", "label_values(dui_sla_objective_ratio, contract)", lang)]
 
 
-BUILDERS = {"overview": overview, "site": site, "fleet": fleet, "evidence": evidence}
+P = 'site=~"$site"'  # the pilot dashboard's one site (a single-valued variable)
+# the DUI as the contract judges it (collector/sla/records.py): its http and scenario probes
+DUI_CHECKS = f'role="dui", probe=~"{"|".join(CONTRACT_PROBES)}"'
+WEEK = "1w"
 
 
-def build_dashboards(config: CollectorConfig, lang: str = "fr") -> dict[str, dict[str, Any]]:
-    """File name → the Grafana dashboard JSON (plain dict), same config → same JSON."""
+def p95(selector: str, window: str) -> str:
+    """p95 of the DUI's successful responses per site over `window`, from the histogram."""
+    return (
+        f"histogram_quantile(0.95, sum by (site, le) "
+        f'(rate(dui_http_response_seconds_bucket{{{selector}, role="dui"}}[{window}])))'
+    )
+
+
+def _below(limit: float | None) -> tuple[tuple[str, float | None], ...]:
+    return (("green", None), ("red", float(limit))) if limit is not None else ()
+
+
+def _above(least: float | None) -> tuple[tuple[str, float | None], ...]:
+    return (("red", None), ("green", float(least))) if least is not None else ()
+
+
+def _met_mappings(lang: str, no: str, yes: str) -> tuple[dict[str, Any], ...]:
+    return (
+        {
+            "type": "value",
+            "options": {
+                "0": {"text": text(no, lang), "color": "red", "index": 0},
+                "1": {"text": text(yes, lang), "color": "green", "index": 1},
+            },
+        },
+    )
+
+
+def readiness(config: CollectorConfig, lang: str) -> tuple[Page, list[Any]]:
+    """ "Parc et prérequis": per site, maintained vs obsolete OS, median age, RAM, the
+    prerequisite checks and the verdict; per workstation, its inventory; Wi-Fi."""
+    pre = config.prerequisites.workstation if config.prerequisites else None
+    max_age = float(pre.max_age) if pre and pre.max_age else None
+    min_ram = float(pre.min_ram) if pre and pre.min_ram else None
+    page = Page(lang)
+    page.row("readiness.row_sites")
+    page.add(
+        Spec(
+            "readiness.ready",
+            "stat",
+            (Query(f"dui_site_ready{{{S}}}", "{{site}}"),),
+            width=6,
+            height=6,
+            thresholds=(("red", None), ("green", 1.0)),
+            mappings=_met_mappings(lang, "readiness.not_ready", "readiness.is_ready"),
+            extra={"options": {"colorMode": "background"}},
+        )
+    )
+    page.add(
+        Spec(
+            "readiness.os",
+            "table",
+            (
+                Query(
+                    f"sum by (site, os_maintained) (dui_site_workstations{{{S}}})",
+                    "",
+                    instant=True,
+                ),
+            ),
+            width=6,
+            height=6,
+            # one row per site, a column per "true" / "false" / "unknown"
+            extra={
+                "transformations": [
+                    {
+                        "id": "groupingToMatrix",
+                        "options": {
+                            "rowField": "site",
+                            "columnField": "os_maintained",
+                            "valueField": "Value",
+                        },
+                    }
+                ]
+            },
+        )
+    )
+    page.add(
+        Spec(
+            "readiness.age",
+            "stat",
+            (
+                Query(
+                    f"quantile by (org, site) (0.5, dui_workstation_age_seconds{{{S}}})",
+                    "{{site}}",
+                ),
+            ),
+            unit="s",
+            width=6,
+            height=6,
+            thresholds=(("green", None), *_below(max_age)[1:]),
+        )
+    )
+    page.add(
+        Spec(
+            "readiness.ram",
+            "stat",
+            (
+                Query(
+                    f"min by (org, site) (dui_workstation_ram_bytes{{{S}}})",
+                    "{{site}} " + text("legend.min", lang),
+                ),
+            ),
+            unit="bytes",
+            width=6,
+            height=6,
+            thresholds=_above(min_ram) or (("green", None),),
+        )
+    )
+    page.add(
+        Spec(
+            "readiness.checks",
+            "table",
+            (Query(f"dui_prerequisite_met{{{S}}}", "", instant=True),),
+            width=24,
+            mappings=_met_mappings(lang, "readiness.check_failed", "readiness.check_met"),
+            # a row per site, a column per check: the go-live checklist at a glance
+            extra={
+                "transformations": [
+                    {
+                        "id": "groupingToMatrix",
+                        "options": {
+                            "rowField": "site",
+                            "columnField": "check",
+                            "valueField": "Value",
+                        },
+                    }
+                ],
+                "fieldConfig": {
+                    "defaults": {"custom": {"cellOptions": {"type": "color-background"}}}
+                },
+            },
+        )
+    )
+    page.row("readiness.row_workstations")
+    page.add(
+        Spec(
+            "readiness.workstations",
+            "table",
+            (
+                Query(f"dui_workstation_info{{{S}}}", "", instant=True),
+                Query(f"dui_workstation_age_seconds{{{S}}}", "", instant=True),
+                Query(f"dui_workstation_ram_bytes{{{S}}}", "", instant=True),
+            ),
+            width=24,
+            height=10,
+            overrides=(
+                by_name(
+                    "Value #B",
+                    unit="s",
+                    thresholds=threshold_value(("green", None), *_below(max_age)[1:]),
+                ),
+                by_name(
+                    "Value #C",
+                    unit="bytes",
+                    thresholds=threshold_value(*(_above(min_ram) or (("green", None),))),
+                ),
+            ),
+            extra={
+                "transformations": [
+                    {"id": "merge", "options": {}},
+                    {
+                        "id": "organize",
+                        "options": {
+                            "excludeByName": {"Time": True, "__name__": True, "Value #A": True}
+                        },
+                    },
+                ]
+            },
+        )
+    )
+    page.row("readiness.row_network")
+    for spec in wifi_specs():
+        page.add(spec)
+    return page, [variable("site", "label_values(dui_site_workstations, site)", lang)]
+
+
+def pilot(config: CollectorConfig, lang: str) -> tuple[Page, list[Any]]:
+    """The pilot sites since go-live: the experience (p95, errors, local faults, the link)
+    beside the adoption (workstations in use, minutes of use per day), on the limits the
+    pilot alerts use (collector.readiness.limits)."""
+    limits = pilot_limits(config)
+    page = Page(lang)
+    page.row("pilot.row_experience")
+    page.add(
+        Spec(
+            "pilot.p95",
+            "timeseries",
+            (Query(p95(P, "$__rate_interval"), "{{site}}"),),
+            unit="s",
+            width=8,
+            overrides=_overrides(limits, lambda lim: _below(lim.max_dui_p95), line=True),
+        )
+    )
+    checks = f"dui_probe_results_total{{{P}, {DUI_CHECKS}"
+    page.add(
+        Spec(
+            "pilot.errors",
+            "timeseries",
+            (
+                Query(
+                    # no failure yet: the failure series does not exist, the share is 0
+                    f'(sum by (site) (rate({checks}, result="failure"}}[$__rate_interval]))'
+                    f" or sum by (site) (rate({checks}}}[$__rate_interval])) * 0)"
+                    f" / sum by (site) (rate({checks}}}[$__rate_interval]))",
+                    "{{site}}",
+                ),
+            ),
+            unit="percentunit",
+            width=8,
+            minmax=(0, 1),
+        )
+    )
+    page.add(
+        Spec(
+            "pilot.download",
+            "timeseries",
+            (
+                Query(
+                    f'avg by (site) (dui_bandwidth_bytes_per_second{{{P}, direction="download"}})',
+                    "{{site}}",
+                ),
+            ),
+            unit="Bps",
+            width=8,
+            overrides=_overrides(limits, lambda lim: _above(lim.min_download), line=True),
+        )
+    )
+    page.add(
+        Spec(
+            "pilot.gateway_rtt",
+            "timeseries",
+            (
+                Query(
+                    f'avg by (site) (dui_latency_rtt_avg_seconds{{{P}, role="gateway"}})',
+                    "{{site}}",
+                ),
+            ),
+            unit="s",
+            overrides=_overrides(limits, lambda lim: _below(lim.max_gateway_rtt), line=True),
+        )
+    )
+    page.add(
+        Spec(
+            "pilot.gateway_loss",
+            "timeseries",
+            (
+                Query(
+                    f'max by (site) (dui_latency_loss_ratio{{{P}, role="gateway"}})',
+                    "{{site}}",
+                ),
+            ),
+            unit="percentunit",
+            overrides=_overrides(limits, lambda lim: _below(lim.max_loss), line=True),
+        )
+    )
+    page.row("pilot.row_adoption")
+    page.add(
+        Spec(
+            "pilot.in_use",
+            "timeseries",
+            (Query(f"sum by (site) (dui_site_workstations_in_use{{{P}}})", "{{site}}"),),
+            width=8,
+        )
+    )
+    page.add(
+        Spec(
+            "pilot.minutes",
+            "timeseries",
+            (
+                Query(
+                    f"sum by (site) (increase(dui_site_usage_minutes_total{{{P}}}[1d]))",
+                    "{{site}}",
+                ),
+            ),
+            unit="m",
+            width=8,
+        )
+    )
+    page.add(
+        Spec(
+            "pilot.ready",
+            "stat",
+            (Query(f"dui_site_ready{{{P}}}", "{{site}}"),),
+            width=8,
+            thresholds=(("red", None), ("green", 1.0)),
+            mappings=_met_mappings(lang, "readiness.not_ready", "readiness.is_ready"),
+            extra={"options": {"colorMode": "background"}},
+        )
+    )
+    page.row("pilot.row_weeks")
+    weekly = {"interval": WEEK, "fieldConfig": {"defaults": {"custom": {"drawStyle": "bars"}}}}
+    page.add(
+        Spec(
+            "pilot.week_p95",
+            "timeseries",
+            (Query(p95(P, WEEK), "{{site}}"),),
+            unit="s",
+            overrides=_overrides(limits, lambda lim: _below(lim.max_dui_p95), line=True),
+            extra=weekly,
+        )
+    )
+    page.add(
+        Spec(
+            "pilot.week_minutes",
+            "timeseries",
+            (
+                Query(
+                    f"sum by (site) (increase(dui_site_usage_minutes_total{{{P}}}[{WEEK}])) / 7",
+                    "{{site}}",
+                ),
+            ),
+            unit="m",
+            extra=weekly,
+        )
+    )
+    pilots = pilot_sites(config)
+    # only the pilot sites (all sites while none is declared), one at a time
+    listed = f'{{site=~"{"|".join(pilots)}"}}' if pilots else ""
+    return page, [
+        variable(
+            "site",
+            f"label_values(dui_probe_results_total{listed}, site)",
+            lang,
+            pilots[:1] or None,
+            multi=False,
+        )
+    ]
+
+
+def pilot_time(config: CollectorConfig, today: dt.date) -> Time:
+    """From the earliest pilot go-live once it has passed (the whole pilot so far), else
+    the last 7 days."""
+    days = [s.go_live for s in config.sites.values() if s.pilot and s.go_live is not None]
+    start = min(days, default=None)
+    if start is None or start > today:
+        return Time("now-7d", "now")
+    return Time(f"{start.isoformat()}T00:00:00.000Z", "now")
+
+
+BUILDERS = {
+    "overview": overview,
+    "site": site,
+    "fleet": fleet,
+    "evidence": evidence,
+    "readiness": readiness,
+    "pilot": pilot,
+}
+TIMES = {"pilot": pilot_time}  # the others show the last 24 hours
+
+
+def build_dashboards(
+    config: CollectorConfig, lang: str = "fr", today: dt.date | None = None
+) -> dict[str, dict[str, Any]]:
+    """File name → the Grafana dashboard JSON (plain dict), same config and day → same JSON
+    (`today`, default the local date, places the pilot dashboard's time range)."""
+    today = today or dt.date.today()
     out = {}
     for name, builder in BUILDERS.items():
         page, variables = builder(config, lang)
+        time_of = TIMES.get(name)
         dashboard = Dashboard(
             title=text(f"{name}.title", lang),
             description=text(f"{name}.description", lang),
@@ -578,7 +951,7 @@ def build_dashboards(config: CollectorConfig, lang: str = "fr") -> dict[str, dic
             tags=["dui"],
             timezone="browser",
             refresh="1m",
-            time=Time("now-24h", "now"),
+            time=time_of(config, today) if time_of else Time("now-24h", "now"),
             graphTooltip=1,
             schemaVersion=36,
             templating=Templating(list=[datasource_variable(lang), *variables]),

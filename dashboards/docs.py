@@ -10,8 +10,17 @@ from collector.config import CollectorConfig, parse
 from dashboards.build import build_dashboards, panel_queries
 
 EXAMPLE: dict[str, Any] = {
-    "sites": {"ehpad-tilleuls": {"pilot": True}},
-    "prerequisites": {"site": {"max_dui_rtt": "100ms", "max_loss": 0.01, "max_dui_p95": "3s"}},
+    "sites": {"ehpad-tilleuls": {"pilot": True, "go_live": "2026-12-01", "users": 25}},
+    "prerequisites": {
+        "workstation": {"max_age": "5y", "min_ram": "8GB"},
+        "site": {
+            "min_download_per_user": "1Mbit",
+            "max_dui_rtt": "100ms",
+            "max_loss": 0.01,
+            "max_gateway_rtt": "5ms",
+            "max_dui_p95": "3s",
+        },
+    },
     "contracts": [
         {
             "id": "dui-vendor-2026",
@@ -28,7 +37,7 @@ EXAMPLE: dict[str, Any] = {
 INTRO = """\
 # Dashboards
 
-`dui-dashboards` writes four Grafana dashboards, generated from the collector config,
+`dui-dashboards` writes six Grafana dashboards, generated from the collector config,
 and the Grafana provisioning files that load them. This page is generated from the
 dashboards (`python -m dashboards.docs > docs/dashboards.md`): every panel, what it
 shows, what to do, and the PromQL behind it. Do not edit it by hand.
@@ -49,14 +58,16 @@ MQTT password, the evidence tokens, certificates): it runs without the collector
 rights, and a secret file of mode 0600 is no error. The collector still checks them.
 
 - `--out DIR` receives `dui-overview.json`, `dui-site.json`, `dui-fleet.json`,
-  `dui-evidence.json`, `provisioning/datasources/dui-prometheus.yaml` (a Prometheus
+  `dui-evidence.json`, `dui-readiness.json` ("parc et prérequis"), `dui-pilot.json`,
+  `provisioning/datasources/dui-prometheus.yaml` (a Prometheus
   datasource with uid `prometheus`, URL from `--prometheus-url`, default
   `http://127.0.0.1:9090`) and `provisioning/dashboards/dui.yaml` (a file provider
   reading `--dashboards-path`, default `/var/lib/grafana/dashboards/dui`, into a
   folder `DUI`). The same files with their defaults are in `deploy/grafana/`.
 - Titles, descriptions and legends are French by default, English with `--lang en`;
   they come from one table, `dashboards/strings.json`.
-- The UIDs are stable (`dui-overview`, `dui-site`, `dui-fleet`, `dui-evidence`):
+- The UIDs are stable (`dui-overview`, `dui-site`, `dui-fleet`, `dui-evidence`,
+  `dui-readiness`, `dui-pilot`):
   regenerate after changing the config and Grafana replaces the dashboards in place.
   The provider forbids edits in the UI, which a regeneration would lose.
 - Contracts, sites and targets are template variables read from Prometheus; every
@@ -66,7 +77,17 @@ rights, and a secret file of mode 0600 is no error. The collector still checks t
   contract's thresholds (Grafana overrides matched by the contract id); the site
   prerequisites (`max_dui_p95`, `max_dui_rtt`, `max_loss`) become threshold lines; the
   penalty is shown in the contract's currency; the site dashboard opens on the pilot
-  sites.
+  sites. The workstation prerequisites (`max_age`, `min_ram`) colour the "parc et
+  prérequis" dashboard.
+- The pilot dashboard shows one pilot site at a time (`$site` lists the sites with
+  `pilot: true`, all sites while none is declared, and opens on the first). Its time
+  range starts at the earliest pilot `go_live` when that day has passed at generation
+  (else the last 7 days): regenerate after go-live. Its thresholds are those of the
+  pilot alerts, read from one place (`collector/readiness/limits.py`): p95 above
+  `max_dui_p95`, else the strictest contract's `slow_threshold`; gateway RTT above
+  `max_gateway_rtt`; loss above `max_loss`; download below `min_download_per_user` ×
+  the site's `users` ("link saturated"). Usage is opt-in and per site only (see the
+  README on staff-activity data).
 - Grafana is not part of the test suite: the dashboards are checked structurally
   (panel ids, datasource references, template variables, every metric in the
   catalogue, every query parsed by `promtool`), and the end-to-end test runs every
@@ -75,8 +96,11 @@ rights, and a secret file of mode 0600 is no error. The collector still checks t
 The thresholds below are those of this example config:
 
 ```yaml
-sites: {ehpad-tilleuls: {pilot: true}}
-prerequisites: {site: {max_dui_rtt: 100ms, max_loss: 0.01, max_dui_p95: 3s}}
+sites: {ehpad-tilleuls: {pilot: true, go_live: 2026-12-01, users: 25}}
+prerequisites:
+  workstation: {max_age: 5y, min_ram: 8GB}
+  site: {min_download_per_user: 1Mbit, max_dui_rtt: 100ms, max_loss: 0.01,
+         max_gateway_rtt: 5ms, max_dui_p95: 3s}
 contracts:
   - id: dui-vendor-2026
     targets: [dui-login]

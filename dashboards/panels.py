@@ -79,25 +79,32 @@ def threshold_value(*pairs: tuple[str, float | None]) -> dict[str, Any]:
     return {"mode": "absolute", "steps": steps(*pairs)}
 
 
-def variable(name: str, query: str, lang: str, default: list[str] | None = None) -> Template:
-    """A multi-valued query variable with "All" = `.*`, refreshed with the time range."""
-    chosen = default or ["$__all"]
+def variable(
+    name: str, query: str, lang: str, default: list[str] | None = None, *, multi: bool = True
+) -> Template:
+    """A multi-valued query variable with "All" = `.*`, refreshed with the time range;
+    `multi=False`: one value at a time, no "All" (`default` its first value)."""
+    chosen = default or (["$__all"] if multi else [])
     template = Template(
         name=name,
         label=text(f"var.{name}", lang),
         query=query,
         dataSource=DS,
-        multi=True,
-        includeAll=True,
-        allValue=".*",
+        multi=multi,
+        includeAll=multi,
+        allValue=".*" if multi else None,
         refresh=2,
         sort=1,
     )
-    template._current = {  # type: ignore[attr-defined] - a list is what Grafana keeps for multi
-        "selected": True,
-        "text": ["All"] if chosen == ["$__all"] else chosen,
-        "value": chosen,
-    }
+    if multi:
+        current: dict[str, Any] = {
+            "selected": True,
+            "text": ["All"] if chosen == ["$__all"] else chosen,
+            "value": chosen,
+        }
+    else:  # Grafana keeps a single value as a string; none given: it takes the first listed
+        current = {"selected": True, "text": chosen[0], "value": chosen[0]} if chosen else {}
+    template._current = current  # type: ignore[attr-defined] - a list is what Grafana keeps for multi
     return template
 
 

@@ -6,6 +6,7 @@ provisioning files and docs/dashboards.md."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import subprocess
@@ -19,8 +20,10 @@ from collector.config import load, parse
 from collector.ingest import Accepted, Outcome
 from collector.metrics.catalogue import BY_NAME
 from collector.metrics.exposition import Exposition
+from collector.readiness.limits import site_limits
 from collector.state import State
 from dashboards import build, docs, panels, provisioning
+from dashboards.alerts_table import all_rules
 from dashboards.build import STATE_NOW, build_dashboards, dump, panel_queries
 from runtime.configfile import ConfigError
 from tests.helpers import ROOT
@@ -29,8 +32,17 @@ from tests.helpers.cli import python
 from tests.test_metrics_catalogue import promtool
 
 CONFIG = {
-    "sites": {"s1": {"pilot": True}, "s2": {}},
-    "prerequisites": {"site": {"max_dui_rtt": "100ms", "max_loss": 0.02, "max_dui_p95": "2s"}},
+    "sites": {"s1": {"pilot": True, "go_live": "2026-11-02", "users": 20}, "s2": {}},
+    "prerequisites": {
+        "workstation": {"max_age": "5y", "min_ram": "8GB"},
+        "site": {
+            "max_dui_rtt": "100ms",
+            "max_loss": 0.02,
+            "max_dui_p95": "2s",
+            "max_gateway_rtt": "5ms",
+            "min_download_per_user": "1Mbit",
+        },
+    },
     "contracts": [
         {
             "id": "gold",
@@ -44,7 +56,15 @@ CONFIG = {
         {"id": "basic", "targets": ["dui-login"], "availability": {"objective": 0.99}},
     ],
 }
-NAMES = {"dui-overview.json", "dui-site.json", "dui-fleet.json", "dui-evidence.json"}
+NAMES = {
+    "dui-overview.json",
+    "dui-site.json",
+    "dui-fleet.json",
+    "dui-evidence.json",
+    "dui-readiness.json",
+    "dui-pilot.json",
+}
+TODAY = dt.date(2026, 11, 24)
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 SELECTOR = re.compile(r"\b([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}")
 
@@ -57,7 +77,7 @@ def all_dashboards():
     return [
         (lang, name, d)
         for lang in panels.LANGS
-        for name, d in build_dashboards(config(), lang).items()
+        for name, d in build_dashboards(config(), lang, TODAY).items()
     ]
 
 
@@ -71,7 +91,7 @@ def family(metric: str):
     return None, False
 
 
-def test_four_dashboards_with_stable_uids_and_unique_panel_ids() -> None:
+def test_six_dashboards_with_stable_uids_and_unique_panel_ids() -> None:
     for lang, name, dashboard in all_dashboards():
         assert dashboard["uid"] == name.removesuffix(".json")
         ids = [p["id"] for p in dashboard["panels"]]
@@ -413,3 +433,144 @@ def test_docs_show_every_query(lang) -> None:
     for _, _, dashboard in all_dashboards():
         for _, target in panel_queries(dashboard):
             assert target["expr"] in text
+
+
+def by_title(dashboard: dict) -> dict[str, dict]:
+    return {p["title"]: p for p in dashboard["panels"]}
+
+
+def site_steps(panel: dict, site: str) -> list[dict]:
+    """The threshold steps of the override drawn for `site` (legend = the site id)."""
+    for override in panel["fieldConfig"]["overrides"]:
+        if override["matcher"]["options"] == site:
+            return next(
+                p["value"]["steps"] for p in override["properties"] if p["id"] == "thresholds"
+            )
+    raise AssertionError(f"no override for {site} in {panel['title']}")
+
+
+def alert_threshold(rules, alert: str, site: str) -> float:
+    """The literal a pilot alert compares its first expression to."""
+    rule = next(r for r in rules if r.alert == alert and r.group == f"dui-pilot-{site}")
+    return float(re.search(r"\)\s*[<>]\s*([0-9.e+-]+)", rule.expr).group(1))
+
+
+@pytest.mark.parametrize(
+    "pre, contracts_slow, p95",
+    [
+        ({"max_dui_p95": "2s"}, ["10s", "4s"], 2.0),  # the prerequisite first
+        ({}, ["10s", "4s"], 4.0),  # else the strictest contract's slow_threshold
+    ],
+)
+def test_pilot_dashboard_draws_the_pilot_alerts_thresholds(pre, contracts_slow, p95) -> None:
+    """Both read collector.readiness.limits: the same numbers, and they come from the config
+    (p95, gateway RTT, gateway loss, download = per user × the site's users)."""
+    data = json.loads(json.dumps(CONFIG))
+    site_pre = {k: v for k, v in data["prerequisites"]["site"].items() if k != "max_dui_p95"}
+    data["prerequisites"]["site"] = {**site_pre, **pre}
+    for contract, slow in zip(data["contracts"], contracts_slow, strict=True):
+        contract["availability"]["slow_threshold"] = slow
+    conf = parse(data)
+    rules = all_rules(conf)
+    panels_ = by_title(build_dashboards(conf, "en", TODAY)["dui-pilot.json"])
+    pairs = {
+        "Response time p95": ("DuiPilotDuiSlow", p95),
+        "p95 per week": ("DuiPilotDuiSlow", p95),
+        "RTT to the gateway (local network)": ("DuiPilotLocalNetworkFault", None),
+        "Site download rate": ("DuiPilotDownloadPerUserLow", 20 * 125_000.0),
+    }
+    for title, (alert, expected) in pairs.items():
+        drawn = site_steps(panels_[title], "s1")[1]["value"]
+        if expected is not None:
+            assert drawn == expected, title
+        if alert != "DuiPilotLocalNetworkFault":
+            assert drawn == alert_threshold(rules, alert, "s1"), title
+    local = next(r for r in rules if r.alert == "DuiPilotLocalNetworkFault")
+    assert f"> {site_steps(panels_['RTT to the gateway (local network)'], 's1')[1]['value']:g}" in (
+        local.expr
+    )
+    assert (
+        f"> {site_steps(panels_['Loss to the gateway (local network)'], 's1')[1]['value']:g}"
+        in (local.expr)
+    )
+    limits = site_limits(conf, "s1")
+    assert (limits.max_gateway_rtt, limits.max_loss, limits.max_dui_p95) == (0.005, 0.02, p95)
+    # s2 is no pilot: no alert group, no threshold drawn
+    assert not [r for r in rules if r.group == "dui-pilot-s2"]
+    assert all(
+        o["matcher"]["options"] == "s1"
+        for p in panels_.values()
+        for o in p.get("fieldConfig", {}).get("overrides", [])
+    )
+
+
+def test_pilot_site_variable_and_time_range_follow_the_config() -> None:
+    pilot = build_dashboards(config(), "fr", TODAY)["dui-pilot.json"]
+    var = next(v for v in pilot["templating"]["list"] if v["name"] == "site")
+    assert var["query"] == 'label_values(dui_probe_results_total{site=~"s1"}, site)'
+    assert (var["multi"], var["includeAll"], var["current"]["value"]) == (False, False, "s1")
+    assert pilot["time"] == {"from": "2026-11-02T00:00:00.000Z", "to": "now"}
+    before = build_dashboards(config(), "fr", dt.date(2026, 11, 1))["dui-pilot.json"]
+    assert before["time"] == {"from": "now-7d", "to": "now"}  # go-live still ahead
+    none = parse({"sites": {"a": {}}})
+    var = build_dashboards(none, "fr", TODAY)["dui-pilot.json"]["templating"]["list"][1]
+    assert var["query"] == "label_values(dui_probe_results_total, site)"  # no pilot: all
+
+
+def test_readiness_dashboard_colours_come_from_the_workstation_prerequisites() -> None:
+    panels_ = by_title(build_dashboards(config(), "en", TODAY)["dui-readiness.json"])
+    age = panels_["Median workstation age"]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert age == [{"color": "green", "value": None}, {"color": "red", "value": 5 * 365 * 86400.0}]
+    ram = panels_["Memory of the smallest workstation"]["fieldConfig"]["defaults"]["thresholds"]
+    assert ram["steps"] == [{"color": "red", "value": None}, {"color": "green", "value": 8e9}]
+    table = panels_["Workstations"]["fieldConfig"]["overrides"]
+    assert {o["matcher"]["options"] for o in table} == {"Value #B", "Value #C"}
+    bare = by_title(build_dashboards(parse({}), "en", TODAY)["dui-readiness.json"])
+    steps = bare["Median workstation age"]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert steps == [{"color": "green", "value": None}]  # no max_age: no threshold invented
+
+
+def test_pilot_error_share_is_zero_before_the_first_failure(tmp_path) -> None:
+    """promtool: the share of DUI checks failing is 0 while no failure was ever counted
+    (no failure series), 0.25 when one check in four fails; dns results do not count."""
+    expr = next(
+        t["expr"]
+        for p, t in panel_queries(build_dashboards(config(), "en", TODAY)["dui-pilot.json"])
+        if p["title"] == "Share of DUI checks failing"
+    )
+    ids = 'org="o",target="dui-login",role="dui"'
+    series = [
+        {"series": f'dui_probe_results_total{{{ids},site="s1",probe="http",result="success"}}',
+         "values": "0+3x10"},
+        {"series": f'dui_probe_results_total{{{ids},site="s1",probe="http",result="failure"}}',
+         "values": "0+1x10"},
+        {"series": f'dui_probe_results_total{{{ids},site="s1",probe="dns",result="failure"}}',
+         "values": "0+5x10"},
+        {"series": f'dui_probe_results_total{{{ids},site="s2",probe="http",result="success"}}',
+         "values": "0+4x10"},
+    ]  # fmt: skip
+    tests = {
+        "rule_files": [],
+        "tests": [
+            {
+                "interval": "1m",  # the samples a minute apart, as the values say
+                "input_series": series,
+                "promql_expr_test": [
+                    {
+                        "expr": substituted(expr),
+                        "eval_time": "8m",
+                        "exp_samples": [
+                            {"labels": '{site="s1"}', "value": 0.25},
+                            {"labels": '{site="s2"}', "value": 0},
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "t.yml"
+    path.write_text(yaml.safe_dump(tests), encoding="utf-8")
+    proc = subprocess.run(
+        [promtool(), "test", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

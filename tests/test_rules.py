@@ -139,6 +139,12 @@ def histogram(site: str, slow: bool) -> dict[str, str]:
     return out
 
 
+def download(rate: float, site: str = "pilot-a") -> dict[str, str]:
+    """One agent's bandwidth tests: `rate` bytes/s down."""
+    ids = {"org": "o1", "site": site, "agent": "a1", "target": "speedtest", "role": "speedtest"}
+    return {series("dui_bandwidth_bytes_per_second", **ids, direction="download"): f"{rate}x60"}
+
+
 def all_up(minutes: int = 60) -> dict[str, str]:
     return sla("gold", minutes, up=1) | sla("silver", minutes, up=1)
 
@@ -221,6 +227,24 @@ def cases() -> list[Case]:
             "the access link queues: DUI and internet slow, gateway fine",
             pilot_series(dui_rtt=0.3, net_rtt=0.3),
             [("40m", "DuiPilotLinkSaturated", [PILOT])],
+        ),
+        Case(
+            "1 Mbit/s for 10 declared users needs 1.25 MB/s: 1 MB/s is too little",
+            pilot_series() | download(1e6) | download(1e6, site="site-b"),
+            [("40m", "DuiPilotDownloadPerUserLow", [PILOT])],  # site-b is no pilot
+        ),
+        Case(
+            "1.5 MB/s for 10 users is enough",
+            pilot_series() | download(1.5e6),
+            [("40m", "DuiPilotDownloadPerUserLow", [])],
+        ),
+        Case(
+            "too little bandwidth with the gateway at fault: the local fault only",
+            pilot_series(gw_loss=0.2) | download(1e6),
+            [
+                ("40m", "DuiPilotDownloadPerUserLow", []),
+                ("40m", "DuiPilotLocalNetworkFault", [PILOT]),
+            ],
         ),
         Case(
             "only the DUI is far: vendor side, not the link",

@@ -46,6 +46,8 @@ PER_SITE = "Per site, across agents"
 AGENTS = "Agents"
 COLLECTOR = "Collector"
 CONTRACTS = "Contracts (current period unless said)"
+READINESS = "Readiness and use"
+SITE_ONLY = ("org", "site")
 
 # fmt: off
 FAMILIES: tuple[Family, ...] = (
@@ -102,6 +104,14 @@ FAMILIES: tuple[Family, ...] = (
     _f("dui_restore_test_last_duration_seconds", "gauge", "Duration of the last successful restore test", SLA, "seconds", CONTRACTS),
     _f("dui_sla_clause_compliant", "gauge", "1 when the clause is met, 0 when not (absent when not evaluated)", (*SLA, "clause"), "", CONTRACTS),
     _f("dui_maintenance_active", "gauge", "1 inside a maintenance window", SLA, "", CONTRACTS),
+    _f("dui_workstation_info", "gauge", "The workstation's last inventory: OS, version, maintained (true, false, unknown) and model (1)", (*AGENT, "os", "os_version", "os_maintained", "model"), "", READINESS),
+    _f("dui_workstation_age_seconds", "gauge", "Workstation age from its firmware date (absent when not reported)", AGENT, "seconds", READINESS),
+    _f("dui_workstation_ram_bytes", "gauge", "Memory the workstation's OS reports", AGENT, "bytes", READINESS),
+    _f("dui_site_workstations", "gauge", "Workstations with an inventory, by OS maintained: true, false or unknown", (*SITE_ONLY, "os_maintained"), "", READINESS),
+    _f("dui_prerequisite_met", "gauge", "1 when the site prerequisite is met, 0 when not (absent when unknown or not configured)", (*SITE_ONLY, "check"), "", READINESS),
+    _f("dui_site_ready", "gauge", "1 when every configured prerequisite of the site is met, 0 when one is not (absent while one is unknown)", SITE_ONLY, "", READINESS),
+    _f("dui_site_workstations_in_use", "gauge", "Workstations on which the DUI was in use in the last complete minute (opt-in usage results, per site only)", SITE_ONLY, "", READINESS),
+    _f("dui_site_usage_minutes_total", "counter", "Workstation-minutes of DUI use (opt-in usage results, per site only)", SITE_ONLY, "", READINESS),
 )
 # fmt: on
 
