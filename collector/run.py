@@ -1,5 +1,6 @@
 """`dui-collector run`: broker link → ingest (group commit) → ledger, state → /metrics,
-and the background rounds (SLA evaluation, pruning, forgetting silent agents).
+and the background rounds (SLA evaluation, site readiness, pruning, forgetting silent
+agents).
 
 Composed once: resources in one AsyncExitStack (each role its own ledger connection),
 tasks in one TaskGroup. A failing round is shown in /healthz and retried; the bus or the
@@ -24,6 +25,7 @@ from collector.http import http_server
 from collector.ingest import Ingest
 from collector.ledger import Ledger, LedgerError, open_ledger
 from collector.live import LiveSla
+from collector.readiness.evaluate import evaluate
 from collector.sla.period import config_records
 from collector.state import State
 from runtime.logs import fields
@@ -34,6 +36,8 @@ log = logging.getLogger("dui.collector")
 GROUP_MAX = 1000  # messages per transaction at most
 QUEUE_MAX = 10 * GROUP_MAX
 SLA_EVERY = 60.0
+# readiness reads 7 days of rollups and the last inventories: minutes matter, not seconds
+READINESS_EVERY = 300.0
 FORGET_EVERY = 60.0
 PRUNE_EVERY = 3600.0
 RESTORE_CHAIN = "restore the ledger from a copy made by `dui-collector backup`"
@@ -105,8 +109,10 @@ async def run(
     *,
     clock: Clock | None = None,
     sla_every: float = SLA_EVERY,
+    readiness_every: float = READINESS_EVERY,
 ) -> None:
-    """`clock` (Unix seconds) and `sla_every` are for tests that replay a known day."""
+    """`clock` (Unix seconds), `sla_every` and `readiness_every` are for tests that replay
+    a known day."""
     clock = clock or time.time
     if stop is None:
         stop = asyncio.Event()
@@ -118,8 +124,8 @@ async def run(
         return stack.enter_context(closing(open_ledger(path)))  # type: ignore[arg-type]
 
     async with AsyncExitStack() as stack:
-        ingest_ledger, sla_ledger, api_ledger, housekeeping_ledger = (
-            ledger(stack) for _ in range(4)
+        ingest_ledger, sla_ledger, api_ledger, housekeeping_ledger, readiness_ledger = (
+            ledger(stack) for _ in range(5)
         )
         for contract in config.contracts:  # an edit of the config then leaves a trace
             housekeeping_ledger.chain_config_windows(contract.id, config_records(contract), clock())
@@ -158,6 +164,12 @@ async def run(
             if failed:
                 raise RuntimeError(f"contract evaluation failed: {', '.join(failed)}")
 
+        async def readiness_round() -> None:
+            # every site, without the pilot weeks (the report computes those on demand)
+            state.readiness = await asyncio.to_thread(
+                evaluate, config, readiness_ledger, clock(), pilot=False
+            )
+
         async def forget_round() -> None:
             state.forget(clock())
 
@@ -173,6 +185,7 @@ async def run(
             rounds = [
                 tasks.create_task(_writer(queue, ingest, state, bus, clock, health), name="writer"),
                 tasks.create_task(every(health, "sla", sla_every, sla_round)),
+                tasks.create_task(every(health, "readiness", readiness_every, readiness_round)),
                 tasks.create_task(every(health, "forget", FORGET_EVERY, forget_round, 60.0)),
                 tasks.create_task(every(health, "prune", PRUNE_EVERY, prune_round, 60.0)),
             ]

@@ -15,6 +15,7 @@ from wire.probes import PROBES
 from wire.schema import AgentStatus, Result
 
 if TYPE_CHECKING:
+    from collector.readiness.model import Readiness
     from collector.sla.now import LiveReport
 
 
@@ -78,6 +79,7 @@ class State:
         self.mqtt_lost_at: float | None = None  # monotonic; None until first connected
         self.sla: dict[str, LiveReport] = {}  # contract id → its live report
         self.task_failures: dict[str, int] = {}  # background task → failed rounds
+        self.readiness: Readiness | None = None  # the last readiness round's result
 
     @property
     def mqtt_connected(self) -> bool:

@@ -33,6 +33,7 @@ from dashboards.rules import build_rules
 from tests.helpers.batches import batch_json, results_topic
 from tests.helpers.grafana import Answer, answers, empty_queries
 from tests.helpers.inprocess import collector_in_process, replay_clock
+from tests.helpers.inventories import WIN10_PRO, WIN11_ENT
 from tests.helpers.poll import await_until
 from tests.helpers.prometheus import Prometheus, prometheus_binary, prometheus_server
 from tests.test_evidence import post
@@ -48,6 +49,20 @@ TOKEN = "v3ndor"  # contract()'s evidence token
 FAST_BURN = "DuiSlaErrorBudgetBurnFast"
 # site → (agent, link): one workstation per site, one on Wi-Fi
 SITES = {"site-a": ("poste-1", "wired"), "site-b": ("poste-2", "wifi")}
+# site → its workstation's inventory: site-a a recent PC on a maintained Windows 11,
+# site-b an old one on Windows 10 past its end of support (readiness fails there)
+INVENTORY = {
+    "site-a": {
+        "os": WIN11_ENT,
+        "hardware": {"vendor": "HP", "model": "EliteBook 840 G8", "firmware_date": "2023-03-15"},
+        "ram_bytes": 16 * 2**30,
+    },
+    "site-b": {
+        "os": WIN10_PRO,
+        "hardware": {"vendor": "Dell", "model": "OptiPlex 7050", "firmware_date": "2017-06-01"},
+        "ram_bytes": 8 * 2**30,
+    },
+}
 FAULTY = "site-b"  # its LAN goes down for a few minutes
 
 
@@ -57,17 +72,24 @@ def collector_config(tmp_path: Path, broker_url: str) -> dict:
         # a minute is final one minute after its end: one real second here
         "ledger": {"finalize_after": "60s"},
         "sites": {
-            "site-a": {"name": "CMP Nord", "pilot": True, "users": 12},
+            # pilot since the week before: the pilot dashboard's weeks and time range
+            "site-a": {"name": "CMP Nord", "pilot": True, "go_live": "2026-10-26", "users": 12},
             "site-b": {"name": "CMP Sud", "users": 8},
         },
         "prerequisites": {
+            "workstation": {
+                "max_age": "5y",
+                "min_ram": "8GB",
+                "os_maintained": True,
+                "browsers": {"edge": 120, "firefox": 115},
+            },
             "site": {
                 "min_download_per_user": "1MB",
                 "max_dui_rtt": "150ms",
                 "max_loss": 0.05,
                 "max_gateway_rtt": "20ms",
                 "max_dui_p95": "2s",
-            }
+            },
         },
         "contracts": [contract(tmp_path)],  # test_sla_e2e's: objective 99.5 %, RTO 15 min
     }
@@ -165,8 +187,7 @@ class Agent:
                 "workstation",
                 "workstation",
                 True,
-                os={"name": "Windows", "version": "11", "build": "22631"},
-                ram_bytes=16 * 2**30,
+                **INVENTORY[self.site],
                 disk_free_bytes=120 * 2**30,
                 browsers={"edge": "131.0", "firefox": "132.0"},
                 link=self.link,

@@ -5,7 +5,7 @@ value); a histogram's value is its Histogram."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 from collector.sla.engine import STATES
 from collector.sla.now import LiveReport
@@ -13,6 +13,9 @@ from collector.sla.period import CLAUSES
 from collector.state import AgentView, Histogram, State
 from wire.probes import PROBES
 from wire.schema import Result
+
+if TYPE_CHECKING:
+    from collector.readiness.model import Readiness
 
 Value = Union[float, Histogram]  # noqa: UP007 - a runtime alias
 Sample = tuple[str, tuple[str, ...], Value]
@@ -190,8 +193,54 @@ def sla_samples(reports: dict[str, LiveReport]) -> Iterator[Sample]:
         yield "dui_maintenance_active", ids, 1.0 if live.maintenance_active else 0.0
 
 
+LABEL_MAX = 64  # an inventory's model or OS string, as a label: bounded
+
+
+def bounded(text: str | None) -> str:
+    """An inventory string fit for a label: printable, one line, at most LABEL_MAX chars."""
+    clean = "".join(c if c.isprintable() else " " for c in (text or "")).strip()
+    return clean[:LABEL_MAX]
+
+
+def _maintained(value: bool | None) -> str:
+    return "unknown" if value is None else "true" if value else "false"
+
+
+def readiness_samples(r: Readiness | None) -> Iterator[Sample]:
+    """The readiness families, from the last readiness round's typed result: per
+    workstation its inventory, per site the OS count, each prerequisite met or not (absent
+    when unknown) and the verdict (absent while a check is unknown and none fails)."""
+    if r is None:
+        return
+    for site in r.sites:
+        ids = (site.org, site.site)
+        counts = {"true": 0, "false": 0, "unknown": 0}
+        for w in site.workstations:
+            agent = (w.org, w.site, w.agent)
+            maintained = _maintained(w.os_maintained)
+            counts[maintained] += 1
+            info = (bounded(w.os_name), bounded(w.os_version), maintained, bounded(w.model))
+            yield "dui_workstation_info", (*agent, *info), 1.0
+            if w.age_seconds is not None:
+                yield "dui_workstation_age_seconds", agent, w.age_seconds
+            if w.ram_bytes is not None:
+                yield "dui_workstation_ram_bytes", agent, w.ram_bytes
+        if site.workstations:
+            for maintained, n in counts.items():
+                yield "dui_site_workstations", (*ids, maintained), n
+        verdicts = [site.met(check.id) for check in site.checks]
+        for check, met in zip(site.checks, verdicts, strict=True):
+            if met is not None:
+                yield "dui_prerequisite_met", (*ids, check.id), 1.0 if met else 0.0
+        if False in verdicts:
+            yield "dui_site_ready", ids, 0.0
+        elif verdicts and None not in verdicts:
+            yield "dui_site_ready", ids, 1.0
+
+
 def shared_samples(s: State) -> Iterator[Sample]:
     """Every sample but the per-agent ones (few series: not cached)."""
     yield from site_samples(s)
     yield from collector_samples(s)
     yield from sla_samples(s.sla)
+    yield from readiness_samples(s.readiness)

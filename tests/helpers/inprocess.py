@@ -24,14 +24,24 @@ def replay_clock(start: float, speed: float = 1.0) -> callable:
 
 @contextlib.asynccontextmanager
 async def collector_in_process(
-    workdir: Path, config: dict, clock: callable, sla_every: float = 0.2
+    workdir: Path,
+    config: dict,
+    clock: callable,
+    sla_every: float = 0.2,
+    readiness_every: float = 1.0,
 ) -> AsyncIterator[CollectorProcess]:
     """Yields a CollectorProcess (for its url, config_path, get and metrics) whose service
     runs in this loop; healthy (connected to the broker) before the block starts."""
     collector = CollectorProcess(workdir, config)
     stop = asyncio.Event()
     task = asyncio.create_task(
-        run(load(collector.config_path), stop, clock=clock, sla_every=sla_every)
+        run(
+            load(collector.config_path),
+            stop,
+            clock=clock,
+            sla_every=sla_every,
+            readiness_every=readiness_every,
+        )
     )
 
     async def healthy() -> bool:
