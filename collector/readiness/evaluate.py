@@ -46,6 +46,7 @@ UNITS = {
 CHECK_IDS = tuple(UNITS)
 SiteKey = tuple[str, str]  # org, site
 _NO_PREREQ = Prerequisites()
+NO_USERS = "users not declared for the site"
 
 _decode = msgspec.json.Decoder(dict).decode
 
@@ -157,15 +158,16 @@ def workstation_check(check_id: str, stations: list[WorkstationReadiness]) -> Ch
         "fail" if failing else "unknown" if unknown or not found else "pass"  # none: unknown
     )
     detail = "; ".join(parts) or ("no workstation inventory" if not found else "")
-    return Check(check_id, evidence, threshold, verdict, detail)
+    return Check(check_id, evidence, threshold, verdict, detail, "" if found else "no_agent")
 
 
 def count_check(stations: int, users: int | None, per_user: float) -> Check:
     """Workstations running dui-agent against ceil(users × per_user)."""
     if users is None:
-        return Check("workstations", stations, None, "unknown", "users not declared for the site")
+        return Check("workstations", stations, None, "unknown", NO_USERS, "no_users")
     if stations == 0:  # agents not deployed yet says nothing of the PCs there
-        return Check("workstations", 0, None, "unknown", "no workstation runs dui-agent yet")
+        detail = "no workstation runs dui-agent"
+        return Check("workstations", 0, None, "unknown", detail, "no_agent")
     # 0.33 × 30 = 9.9 → 10, and 0.5 × 20 = 10 exactly, never 11 by a float's last bit
     needed = math.ceil(round(users * per_user, 9))
     verdict: Verdict = "pass" if stations >= needed else "fail"
@@ -182,12 +184,11 @@ def _measured(value: float | None, threshold: float, at_most: bool) -> Verdict:
 
 def download_check(rates: list[float], users: int | None, minimum: float) -> Check:
     if not rates:
-        return Check("download_per_user", None, minimum, "unknown", "no bandwidth result")
+        detail = "no bandwidth result"
+        return Check("download_per_user", None, minimum, "unknown", detail, "no_data")
     rate = statistics.median(rates)
     if not users:
-        return Check(
-            "download_per_user", None, minimum, "unknown", "users not declared for the site"
-        )
+        return Check("download_per_user", None, minimum, "unknown", NO_USERS, "no_users")
     per_user = rate / users
     detail = f"median of {len(rates)} runs {rate:.0f} B/s over {users} users"
     return Check(
@@ -195,23 +196,23 @@ def download_check(rates: list[float], users: int | None, minimum: float) -> Che
     )
 
 
-def _source(runs: list[LatencyRun], wired: set[str]) -> tuple[list[LatencyRun], str]:
+def _source(runs: list[LatencyRun], wired: set[str]) -> tuple[list[LatencyRun], str, str]:
     """The wired workstations' runs when the site has some, else every run (a Wi-Fi fault
-    then shows here too, and the detail says so)."""
+    then shows here too, and the detail and note say so)."""
     from_wired = [r for r in runs if r.agent in wired]
     if from_wired:
-        return from_wired, f"{len(from_wired)} runs from wired workstations"
+        return from_wired, f"{len(from_wired)} runs from wired workstations", "wired"
     why = "no wired workstation measured" if wired else "no wired workstation"
-    return runs, f"{len(runs)} runs from every workstation ({why})"
+    return runs, f"{len(runs)} runs from every workstation ({why})", "all"
 
 
 def rtt_check(check_id: str, runs: list[LatencyRun], wired: set[str], limit: float) -> Check:
     """Median of the runs' mean RTTs."""
-    runs, detail = _source(runs, wired)
+    runs, detail, note = _source(runs, wired)
     value = median(r.rtt for r in runs if r.rtt is not None)
     if value is None:
-        return Check(check_id, None, limit, "unknown", "no latency run with an RTT")
-    return Check(check_id, value, limit, _measured(value, limit, True), detail)
+        return Check(check_id, None, limit, "unknown", "no latency run with an RTT", "no_data")
+    return Check(check_id, value, limit, _measured(value, limit, True), detail, note)
 
 
 def loss_ratio(runs: list[LatencyRun]) -> float | None:
@@ -220,11 +221,13 @@ def loss_ratio(runs: list[LatencyRun]) -> float | None:
     return sum(r.lost for r in runs) / sent if sent else None
 
 
-def loss_check(check_id: str, runs: list[LatencyRun], limit: float, detail: str) -> Check:
+def loss_check(
+    check_id: str, runs: list[LatencyRun], limit: float, detail: str, note: str = ""
+) -> Check:
     value = loss_ratio(runs)
     if value is None:
-        return Check(check_id, None, limit, "unknown", "no latency run")
-    return Check(check_id, value, limit, _measured(value, limit, True), detail)
+        return Check(check_id, None, limit, "unknown", "no latency run", "no_data")
+    return Check(check_id, value, limit, _measured(value, limit, True), detail, note)
 
 
 def _wifi_share_text(stations: list[WorkstationReadiness]) -> str:
@@ -249,20 +252,22 @@ def wifi_checks(
         if not wifi:
             verdict: Verdict = "pass" if links_known else "unknown"
             why = "no workstation on Wi-Fi" if links_known else "link not reported"
-            checks.append(Check("wifi_loss", None, max_loss, verdict, f"{why} ({share})"))
+            note = "no_wifi" if links_known else "link_unknown"
+            checks.append(Check("wifi_loss", None, max_loss, verdict, f"{why} ({share})", note))
         else:
             detail = f"{len(runs)} gateway runs from Wi-Fi workstations ({share})"
-            checks.append(loss_check("wifi_loss", runs, max_loss, detail))
+            checks.append(loss_check("wifi_loss", runs, max_loss, detail, "wifi"))
     if min_signal is not None:
         signals = [w.wifi_signal_percent for w in stations if w.agent in wifi]
         value = median(s for s in signals if s is not None)
         if not wifi:
             verdict = "pass" if links_known else "unknown"
             why = "no workstation on Wi-Fi" if links_known else "link not reported"
-            checks.append(Check("wifi_signal", None, min_signal, verdict, f"{why} ({share})"))
+            note = "no_wifi" if links_known else "link_unknown"
+            checks.append(Check("wifi_signal", None, min_signal, verdict, f"{why} ({share})", note))
         elif value is None:
             detail = f"no Wi-Fi signal reported ({share})"
-            checks.append(Check("wifi_signal", None, min_signal, "unknown", detail))
+            checks.append(Check("wifi_signal", None, min_signal, "unknown", detail, "no_data"))
         else:
             verdict = _measured(value, min_signal, False)
             checks.append(Check("wifi_signal", value, min_signal, verdict, share))
@@ -276,11 +281,13 @@ def p95_check(durations: list[tuple[str, float]], wired: set[str], limit: float)
     values = from_wired or [d for _, d in durations]
     value = p95(values)
     if value is None:
-        return Check("dui_p95", None, limit, "unknown", "no successful HTTP result to the DUI")
+        return Check(
+            "dui_p95", None, limit, "unknown", "no successful HTTP result to the DUI", "no_data"
+        )
     who = "wired workstations" if from_wired else "every workstation"
-    return Check(
-        "dui_p95", value, limit, _measured(value, limit, True), f"{len(values)} results, {who}"
-    )
+    verdict = _measured(value, limit, True)
+    detail = f"{len(values)} results, {who}"
+    return Check("dui_p95", value, limit, verdict, detail, "wired" if from_wired else "all")
 
 
 def site_checks(
@@ -307,13 +314,13 @@ def site_checks(
     if prereq.max_dui_rtt is not None:
         checks.append(rtt_check("dui_rtt", dui, wired, float(prereq.max_dui_rtt)))
     if prereq.max_loss is not None:
-        runs, detail = _source(dui, wired)
-        checks.append(loss_check("dui_loss", runs, prereq.max_loss, detail))
+        runs, detail, note = _source(dui, wired)
+        checks.append(loss_check("dui_loss", runs, prereq.max_loss, detail, note))
     if prereq.max_gateway_rtt is not None:
         checks.append(rtt_check("gateway_rtt", gateway, wired, float(prereq.max_gateway_rtt)))
     if prereq.max_loss is not None:
-        runs, detail = _source(gateway, wired)
-        checks.append(loss_check("gateway_loss", runs, prereq.max_loss, detail))
+        runs, detail, note = _source(gateway, wired)
+        checks.append(loss_check("gateway_loss", runs, prereq.max_loss, detail, note))
     checks += wifi_checks(stations, gateway, prereq.max_loss, prereq.min_wifi_signal)
     if prereq.max_dui_p95 is not None:
         checks.append(p95_check(window.http, wired, float(prereq.max_dui_p95)))

@@ -22,13 +22,16 @@ def combine(verdicts: Iterable[Verdict]) -> Verdict:
 @dataclass(frozen=True)
 class Check:
     """One prerequisite: what was measured, against what, and the verdict; `detail` says
-    where the evidence comes from or why it is missing."""
+    where the evidence comes from or why it is missing, in English for the logs and the
+    JSON; `note` says the same as a code the report translates: wired / all / wifi (whose
+    results), no_data, no_users, no_agent, no_wifi, link_unknown."""
 
     id: str
     evidence: Any
     threshold: Any
     verdict: Verdict
     detail: str = ""
+    note: str = ""
 
 
 @dataclass(frozen=True)
