@@ -105,11 +105,17 @@ class SpeedtestConfig(Strict):
     max_bytes: Size = Size(100_000_000)
 
 
+# Workstations needed per declared user: 0.33 (24-hour services), 0.5 (day services), 1 (admin).
+PerUser = Annotated[float, msgspec.Meta(gt=0, le=10)]
+
+
 class SiteConfig(Strict):
     name: str | None = None
     pilot: bool = False
     go_live: dt.date | None = None
     users: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    # overrides prerequisites.site.min_workstations_per_user for this site
+    min_workstations_per_user: PerUser | None = None
 
 
 class WorkstationPrerequisites(Strict):
@@ -127,6 +133,8 @@ class SitePrerequisites(Strict):
     max_loss: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
     max_gateway_rtt: Duration | None = None
     max_dui_p95: Duration | None = None
+    min_workstations_per_user: PerUser | None = None
+    min_wifi_signal: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None  # percent
 
 
 class Prerequisites(Strict):

@@ -16,6 +16,7 @@ from collector.ledger.chain import Conflict, Entry
 from collector.ledger.types import (
     EpochKey,
     MaintenanceRecord,
+    Measurement,
     Note,
     ResultRow,
     StoredResult,
@@ -30,6 +31,7 @@ __all__ = [
     "LedgerError",
     "LedgerTx",
     "MaintenanceRecord",
+    "Measurement",
     "Note",
     "ResultRow",
     "SqliteLedger",
@@ -90,6 +92,19 @@ class Ledger(Protocol):
     def bodies(
         self, probe: str, role: str, since: float, until: float = ...
     ) -> Iterator[tuple[str, bytes]]: ...
+
+    # what readiness reads
+    def latest(self, probe: str, since: float) -> list[tuple[str, str, str, float, bytes]]:
+        """The newest result of `probe` per agent measured since `since`:
+        (org, site, agent, ts, body)."""
+        ...
+
+    def measurements(
+        self, probes: Iterable[str], since: float, until: float, bodies_of: Iterable[str] = ...
+    ) -> Iterator[Measurement]:
+        """Results of `probes` measured in [since, until) with their agent, streamed; the
+        body only for the probes of `bodies_of`."""
+        ...
 
     # the hash chain
     def add_evidence(

@@ -22,6 +22,7 @@ from collector.ledger.sqlite_schema import ROLLUP_BUCKETS, ROLLUP_SQL, SCHEMA, b
 from collector.ledger.types import (
     EpochKey,
     MaintenanceRecord,
+    Measurement,
     Note,
     ResultRow,
     StoredResult,
@@ -376,6 +377,39 @@ class SqliteLedger:
         return self._stream(
             "SELECT site, body FROM results WHERE ts >= ? AND ts < ? AND probe = ? AND role = ?",
             (since, until, probe, role),
+        )
+
+    def latest(self, probe: str, since: float) -> list[tuple[str, str, str, float, bytes]]:
+        """The newest result of `probe` per agent measured since `since`:
+        (org, site, agent, ts, body)."""
+        # SQLite's bare columns: the body of the row holding MAX(ts)
+        return [
+            (o, s, a, float(t), b)
+            for o, s, a, t, b in self._all(
+                "SELECT org, site, agent, MAX(ts), body FROM results"
+                " WHERE ts >= ? AND probe = ? GROUP BY org, site, agent",
+                (since, probe),
+            )
+        ]
+
+    def measurements(
+        self,
+        probes: Iterable[str],
+        since: float,
+        until: float,
+        bodies_of: Iterable[str] = (),
+    ) -> Iterator[Measurement]:
+        """Results of `probes` measured in [since, until) with their agent, streamed; the
+        body only for the probes of `bodies_of`."""
+        p, b = list(probes), list(bodies_of)
+        sql = (
+            "SELECT org, site, agent, ts, probe, role, success, duration,"
+            f" CASE WHEN probe IN ({_marks(b)}) THEN body END"
+            f" FROM results WHERE ts >= ? AND ts < ? AND probe IN ({_marks(p)})"
+        )
+        yield from (
+            Measurement(o, s, a, t, pr, r, bool(ok), d, body)
+            for o, s, a, t, pr, r, ok, d, body in self._stream(sql, (*b, since, until, *p))
         )
 
     # -- the hash chain -----------------------------------------------------------------

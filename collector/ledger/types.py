@@ -37,6 +37,21 @@ class ResultRow(NamedTuple):
     duration: float | None
 
 
+class Measurement(NamedTuple):
+    """One stored result with its agent, as readiness reads a window of them; `body` only
+    for the probes asked for (None otherwise: an HTTP result's duration is enough)."""
+
+    org: str
+    site: str
+    agent: str
+    ts: float
+    probe: str
+    role: str
+    success: bool
+    duration: float | None
+    body: bytes | None
+
+
 @dataclass(frozen=True)
 class MaintenanceRecord:
     """A maintenance window. From the API or `maintenance add`, `announced_at` is the

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
 from collector.config import WorkstationPrerequisites
+from collector.readiness.model import Check, Verdict, WorkstationReadiness
 from collector.readiness.os_support import decide
 
-Verdict = Literal["pass", "fail", "unknown"]
+__all__ = ["Check", "Inventory", "Verdict", "WorkstationReadiness", "check_workstation"]
 YEAR_DAYS = 365  # as the config's `y`
 
 
@@ -29,9 +30,16 @@ class Inventory:
     firmware_date: dt.date | None = None
     ram_bytes: int | None = None
     browsers: dict[str, str | None] | None = None
+    org: str = ""
+    model: str | None = None
+    link: str | None = None
+    wifi_signal_percent: int | None = None
+    ts: float = 0.0
 
     @classmethod
-    def from_body(cls, agent: str, site: str, body: bytes | dict[str, Any]) -> Inventory:
+    def from_body(
+        cls, agent: str, site: str, body: bytes | dict[str, Any], org: str = "", ts: float = 0.0
+    ) -> Inventory:
         """From an inventory result as the ledger stores it (the agent's JSON)."""
         doc = msgspec.json.decode(body) if isinstance(body, bytes) else body
         hardware = doc.get("hardware") or {}
@@ -46,29 +54,12 @@ class Inventory:
             firmware_date=firmware,
             ram_bytes=doc.get("ram_bytes"),
             browsers=doc.get("browsers"),
+            org=org,
+            model=hardware.get("model"),
+            link=doc.get("link"),
+            wifi_signal_percent=doc.get("wifi_signal_percent"),
+            ts=ts,
         )
-
-
-@dataclass(frozen=True)
-class Check:
-    id: str
-    evidence: Any
-    threshold: Any
-    verdict: Verdict
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class WorkstationReadiness:
-    agent: str
-    site: str
-    checks: list[Check] = field(default_factory=list)
-
-    @property
-    def verdict(self) -> Verdict:
-        """fail if any check fails, else unknown if any is unknown, else pass."""
-        verdicts = {c.verdict for c in self.checks}
-        return "fail" if "fail" in verdicts else "unknown" if "unknown" in verdicts else "pass"
 
 
 def age_check(inv: Inventory, max_age_seconds: float, on: dt.date) -> Check:
@@ -119,7 +110,8 @@ def browsers_check(inv: Inventory, minimums: dict[str, int]) -> Check:
 def check_workstation(
     inv: Inventory, prereq: WorkstationPrerequisites, on: dt.date
 ) -> WorkstationReadiness:
-    """The configured checks only: a prerequisite left out is not checked."""
+    """The configured checks only: a prerequisite left out is not checked. The facts
+    (OS, age, RAM, link) are filled whatever is configured."""
     checks = []
     if prereq.max_age is not None:
         checks.append(age_check(inv, float(prereq.max_age), on))
@@ -129,4 +121,23 @@ def check_workstation(
         checks.append(os_check(inv, on, prereq.windows10_esu))
     if prereq.browsers:
         checks.append(browsers_check(inv, prereq.browsers))
-    return WorkstationReadiness(inv.agent, inv.site, checks)
+    os_found = decide(inv.os, on, prereq.windows10_esu) if inv.os else None
+    os_info = inv.os or {}
+    age = (on - inv.firmware_date).days * 86400.0 if inv.firmware_date else None
+    return WorkstationReadiness(
+        inv.agent,
+        inv.site,
+        checks,
+        org=inv.org,
+        os_name=(os_found.name if os_found else None)
+        or os_info.get("product")
+        or os_info.get("name"),
+        os_version=os_info.get("version"),
+        os_maintained=os_found.maintained if os_found else None,
+        model=inv.model,
+        age_seconds=age,
+        ram_bytes=inv.ram_bytes,
+        link=inv.link,
+        wifi_signal_percent=inv.wifi_signal_percent,
+        inventory_ts=inv.ts,
+    )

@@ -1,0 +1,386 @@
+"""Site readiness from what the ledger holds: each agent's newest inventory, and one pass over
+the last 7 days of latency, HTTP and bandwidth results; the pilot sites' weeks since go-live.
+The decisions are the pure functions of this module and workstation.py (docs/readiness.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from collector.config import CollectorConfig, Prerequisites, SiteConfig, SitePrerequisites
+from collector.ledger import Ledger
+from collector.readiness.model import (
+    Check,
+    Readiness,
+    SiteReadiness,
+    Verdict,
+    WorkstationReadiness,
+    combine,
+)
+from collector.readiness.pilot import with_weeks
+from collector.readiness.workstation import YEAR_DAYS, Inventory, check_workstation
+from collector.sla.sites import p95
+
+WINDOW = 7 * 86400  # site checks read the last 7 days before `now`
+WORKSTATION_CHECKS = ("max_age", "min_ram", "os_maintained", "browsers")
+# How each check's evidence and threshold are measured (the JSON's `unit`).
+UNITS = {
+    "workstations": "workstations",
+    **{check: "workstations" for check in WORKSTATION_CHECKS},  # {"failing", "of", "unknown"}
+    "download_per_user": "bytes_per_second",
+    "dui_rtt": "seconds",
+    "dui_loss": "ratio",
+    "gateway_rtt": "seconds",
+    "gateway_loss": "ratio",
+    "wifi_loss": "ratio",
+    "wifi_signal": "percent",
+    "dui_p95": "seconds",
+}
+CHECK_IDS = tuple(UNITS)
+SiteKey = tuple[str, str]  # org, site
+_NO_PREREQ = Prerequisites()
+NO_USERS = "users not declared for the site"
+
+_decode = msgspec.json.Decoder(dict).decode
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+@dataclass(frozen=True)
+class LatencyRun:
+    agent: str
+    rtt: float | None  # the run's mean RTT
+    sent: float  # probes sent (1 for a run that reports its ratio alone)
+    lost: float
+
+
+@dataclass
+class Window:
+    """What one site measured in the window, per agent where the checks need it."""
+
+    latency: dict[str, list[LatencyRun]] = field(default_factory=dict)  # role → runs
+    http: list[tuple[str, float]] = field(default_factory=list)  # (agent, duration) ok, dui
+    download: list[float] = field(default_factory=list)  # bytes/s of the bandwidth runs
+
+
+def latency_run(agent: str, body: bytes) -> LatencyRun:
+    """Mean RTT and lost/sent of one latency result as the agent sent it."""
+    data = _decode(body)
+    rtt = data.get("rtt_seconds")
+    sent, received = _number(data.get("sent")), _number(data.get("received"))
+    if sent is None or received is None:  # no count: the ratio alone, as one sample
+        loss = _number(data.get("loss_ratio"))
+        sent, received = (0.0, 0.0) if loss is None else (1.0, 1.0 - loss)
+    return LatencyRun(
+        agent,
+        _number(rtt.get("avg")) if isinstance(rtt, dict) else None,
+        sent,
+        sent - received,
+    )
+
+
+def read_window(ledger: Ledger, since: float, until: float) -> dict[SiteKey, Window]:
+    """One pass over the window's latency, HTTP and bandwidth results."""
+    out: dict[SiteKey, Window] = {}
+    rows = ledger.measurements(
+        ("latency", "http", "bandwidth"), since, until, bodies_of=("latency", "bandwidth")
+    )
+    for row in rows:
+        window = out.setdefault((row.org, row.site), Window())
+        if row.probe == "http":
+            if row.role == "dui" and row.success and row.duration is not None:
+                window.http.append((row.agent, row.duration))
+        elif row.body is None:
+            continue
+        elif row.probe == "latency":
+            window.latency.setdefault(row.role, []).append(latency_run(row.agent, row.body))
+        elif row.success:
+            rate = _number(_decode(row.body).get("download_bytes_per_second"))
+            if rate is not None:
+                window.download.append(rate)
+    return out
+
+
+def read_workstations(
+    ledger: Ledger, config: CollectorConfig, now: float
+) -> dict[SiteKey, list[WorkstationReadiness]]:
+    """Agents whose newest inventory is within the raw retention, with their checks; the
+    link and Wi-Fi signal from their newest context when it is newer."""
+    since = now - float(config.ledger.raw_retention)
+    prereq = (config.prerequisites or _NO_PREREQ).workstation
+    contexts = {(o, s, a): (ts, body) for o, s, a, ts, body in ledger.latest("context", since)}
+    on = dt.datetime.fromtimestamp(now, dt.UTC).date()
+    out: dict[SiteKey, list[WorkstationReadiness]] = {}
+    for org, site, agent, ts, body in sorted(ledger.latest("inventory", since)):
+        inv = Inventory.from_body(agent, site, body, org=org, ts=ts)
+        context = contexts.get((org, site, agent))
+        if context is not None and context[0] > ts:
+            doc = _decode(context[1])
+            if doc.get("link") is not None:
+                signal = doc.get("wifi_signal_percent")
+                inv = _replace_link(inv, doc["link"], signal if isinstance(signal, int) else None)
+        out.setdefault((org, site), []).append(check_workstation(inv, prereq, on))
+    return out
+
+
+def _replace_link(inv: Inventory, link: str, signal: int | None) -> Inventory:
+    return dataclasses.replace(inv, link=link, wifi_signal_percent=signal)
+
+
+def median(values: Iterable[float]) -> float | None:
+    values = list(values)
+    return statistics.median(values) if values else None
+
+
+def workstation_check(check_id: str, stations: list[WorkstationReadiness]) -> Check:
+    """A workstation prerequisite at the site: pass when every workstation passes it."""
+    found = [(w.agent, c) for w in stations for c in w.checks if c.id == check_id]
+    failing = sorted(a for a, c in found if c.verdict == "fail")
+    unknown = sorted(a for a, c in found if c.verdict == "unknown")
+    threshold = found[0][1].threshold if found else None
+    if check_id == "os_maintained":
+        threshold = None  # each workstation's own end of support; shown per workstation
+    evidence = {"failing": len(failing), "of": len(found), "unknown": len(unknown)}
+    parts = [f"failing: {', '.join(failing)}"] if failing else []
+    parts += [f"unknown: {', '.join(unknown)}"] if unknown else []
+    verdict: Verdict = (
+        "fail" if failing else "unknown" if unknown or not found else "pass"  # none: unknown
+    )
+    detail = "; ".join(parts) or ("no workstation inventory" if not found else "")
+    return Check(check_id, evidence, threshold, verdict, detail, "" if found else "no_agent")
+
+
+def count_check(stations: int, users: int | None, per_user: float) -> Check:
+    """Workstations running dui-agent against ceil(users × per_user)."""
+    if users is None:
+        return Check("workstations", stations, None, "unknown", NO_USERS, "no_users")
+    if stations == 0:  # agents not deployed yet says nothing of the PCs there
+        detail = "no workstation runs dui-agent"
+        return Check("workstations", 0, None, "unknown", detail, "no_agent")
+    # 0.33 × 30 = 9.9 → 10, and 0.5 × 20 = 10 exactly, never 11 by a float's last bit
+    needed = math.ceil(round(users * per_user, 9))
+    verdict: Verdict = "pass" if stations >= needed else "fail"
+    return Check(
+        "workstations", stations, needed, verdict, f"{users} users × {per_user:g} per user"
+    )
+
+
+def _measured(value: float | None, threshold: float, at_most: bool) -> Verdict:
+    if value is None:
+        return "unknown"
+    return "pass" if (value <= threshold if at_most else value >= threshold) else "fail"
+
+
+def download_check(rates: list[float], users: int | None, minimum: float) -> Check:
+    if not rates:
+        detail = "no bandwidth result"
+        return Check("download_per_user", None, minimum, "unknown", detail, "no_data")
+    rate = statistics.median(rates)
+    if not users:
+        return Check("download_per_user", None, minimum, "unknown", NO_USERS, "no_users")
+    per_user = rate / users
+    detail = f"median of {len(rates)} runs {rate:.0f} B/s over {users} users"
+    return Check(
+        "download_per_user", per_user, minimum, _measured(per_user, minimum, False), detail
+    )
+
+
+def _source(runs: list[LatencyRun], wired: set[str]) -> tuple[list[LatencyRun], str, str]:
+    """The wired workstations' runs when the site has some, else every run (a Wi-Fi fault
+    then shows here too, and the detail and note say so)."""
+    from_wired = [r for r in runs if r.agent in wired]
+    if from_wired:
+        return from_wired, f"{len(from_wired)} runs from wired workstations", "wired"
+    why = "no wired workstation measured" if wired else "no wired workstation"
+    return runs, f"{len(runs)} runs from every workstation ({why})", "all"
+
+
+def rtt_check(check_id: str, runs: list[LatencyRun], wired: set[str], limit: float) -> Check:
+    """Median of the runs' mean RTTs."""
+    runs, detail, note = _source(runs, wired)
+    value = median(r.rtt for r in runs if r.rtt is not None)
+    if value is None:
+        return Check(check_id, None, limit, "unknown", "no latency run with an RTT", "no_data")
+    return Check(check_id, value, limit, _measured(value, limit, True), detail, note)
+
+
+def loss_ratio(runs: list[LatencyRun]) -> float | None:
+    """Lost / sent over every run: a long run weighs what it sent."""
+    sent = sum(r.sent for r in runs)
+    return sum(r.lost for r in runs) / sent if sent else None
+
+
+def loss_check(
+    check_id: str, runs: list[LatencyRun], limit: float, detail: str, note: str = ""
+) -> Check:
+    value = loss_ratio(runs)
+    if value is None:
+        return Check(check_id, None, limit, "unknown", "no latency run", "no_data")
+    return Check(check_id, value, limit, _measured(value, limit, True), detail, note)
+
+
+def _wifi_share_text(stations: list[WorkstationReadiness]) -> str:
+    links = [w.link for w in stations if w.link in ("wired", "wifi")]
+    return f"{links.count('wifi')} of {len(links)} workstations on Wi-Fi"
+
+
+def wifi_checks(
+    stations: list[WorkstationReadiness],
+    gateway_runs: list[LatencyRun],
+    max_loss: float | None,
+    min_signal: int | None,
+) -> list[Check]:
+    """Loss to the gateway from the Wi-Fi workstations, and their median signal. With every
+    link known and none on Wi-Fi there is nothing Wi-Fi can spoil: pass, said in the detail."""
+    wifi = {w.agent for w in stations if w.link == "wifi"}
+    links_known = bool(stations) and all(w.link in ("wired", "wifi") for w in stations)
+    share = _wifi_share_text(stations)
+    checks = []
+    if max_loss is not None:
+        runs = [r for r in gateway_runs if r.agent in wifi]
+        if not wifi:
+            verdict: Verdict = "pass" if links_known else "unknown"
+            why = "no workstation on Wi-Fi" if links_known else "link not reported"
+            note = "no_wifi" if links_known else "link_unknown"
+            checks.append(Check("wifi_loss", None, max_loss, verdict, f"{why} ({share})", note))
+        else:
+            detail = f"{len(runs)} gateway runs from Wi-Fi workstations ({share})"
+            checks.append(loss_check("wifi_loss", runs, max_loss, detail, "wifi"))
+    if min_signal is not None:
+        signals = [w.wifi_signal_percent for w in stations if w.agent in wifi]
+        value = median(s for s in signals if s is not None)
+        if not wifi:
+            verdict = "pass" if links_known else "unknown"
+            why = "no workstation on Wi-Fi" if links_known else "link not reported"
+            note = "no_wifi" if links_known else "link_unknown"
+            checks.append(Check("wifi_signal", None, min_signal, verdict, f"{why} ({share})", note))
+        elif value is None:
+            detail = f"no Wi-Fi signal reported ({share})"
+            checks.append(Check("wifi_signal", None, min_signal, "unknown", detail, "no_data"))
+        else:
+            verdict = _measured(value, min_signal, False)
+            checks.append(Check("wifi_signal", value, min_signal, verdict, share))
+    return checks
+
+
+def p95_check(durations: list[tuple[str, float]], wired: set[str], limit: float) -> Check:
+    """Nearest-rank p95 of the DUI's successful HTTP response times (the wired
+    workstations' when they measured some, as for RTT)."""
+    from_wired = [d for a, d in durations if a in wired]
+    values = from_wired or [d for _, d in durations]
+    value = p95(values)
+    if value is None:
+        return Check(
+            "dui_p95", None, limit, "unknown", "no successful HTTP result to the DUI", "no_data"
+        )
+    who = "wired workstations" if from_wired else "every workstation"
+    verdict = _measured(value, limit, True)
+    detail = f"{len(values)} results, {who}"
+    return Check("dui_p95", value, limit, verdict, detail, "wired" if from_wired else "all")
+
+
+def site_checks(
+    site: SiteConfig | None,
+    prereq: SitePrerequisites,
+    stations: list[WorkstationReadiness],
+    window: Window,
+    configured: Iterable[str],
+) -> list[Check]:
+    """The configured checks of one site, in CHECK_IDS order. Pure."""
+    users = site.users if site else None
+    wired = {w.agent for w in stations if w.link == "wired"}
+    per_user = (site.min_workstations_per_user if site else None) or (
+        prereq.min_workstations_per_user
+    )
+    checks: list[Check] = []
+    if per_user is not None:
+        checks.append(count_check(len(stations), users, per_user))
+    checks += [workstation_check(c, stations) for c in WORKSTATION_CHECKS if c in configured]
+    if prereq.min_download_per_user is not None:
+        checks.append(download_check(window.download, users, float(prereq.min_download_per_user)))
+    dui = window.latency.get("dui", [])
+    gateway = window.latency.get("gateway", [])
+    if prereq.max_dui_rtt is not None:
+        checks.append(rtt_check("dui_rtt", dui, wired, float(prereq.max_dui_rtt)))
+    if prereq.max_loss is not None:
+        runs, detail, note = _source(dui, wired)
+        checks.append(loss_check("dui_loss", runs, prereq.max_loss, detail, note))
+    if prereq.max_gateway_rtt is not None:
+        checks.append(rtt_check("gateway_rtt", gateway, wired, float(prereq.max_gateway_rtt)))
+    if prereq.max_loss is not None:
+        runs, detail, note = _source(gateway, wired)
+        checks.append(loss_check("gateway_loss", runs, prereq.max_loss, detail, note))
+    checks += wifi_checks(stations, gateway, prereq.max_loss, prereq.min_wifi_signal)
+    if prereq.max_dui_p95 is not None:
+        checks.append(p95_check(window.http, wired, float(prereq.max_dui_p95)))
+    return checks
+
+
+def configured_workstation_checks(config: CollectorConfig) -> list[str]:
+    w = (config.prerequisites or _NO_PREREQ).workstation
+    wanted = {
+        "max_age": w.max_age is not None,
+        "min_ram": w.min_ram is not None,
+        "os_maintained": w.os_maintained,
+        "browsers": bool(w.browsers),
+    }
+    return [c for c, on in wanted.items() if on]
+
+
+def evaluate(
+    config: CollectorConfig,
+    ledger: Ledger,
+    now: float,
+    *,
+    site: str | None = None,
+    pilot: bool = True,
+) -> Readiness:
+    """Every site's readiness as of `now` (config `sites:` and any site in the ledger);
+    `site` keeps that one; `pilot=False` skips the weekly follow-up (the metrics round)."""
+    since = now - WINDOW
+    stations = read_workstations(ledger, config, now)
+    windows = read_window(ledger, since, now)
+    prereq = (config.prerequisites or _NO_PREREQ).site
+    configured = configured_workstation_checks(config)
+    keys = set(stations) | set(windows)
+    seen_sites = {s for _, s in keys}
+    keys |= {("", s) for s in config.sites if s not in seen_sites}
+    out = []
+    for org, site_id in sorted(keys, key=lambda k: (k[1], k[0])):
+        if site is not None and site_id != site:
+            continue
+        conf = config.sites.get(site_id)
+        here = stations.get((org, site_id), [])
+        checks = site_checks(conf, prereq, here, windows.get((org, site_id), Window()), configured)
+        out.append(
+            SiteReadiness(
+                org=org,
+                site=site_id,
+                name=(conf.name if conf else None) or site_id,
+                pilot=bool(conf and conf.pilot),
+                go_live=conf.go_live if conf else None,
+                users=conf.users if conf else None,
+                workstations=here,
+                checks=checks,
+                verdict=combine(c.verdict for c in checks) if checks else "unknown",
+            )
+        )
+    if pilot:
+        out = with_weeks(out, config, ledger, now)
+    return Readiness(as_of=now, since=since, sites=out)
+
+
+def years(seconds: float | None) -> float | None:
+    """An age in years as the config's `y` counts them."""
+    return None if seconds is None else seconds / 86400 / YEAR_DAYS

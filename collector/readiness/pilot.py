@@ -1,0 +1,120 @@
+"""The pilot sites' follow-up since go-live, week by week: the DUI's experience there (p95,
+errors, minutes in local fault as the SLA engine attributes them) beside the adoption
+(workstations in use, minutes of use per day) (docs/readiness.md#pilot-follow-up).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable
+from zoneinfo import ZoneInfo
+
+from collector.config import CollectorConfig
+from collector.ledger import Ledger, Measurement
+from collector.periods import last_final, read_period, site_names
+from collector.readiness.model import PilotWeek, SiteReadiness
+from collector.sla.sites import p95
+
+WEEK = dt.timedelta(days=7)
+DEFAULT_ZONE = "Europe/Paris"
+
+
+def zone_of(config: CollectorConfig) -> ZoneInfo:
+    """The sites' zone: the first contract's service hours, else Europe/Paris."""
+    name = config.contracts[0].service_hours.timezone if config.contracts else DEFAULT_ZONE
+    return ZoneInfo(name)
+
+
+Bounds = list[tuple[dt.datetime, dt.datetime]]
+
+
+def week_bounds(go_live: dt.date, zone: ZoneInfo, now: float) -> Bounds:
+    """Week k = [go_live + 7(k-1) d, + 7 d) from local midnight in `zone`, up to `now` (the
+    current week ends at `now`); none before go-live."""
+    at = dt.datetime.fromtimestamp(now, dt.UTC)
+    out = []
+    day = go_live
+    while True:
+        start = dt.datetime.combine(day, dt.time(), tzinfo=zone)
+        if start >= at:
+            return out
+        end = dt.datetime.combine(day + WEEK, dt.time(), tzinfo=zone)
+        out.append((start, min(end, at)))
+        day += WEEK
+
+
+def experience(rows: Iterable[Measurement], bounds: Bounds) -> list[tuple[float | None, int, int]]:
+    """(p95 of successful durations, requests, errors) of HTTP results to the DUI per week.
+    Pure."""
+    edges = [(a.timestamp(), b.timestamp()) for a, b in bounds]
+    durations: list[list[float]] = [[] for _ in edges]
+    requests = [0] * len(edges)
+    errors = [0] * len(edges)
+    for row in rows:
+        for i, (a, b) in enumerate(edges):
+            if a <= row.ts < b:
+                requests[i] += 1
+                if not row.success:
+                    errors[i] += 1
+                elif row.duration is not None:
+                    durations[i].append(row.duration)
+                break
+    return [(p95(d), n, e) for d, n, e in zip(durations, requests, errors, strict=True)]
+
+
+def with_weeks(
+    sites: list[SiteReadiness], config: CollectorConfig, ledger: Ledger, now: float
+) -> list[SiteReadiness]:
+    """`sites` with the weeks of each pilot site that has a go-live date."""
+    zone = zone_of(config)
+    contract = config.contracts[0] if config.contracts else None
+    local: dict[tuple[dt.datetime, dt.datetime], dict[str, int]] = {}  # per week, per site
+
+    def local_fault(start: dt.datetime, end: dt.datetime, site: str) -> int | None:
+        if contract is None:
+            return None
+        if (start, end) not in local:
+            upto = min(end, last_final(now, float(config.ledger.finalize_after)))
+            report = read_period(
+                ledger, contract, start, end, now, evaluated_to=upto, names=site_names(config)
+            )
+            local[start, end] = {s: f.local_fault_seconds for s, f in report.sites.items()}
+        return local[start, end].get(site, 0)
+
+    out = []
+    for site in sites:
+        if not (site.pilot and site.go_live):
+            out.append(site)
+            continue
+        bounds = week_bounds(site.go_live, zone, now)
+        if not bounds:
+            out.append(site)
+            continue
+        rows = (
+            r
+            for r in ledger.measurements(("http",), bounds[0][0].timestamp(), now)
+            if r.role == "dui" and r.site == site.site and r.org == site.org
+        )
+        weeks = []
+        for (start, end), (q95, n, errors) in zip(bounds, experience(rows, bounds), strict=True):
+            reasons = ["usage_unavailable"]
+            fault = local_fault(start, end, site.site)
+            if contract is None:
+                reasons.append("no_contract")
+            weeks.append(
+                PilotWeek(
+                    start=start,
+                    end=end,
+                    p95_seconds=q95,
+                    requests=n,
+                    errors=errors,
+                    error_ratio=errors / n if n else None,
+                    local_fault_seconds=fault,
+                    workstations_in_use_peak=None,
+                    usage_minutes_per_day=None,
+                    reasons=tuple(reasons),
+                )
+            )
+        out.append(dataclasses.replace(site, weeks=weeks))
+    return out
