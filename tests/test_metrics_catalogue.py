@@ -18,7 +18,8 @@ from collector.ingest import Accepted, Outcome
 from collector.metrics import docs
 from collector.metrics.catalogue import FAMILIES
 from collector.metrics.exposition import Exposition
-from collector.metrics.samples import result_samples
+from collector.metrics.samples import LABEL_MAX, result_samples
+from collector.readiness.model import Check, Readiness, SiteReadiness, WorkstationReadiness
 from collector.sla.engine import SiteMinute
 from collector.sla.now import SiteNow, live_report
 from collector.sla.period import PeriodInputs, evaluate_period
@@ -170,7 +171,47 @@ def rich_state() -> State:
     state.mqtt_connected = True
     state.task_failures["prune"] = 1
     state.sla = {"dui-vendor-2026": contract_report()}
+    state.readiness = readiness()
     return state
+
+
+def readiness() -> Readiness:
+    """s1 fails one check, has one unknown and a workstation with a hostile model string;
+    s2 passes; s3 is unknown (no dui_site_ready)."""
+
+    def site(name: str, stations, checks, verdict) -> SiteReadiness:
+        return SiteReadiness("og", name, name, False, None, None, stations, checks, verdict)
+
+    recent = WorkstationReadiness(
+        "a1",
+        "s1",
+        org="og",
+        os_name="Windows 11",
+        os_version="23H2",
+        os_maintained=True,
+        model='EliteBook "840"\nG8 ' + "x" * 100,
+        age_seconds=3 * 365 * 86400.0,
+        ram_bytes=16_000_000_000,
+    )
+    bare = WorkstationReadiness("a2", "s1", org="og", os_maintained=None)
+    return Readiness(
+        as_of=NOW,
+        since=NOW - 7 * 86400,
+        sites=[
+            site(
+                "s1",
+                [recent, bare],
+                [
+                    Check("workstations", 2, 2, "pass"),
+                    Check("max_age", {"failing": 1, "of": 2, "unknown": 1}, 5.0, "fail"),
+                    Check("wifi_signal", None, 40, "unknown"),
+                ],
+                "fail",
+            ),
+            site("s2", [], [Check("dui_rtt", 0.02, 0.1, "pass")], "pass"),
+            site("s3", [], [Check("dui_p95", None, 3.0, "unknown")], "unknown"),
+        ],
+    )
 
 
 def exposition() -> str:
@@ -271,3 +312,30 @@ def test_one_agent_cannot_grow_metrics_without_bound() -> None:
     assert len(shown) == MAX_SERIES_SLOTS == 64
     assert "dui_collector_capped_results_total 136.0" in text
     assert state.results_stored == 200
+
+
+def test_readiness_series_say_what_the_readiness_result_says() -> None:
+    """Per site and per workstation as evaluated: unknown checks and verdicts absent, the
+    OS counted true/false/unknown, inventory strings bounded and on one line."""
+    text = exposition()
+    assert 'dui_prerequisite_met{org="og",site="s1",check="workstations"} 1.0' in text
+    assert 'dui_prerequisite_met{org="og",site="s1",check="max_age"} 0.0' in text
+    assert 'check="wifi_signal"' not in text and 'site="s3"' not in text
+    assert 'dui_site_ready{org="og",site="s1"} 0.0' in text
+    assert 'dui_site_ready{org="og",site="s2"} 1.0' in text
+    for maintained, n in (("true", 1), ("false", 0), ("unknown", 1)):
+        assert (
+            f'dui_site_workstations{{org="og",site="s1",os_maintained="{maintained}"}} {n}.0'
+        ) in text
+    (info,) = [
+        line
+        for line in text.splitlines()
+        if line.startswith("dui_workstation_info{") and '"a1"' in line
+    ]
+    model = info.split('model="')[1].rsplit('"}', 1)[0]
+    assert "\\n" not in model and len(model.replace('\\"', '"')) == LABEL_MAX
+    assert 'dui_workstation_age_seconds{org="og",site="s1",agent="a2"}' not in text
+    assert (
+        'dui_workstation_info{org="og",site="s1",agent="a2",os="",os_version="",os_maintained="unknown",model=""} 1.0'
+        in text
+    )

@@ -209,7 +209,7 @@ def _maintained(value: bool | None) -> str:
 def readiness_samples(r: Readiness | None) -> Iterator[Sample]:
     """The readiness families, from the last readiness round's typed result: per
     workstation its inventory, per site the OS count, each prerequisite met or not (absent
-    when unknown) and the verdict (absent while a check is unknown and none fails)."""
+    when unknown) and the site's verdict (absent while unknown); none recomputed here."""
     if r is None:
         return
     for site in r.sites:
@@ -228,14 +228,12 @@ def readiness_samples(r: Readiness | None) -> Iterator[Sample]:
         if site.workstations:
             for maintained, n in counts.items():
                 yield "dui_site_workstations", (*ids, maintained), n
-        verdicts = [site.met(check.id) for check in site.checks]
-        for check, met in zip(site.checks, verdicts, strict=True):
+        for check in site.checks:
+            met = site.met(check.id)
             if met is not None:
                 yield "dui_prerequisite_met", (*ids, check.id), 1.0 if met else 0.0
-        if False in verdicts:
-            yield "dui_site_ready", ids, 0.0
-        elif verdicts and None not in verdicts:
-            yield "dui_site_ready", ids, 1.0
+        if site.verdict != "unknown":
+            yield "dui_site_ready", ids, 1.0 if site.verdict == "pass" else 0.0
 
 
 def shared_samples(s: State) -> Iterator[Sample]:
