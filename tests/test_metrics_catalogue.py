@@ -336,6 +336,6 @@ def test_readiness_series_say_what_the_readiness_result_says() -> None:
     assert "\\n" not in model and len(model.replace('\\"', '"')) == LABEL_MAX
     assert 'dui_workstation_age_seconds{org="og",site="s1",agent="a2"}' not in text
     assert (
-        'dui_workstation_info{org="og",site="s1",agent="a2",os="",os_version="",os_maintained="unknown",model=""} 1.0'
-        in text
+        'dui_workstation_info{org="og",site="s1",agent="a2",os="",os_version="",'
+        'os_maintained="unknown",model=""} 1.0' in text
     )
