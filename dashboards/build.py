@@ -14,6 +14,7 @@ from grafanalib.core import Dashboard, Templating, Time
 
 from collector.config import CollectorConfig, Contract
 from collector.readiness.limits import pilot_limits, pilot_sites
+from collector.readiness.pilot import zone_of
 from collector.sla.engine import STATES
 from collector.sla.records import CONTRACT_PROBES
 from dashboards.panels import (
@@ -914,13 +915,14 @@ def pilot(config: CollectorConfig, lang: str) -> tuple[Page, list[Any]]:
 
 
 def pilot_time(config: CollectorConfig, today: dt.date) -> Time:
-    """From the earliest pilot go-live once it has passed (the whole pilot so far), else
-    the last 7 days."""
+    """From the earliest pilot go-live (local midnight in the sites' zone, as the readiness
+    report's weeks) once it has passed: the whole pilot so far; else the last 7 days."""
     days = [s.go_live for s in config.sites.values() if s.pilot and s.go_live is not None]
     start = min(days, default=None)
     if start is None or start > today:
         return Time("now-7d", "now")
-    return Time(f"{start.isoformat()}T00:00:00.000Z", "now")
+    midnight = dt.datetime.combine(start, dt.time(), tzinfo=zone_of(config)).astimezone(dt.UTC)
+    return Time(midnight.strftime("%Y-%m-%dT%H:%M:%S.000Z"), "now")
 
 
 BUILDERS = {

@@ -45,7 +45,8 @@ def _write(path: Path, text: str) -> None:
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="""\b
 DIR receives:
-  dui-overview.json, dui-site.json, dui-fleet.json, dui-evidence.json
+  dui-overview.json, dui-site.json, dui-fleet.json, dui-evidence.json,
+  dui-readiness.json, dui-pilot.json
       → copy to the --dashboards-path folder on the Grafana host
   provisioning/datasources/dui-prometheus.yaml
       → /etc/grafana/provisioning/datasources/

@@ -509,7 +509,7 @@ def test_pilot_site_variable_and_time_range_follow_the_config() -> None:
     var = next(v for v in pilot["templating"]["list"] if v["name"] == "site")
     assert var["query"] == 'label_values(dui_probe_results_total{site=~"s1"}, site)'
     assert (var["multi"], var["includeAll"], var["current"]["value"]) == (False, False, "s1")
-    assert pilot["time"] == {"from": "2026-11-02T00:00:00.000Z", "to": "now"}
+    assert pilot["time"] == {"from": "2026-11-01T23:00:00.000Z", "to": "now"}  # Paris midnight
     before = build_dashboards(config(), "fr", dt.date(2026, 11, 1))["dui-pilot.json"]
     assert before["time"] == {"from": "now-7d", "to": "now"}  # go-live still ahead
     none = parse({"sites": {"a": {}}})

@@ -314,7 +314,8 @@ def test_generated_files_and_prometheus_config_pass_promtool(tmp_path: Path) -> 
     # Grafana reads what was generated: its datasource is the stack's Prometheus
     grafana = out / "grafana"
     assert sorted(p.name for p in grafana.glob("dui-*.json")) == [
-        "dui-evidence.json", "dui-fleet.json", "dui-overview.json", "dui-site.json",
+        "dui-evidence.json", "dui-fleet.json", "dui-overview.json", "dui-pilot.json",
+        "dui-readiness.json", "dui-site.json",
     ]  # fmt: skip
     source = yaml.safe_load((grafana / "provisioning/datasources/dui-prometheus.yaml").read_text())
     assert source["datasources"][0]["url"] == "http://prometheus:9090"
