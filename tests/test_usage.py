@@ -20,6 +20,7 @@ from collector.ledger import SqliteLedger, UsageMinute
 from collector.ledger.sqlite_schema import SCHEMA
 from collector.readiness.usage import DayUsage, usage_days
 from tests.helpers.batches import batch_json, results_topic
+from tests.helpers.cli import collector_cli
 from tests.helpers.inprocess import collector_in_process, replay_clock
 from tests.helpers.poll import await_until
 
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.timeout(300)
 PARIS = ZoneInfo("Europe/Paris")
 # The collector's clock: 5 s into a minute, so "the minute that ended 60 s to 2 min ago"
 # stays the same for the 55 s the checks below may take.
-K = int(dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC).timestamp()) // 60
+K = int(dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC).timestamp()) // 60
 NOW = K * 60 + 5
 MINUTES = range(K - 10, K)  # the minutes measured, the newest ending 5 s before NOW
 # (site, agent): three workstations at site-a, two at site-b
@@ -150,7 +151,8 @@ def expected_metrics() -> dict[str, float]:
 async def test_usage_is_counted_per_site_and_never_stored_per_workstation(
     tmp_path, mosquitto
 ) -> None:
-    config = {"mqtt": {"url": mosquitto.url}}
+    contract = {"id": "dui-x", "targets": ["dui-login"], "availability": {"objective": 0.99}}
+    config = {"mqtt": {"url": mosquitto.url}, "contracts": [contract]}
     want = expected_metrics()
     assert want['dui_site_workstations_in_use{org="og",site="site-a"}'] == 2  # not trivial
     async with collector_in_process(tmp_path, config, replay_clock(NOW)) as collector:
@@ -164,14 +166,19 @@ async def test_usage_is_counted_per_site_and_never_stored_per_workstation(
         assert got == want
         text = (await asyncio.to_thread(collector.get, "/metrics"))[1]
         status_page = (await asyncio.to_thread(collector.get, "/"))[1]
+        status, api = await asyncio.to_thread(collector.get, "/api/v1/contracts/dui-x")
+        assert status == 200 and '"site-a"' in api
         ledger_path = collector.ledger_path
+        config_path = collector.config_path
     assert stored_minutes(ledger_path) == expected_minutes()
 
     # /metrics: every series that names an agent is free of usage
     agent_lines = [line for line in text.splitlines() if 'agent="' in line]
     assert agent_lines and not [line for line in agent_lines if "usage" in line]
     assert 'probe="usage"' not in text
-    assert "in_use" not in status_page and "usage" not in status_page.lower()
+    for shown in (status_page, api, report(config_path)):  # what people read
+        assert "poste-1" in shown or "site-a" in shown, shown
+        assert "in_use" not in shown and "usage" not in shown.lower()
 
     # The proof: every table, every column of the ledger file
     dump = dump_ledger(ledger_path)
@@ -204,6 +211,16 @@ async def test_usage_is_counted_per_site_and_never_stored_per_workstation(
         ]
         assert duplicates == 2 * len(AGENTS)
     assert stored_minutes(ledger_path) == expected_minutes()
+
+
+def report(config_path) -> str:
+    day = dt.datetime.fromtimestamp(NOW, dt.UTC).date()
+    proc = collector_cli(
+        "report", "--config", str(config_path), "--contract", "dui-x", "--format", "json",
+        "--from", str(day), "--to", str(day + dt.timedelta(days=1)),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
 
 
 def dump_ledger(path) -> dict[str, tuple[list[str], list[tuple]]]:
