@@ -16,7 +16,7 @@ import aiomqtt
 import pytest
 
 from collector.ingest import Ingest
-from collector.ledger import SqliteLedger, UsageMinute
+from collector.ledger import LedgerError, SqliteLedger, UsageMinute
 from collector.ledger.sqlite_schema import SCHEMA
 from collector.readiness.usage import DayUsage, usage_days
 from tests.helpers.batches import batch_json, results_topic
@@ -354,6 +354,10 @@ def test_migration_from_v3_folds_usage_into_site_minutes_and_deletes_it(tmp_path
     path = tmp_path / "ledger.db"
     v3_ledger(path)
     assert b'"in_use"' in path.read_bytes()
+    old = SqliteLedger(path, read_only=True)  # read-only: not migrated, and says so
+    with pytest.raises(LedgerError, match=r"schema version 3; usage per site needs version 4"):
+        list(old.usage(0, NOW))
+    old.close()
     ledger = SqliteLedger(path)
     db = ledger.db
     assert db.execute("PRAGMA user_version").fetchone()[0] == len(SCHEMA) == 4

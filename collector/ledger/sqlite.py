@@ -217,9 +217,10 @@ class SqliteLedger:
         self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if read_only:
             self._refuse_foreign_schema()
-            self._check_version()
+            self.version = self._check_version()
         else:
             self._migrate()
+            self.version = len(SCHEMA)
 
     def _check_version(self) -> int:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -395,6 +396,7 @@ class SqliteLedger:
     def usage(self, start: float, end: float, site: str | None = None) -> Iterator[UsageMinute]:
         """The sites' usage minutes starting in [start, end), by minute then org and site;
         one site's only when `site` is given."""
+        self._require(4, "usage per site")
         first, stop = math.ceil(start / 60), math.ceil(end / 60)
         where, params = "minute >= ? AND minute < ?", [first, stop]
         if site is not None:
@@ -408,8 +410,17 @@ class SqliteLedger:
     def usage_totals(self) -> dict[tuple[str, str], int]:
         """Workstation-minutes in use stored per (org, site): where
         dui_site_usage_minutes_total starts at collector start."""
+        self._require(4, "usage per site")
         rows = self._all("SELECT org, site, SUM(in_use) FROM usage_minutes GROUP BY org, site")
         return {(org, site): int(n) for org, site, n in rows}
+
+    def _require(self, version: int, what: str) -> None:
+        """A ledger opened read-only is not migrated: an older one lacks newer tables."""
+        if self.version < version:
+            raise LedgerError(
+                f"ledger {self.path} has schema version {self.version}; {what} needs version"
+                f" {version}: run `dui-collector run` once with this version to upgrade it"
+            )
 
     def newest_received(self) -> float:
         return float(self._one("SELECT COALESCE(MAX(received_at), 0) FROM results")[0])
