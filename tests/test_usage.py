@@ -23,6 +23,7 @@ from tests.helpers.batches import batch_json, results_topic
 from tests.helpers.cli import collector_cli
 from tests.helpers.inprocess import collector_in_process, replay_clock
 from tests.helpers.poll import await_until
+from tests.test_collector_ingest import result as http_result
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -62,20 +63,6 @@ def usage_result(seq: int, ts: float, used: bool, success: bool = True) -> dict:
         "duration_seconds": 0.01,
         "error": None if success else "internal",
         "in_use": used if success else None,
-    }
-
-
-def http_result(seq: int, ts: float) -> dict:
-    return {
-        "seq": seq,
-        "ts": ts,
-        "probe": "http",
-        "target": "dui-login",
-        "role": "dui",
-        "success": True,
-        "duration_seconds": 0.3,
-        "status_code": 200,
-        "error": None,
     }
 
 
