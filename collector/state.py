@@ -5,6 +5,7 @@ renders it. Usage arrives per site and minute only: no agent id to show it by.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -171,7 +172,7 @@ class State:
         """Workstations in use at a site in the newest minute that ended between
         USAGE_SETTLE and USAGE_WINDOW ago and has usage results; 0 when none has."""
         newest = int((now - USAGE_SETTLE) // 60) - 1  # ended at least USAGE_SETTLE ago
-        oldest = int((now - USAGE_WINDOW) // 60)
+        oldest = math.ceil((now - USAGE_WINDOW) / 60) - 1  # ended at most USAGE_WINDOW ago
         recent = self.usage_recent.get(key, {})
         for minute in sorted((m for m in recent if oldest <= m <= newest), reverse=True):
             reporting, in_use = recent[minute]

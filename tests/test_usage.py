@@ -410,3 +410,19 @@ def test_the_agent_refuses_a_usage_interval_other_than_one_minute(tmp_path) -> N
         f"dui-agent: config error: {config}: usage: interval must be 1m: the collector counts"
         " each usage result as one minute of use (remove the key or write 1m)"
     ]
+
+
+def test_the_in_use_gauge_reads_the_last_complete_minute() -> None:
+    from collector.state import State
+
+    state = State(stale_after=300, forget_after=3600)
+    key, now = ("og", "s"), K * 60 + 5
+    state.add_usage(*key, K - 1, 3, 3, now)  # ended 5 s ago: not complete yet
+    state.add_usage(*key, K - 2, 2, 1, now)  # ended 65 s ago
+    state.add_usage(*key, K - 3, 2, 2, now)
+    assert state.workstations_in_use(key, now) == 1
+    assert state.workstations_in_use(key, now + 55) == 3  # K - 1 ended 60 s ago
+    # K - 1 ended 600 s ago: still read; 601 s: gone, and nothing newer: 0
+    assert state.workstations_in_use(key, K * 60 + 600) == 3
+    assert state.workstations_in_use(key, K * 60 + 601) == 0
+    assert state.usage_minutes == {key: 6} and state.workstations_in_use(("og", "x"), now) == 0
