@@ -156,7 +156,7 @@ class Agent:
                 duration_seconds=0.5,
             )
         self.add(t + 5, "dns", "dui-login", "dui", not lan_down, duration_seconds=0.004)
-        self.add(t + 1, "usage", "dui", "dui", True, in_use=True)
+        self.add(t + 1, "usage", "dui", "workstation", True, in_use=True)  # as agents send it
         if not lan_down:
             self.add(
                 t + 50,
@@ -424,6 +424,7 @@ async def prove(
                     "outage": await outage(p, scenario, agents),
                 }
                 found = await asyncio.to_thread(lambda: list(answers(p, dashboards, since)))
+                figures["readiness"] = await asyncio.to_thread(readiness_seen, p)
                 broken = await asyncio.to_thread(broken_rules, p)
                 assert broken == [], "\n".join(broken)
                 figures["rules"] = len(await asyncio.to_thread(p.rules))
@@ -432,6 +433,30 @@ async def prove(
             scenario.stop.set()
             await asyncio.wait_for(agents, 10)
     return figures, found
+
+
+def readiness_seen(prom: Prometheus) -> dict:
+    """What Prometheus holds of the readiness round and of usage: site-b's Windows 10 is
+    past its support (its check fails, the site is not ready), site-a's Windows 11 is
+    maintained; usage is per site, no series of it names a workstation."""
+
+    def values(expr: str) -> dict[str, float]:
+        return {s["metric"].get("site", ""): float(s["value"][1]) for s in prom.query(expr)}
+
+    os_met = values('dui_prerequisite_met{check="os_maintained"}')
+    assert os_met.get("site-b") == 0 and os_met.get("site-a") == 1, os_met
+    assert values('dui_site_ready{site="site-b"}') == {"site-b": 0}
+    maintained = values('count by (site) (dui_workstation_info{os_maintained="true"})')
+    assert maintained == {"site-a": 1}, maintained
+    per_agent = prom.query(
+        '{__name__=~"dui_site_workstations_in_use|dui_site_usage_minutes_total", agent!=""}'
+    )
+    assert per_agent == [], per_agent
+    return {
+        "os_maintained_met": os_met,
+        "site_ready": values("dui_site_ready"),
+        "usage_minutes": values("dui_site_usage_minutes_total"),
+    }
 
 
 def rule_evaluated_after(prom: Prometheus, name: str, after: float) -> bool:
