@@ -155,7 +155,7 @@ async def test_a_failing_contract_evaluation_shows_in_healthz(tmp_path, mosquitt
     import sqlite3
     import time as clock
 
-    from tests.helpers.inprocess import collector_in_process, replay_clock
+    from tests.helpers.inprocess import collector_in_process, fails_then_recovers, replay_clock
 
     config = {
         "mqtt": {"url": mosquitto.url},
@@ -164,16 +164,8 @@ async def test_a_failing_contract_evaluation_shows_in_healthz(tmp_path, mosquitt
     async with collector_in_process(tmp_path, config, replay_clock(clock.time())) as collector:
         db = sqlite3.connect(collector.ledger_path, timeout=10)
         (ddl,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'sla_counted'").fetchone()
-        db.execute("DROP TABLE sla_counted")
-        db.commit()
-
-        async def says(status: int, text: str) -> bool:
-            got = await asyncio.to_thread(collector.get, "/healthz")
-            return got[0] == status and text in got[1]
-
-        failing = "background task sla failing: RuntimeError: contract evaluation failed: c1"
-        await await_until(lambda: says(503, failing), 20, "healthz 503 on the SLA round")
-        db.execute(ddl)
-        db.commit()
         db.close()
-        await await_until(lambda: says(200, "ok"), 20, "healthz 200 again")
+        failing = "background task sla failing: RuntimeError: contract evaluation failed: c1"
+        await fails_then_recovers(
+            collector, "DROP TABLE sla_counted", ddl, failing, "the SLA round"
+        )

@@ -6,13 +6,12 @@ that fails shows in /healthz and the next one recovers."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 from collector.config import load
 from collector.ingest import Ingest
 from collector.ledger import SqliteLedger
 from collector.readiness.evaluate import evaluate
-from tests.helpers.inprocess import collector_in_process, replay_clock
+from tests.helpers.inprocess import collector_in_process, fails_then_recovers, replay_clock
 from tests.helpers.inventories import WIN10_PRO
 from tests.helpers.poll import await_until
 from tests.helpers.readiness import NOW, PREREQUISITES, Sites
@@ -81,20 +80,12 @@ async def test_metrics_say_what_the_readiness_evaluation_says(tmp_path, mosquitt
         assert age == c1.age_seconds
         assert values['dui_workstation_ram_bytes{agent="c1",org="og",site="chenes"}'] == 16e9
 
-        # the table the round reads disappears: /healthz says which round fails, then
+        # the table the round reads goes away: /healthz says which round fails, then
         # recovers once it is back
-        db = sqlite3.connect(collector.ledger_path, timeout=10)
-        (ddl,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'results'").fetchone()
-        db.execute("ALTER TABLE results RENAME TO results_away")
-        db.commit()
-
-        async def says(status: int, text: str) -> bool:
-            got = await asyncio.to_thread(collector.get, "/healthz")
-            return got[0] == status and text in got[1]
-
-        await await_until(lambda: says(503, "background task readiness failing"), 20, "healthz 503")
-        db.execute("ALTER TABLE results_away RENAME TO results")
-        db.commit()
-        db.close()
-        assert ddl
-        await await_until(lambda: says(200, "ok"), 20, "healthz 200 again")
+        await fails_then_recovers(
+            collector,
+            "ALTER TABLE results RENAME TO results_away",
+            "ALTER TABLE results_away RENAME TO results",
+            "background task readiness failing",
+            "the readiness round",
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -55,3 +56,25 @@ async def collector_in_process(
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+
+
+async def fails_then_recovers(
+    collector: CollectorProcess, away: str, back: str, failing: str, what: str
+) -> None:
+    """A background round made to fail behind the service's back (`away`, SQL on its
+    ledger): /healthz answers 503 naming it (`failing`); once `back` is run, 200 again."""
+    db = sqlite3.connect(collector.ledger_path, timeout=10)
+    try:
+        db.execute(away)
+        db.commit()
+
+        async def says(status: int, text: str) -> bool:
+            got = await asyncio.to_thread(collector.get, "/healthz")
+            return got[0] == status and text in got[1]
+
+        await await_until(lambda: says(503, failing), 20, f"healthz 503 on {what}")
+        db.execute(back)
+        db.commit()
+    finally:
+        db.close()
+    await await_until(lambda: says(200, "ok"), 20, "healthz 200 again")
