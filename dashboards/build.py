@@ -218,6 +218,23 @@ def overview(config: CollectorConfig, lang: str) -> tuple[Page, list[Any]]:
     return page, [contract_var]
 
 
+def response_quantile(q: float, selector: str, window: str) -> str:
+    """The `q` quantile of the DUI's successful responses per site over `window`, from the
+    histogram."""
+    return (
+        f"histogram_quantile({q:g}, sum by (site, le) "
+        f'(rate(dui_http_response_seconds_bucket{{{selector}, role="dui"}}[{window}])))'
+    )
+
+
+def _below(limit: float | None) -> tuple[tuple[str, float | None], ...]:
+    return (("green", None), ("red", float(limit))) if limit is not None else ()
+
+
+def _above(least: float | None) -> tuple[tuple[str, float | None], ...]:
+    return (("red", None), ("green", float(least))) if least is not None else ()
+
+
 def wifi_specs() -> tuple[Spec, Spec]:
     """The share of a site's workstations on Wi-Fi and each one's signal: on the site
     dashboard and on the workstations one."""
@@ -254,17 +271,15 @@ def site(config: CollectorConfig, lang: str) -> tuple[Page, list[Any]]:
     page.row("site.row_dui")
 
     def limit(value: float | None) -> tuple[tuple[str, float | None], ...]:
-        return (("green", None), ("red", float(value))) if value is not None else (("green", None),)
+        return _below(value) or (("green", None),)
 
-    bucket = f'dui_http_response_seconds_bucket{{{ST}, role="dui"}}'
     page.add(
         Spec(
             "site.response",
             "timeseries",
             tuple(
                 Query(
-                    f"histogram_quantile({q}, sum by (site, le) "
-                    f"(rate({bucket}[$__rate_interval])))",
+                    response_quantile(q, ST, "$__rate_interval"),
                     f"{{{{site}}}} p{int(q * 100)}",
                 )
                 for q in (0.5, 0.95)
@@ -585,22 +600,6 @@ DUI_CHECKS = f'role="dui", probe=~"{"|".join(CONTRACT_PROBES)}"'
 WEEK = "1w"
 
 
-def p95(selector: str, window: str) -> str:
-    """p95 of the DUI's successful responses per site over `window`, from the histogram."""
-    return (
-        f"histogram_quantile(0.95, sum by (site, le) "
-        f'(rate(dui_http_response_seconds_bucket{{{selector}, role="dui"}}[{window}])))'
-    )
-
-
-def _below(limit: float | None) -> tuple[tuple[str, float | None], ...]:
-    return (("green", None), ("red", float(limit))) if limit is not None else ()
-
-
-def _above(least: float | None) -> tuple[tuple[str, float | None], ...]:
-    return (("red", None), ("green", float(least))) if least is not None else ()
-
-
 def _met_mappings(lang: str, no: str, yes: str) -> tuple[dict[str, Any], ...]:
     return (
         {
@@ -772,7 +771,7 @@ def pilot(config: CollectorConfig, lang: str) -> tuple[Page, list[Any]]:
         Spec(
             "pilot.p95",
             "timeseries",
-            (Query(p95(P, "$__rate_interval"), "{{site}}"),),
+            (Query(response_quantile(0.95, P, "$__rate_interval"), "{{site}}"),),
             unit="s",
             width=8,
             overrides=_overrides(limits, lambda lim: _below(lim.max_dui_p95), line=True),
@@ -880,7 +879,7 @@ def pilot(config: CollectorConfig, lang: str) -> tuple[Page, list[Any]]:
         Spec(
             "pilot.week_p95",
             "timeseries",
-            (Query(p95(P, WEEK), "{{site}}"),),
+            (Query(response_quantile(0.95, P, WEEK), "{{site}}"),),
             unit="s",
             overrides=_overrides(limits, lambda lim: _below(lim.max_dui_p95), line=True),
             extra=weekly,
