@@ -52,18 +52,28 @@ class Health:
         ]
 
 
+def pause(interval: float, spread: float, took: float) -> float:
+    """Seconds to wait after a round that took `took`: `interval`, or `spread` × `took`
+    when longer."""
+    return max(interval, spread * took)
+
+
 async def every(
     health: Health,
     task: str,
     interval: float,
     round_: Callable[[], Awaitable[None]],
     first_delay: float = 0.0,
+    spread: float = 0.0,
 ) -> None:
     """Run `round_` every `interval` seconds for as long as the service runs. A round that
     raises is counted, shown in /healthz and logged (rate-limited); the next round runs
-    as usual, which is the restart."""
+    as usual, which is the restart. `spread`: wait at least that many times the last
+    round's duration, so that a round that grows with the ledger keeps its share of the
+    CPU (9: at most a tenth) instead of running back to back."""
     await asyncio.sleep(first_delay)
     while True:
+        began = time.monotonic()
         try:
             await round_()
         except Exception as exc:
@@ -71,4 +81,4 @@ async def every(
                 log.exception("background task round failed", extra=fields(task=task))
         else:
             health.ok(task)
-        await asyncio.sleep(interval)
+        await asyncio.sleep(pause(interval, spread, time.monotonic() - began))

@@ -169,3 +169,14 @@ async def test_a_failing_contract_evaluation_shows_in_healthz(tmp_path, mosquitt
         await fails_then_recovers(
             collector, "DROP TABLE sla_counted", ddl, failing, "the SLA round"
         )
+
+
+def test_a_long_round_spaces_the_next_by_its_spread() -> None:
+    """The readiness round grows with the ledger: 40 s with spread 9 waits 360 s, not the
+    300 s interval; a short round waits the interval."""
+    from collector.health import pause
+    from collector.run import READINESS_EVERY, READINESS_SPREAD
+
+    assert pause(READINESS_EVERY, READINESS_SPREAD, 40.0) == 360.0
+    assert pause(READINESS_EVERY, READINESS_SPREAD, 2.0) == READINESS_EVERY
+    assert pause(60.0, 0.0, 600.0) == 60.0  # the other rounds: the interval only
