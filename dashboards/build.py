@@ -698,7 +698,7 @@ def readiness(config: CollectorConfig, lang: str) -> tuple[Page, list[Any]]:
             "table",
             (Query(f"dui_prerequisite_met{{{S}}}", "", instant=True),),
             width=24,
-            mappings=_met_mappings(lang, "readiness.check_failed", "readiness.check_met"),
+            thresholds=(("red", None), ("green", 1.0)),
             # a row per site, a column per check: the go-live checklist at a glance
             extra={
                 "transformations": [
@@ -711,8 +711,14 @@ def readiness(config: CollectorConfig, lang: str) -> tuple[Page, list[Any]]:
                         },
                     }
                 ],
+                # Grafana reads a table's mappings from the field defaults
                 "fieldConfig": {
-                    "defaults": {"custom": {"cellOptions": {"type": "color-background"}}}
+                    "defaults": {
+                        "custom": {"cellOptions": {"type": "color-background"}},
+                        "mappings": list(
+                            _met_mappings(lang, "readiness.check_failed", "readiness.check_met")
+                        ),
+                    }
                 },
             },
         )
@@ -874,7 +880,8 @@ def pilot(config: CollectorConfig, lang: str) -> tuple[Page, list[Any]]:
         )
     )
     page.row("pilot.row_weeks")
-    weekly = {"interval": WEEK, "fieldConfig": {"defaults": {"custom": {"drawStyle": "bars"}}}}
+    bars = {"drawStyle": "bars", "fillOpacity": 60}
+    weekly = {"interval": WEEK, "fieldConfig": {"defaults": {"custom": bars}}}
     page.add(
         Spec(
             "pilot.week_p95",
