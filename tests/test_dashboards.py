@@ -523,6 +523,8 @@ def test_readiness_dashboard_colours_come_from_the_workstation_prerequisites() -
     assert age == [{"color": "green", "value": None}, {"color": "red", "value": 5 * 365 * 86400.0}]
     ram = panels_["Memory of the smallest workstation"]["fieldConfig"]["defaults"]["thresholds"]
     assert ram["steps"] == [{"color": "red", "value": None}, {"color": "green", "value": 8e9}]
+    checks = panels_["Prerequisites per site"]["fieldConfig"]["defaults"]
+    assert checks["mappings"][0]["options"]["0"]["text"] == "not met"  # where Grafana reads it
     table = panels_["Workstations"]["fieldConfig"]["overrides"]
     assert {o["matcher"]["options"] for o in table} == {"Value #B", "Value #C"}
     bare = by_title(build_dashboards(parse({}), "en", TODAY)["dui-readiness.json"])
