@@ -252,7 +252,7 @@ def wifi_checks(
         if not wifi:
             verdict: Verdict = "pass" if links_known else "unknown"
             why = "no workstation on Wi-Fi" if links_known else "link not reported"
-            note = "no_wifi" if links_known else "link_unknown"
+            note = "no_wifi" if links_known else "link_unknown" if stations else "no_agent"
             checks.append(Check("wifi_loss", None, max_loss, verdict, f"{why} ({share})", note))
         else:
             detail = f"{len(runs)} gateway runs from Wi-Fi workstations ({share})"
@@ -263,7 +263,7 @@ def wifi_checks(
         if not wifi:
             verdict = "pass" if links_known else "unknown"
             why = "no workstation on Wi-Fi" if links_known else "link not reported"
-            note = "no_wifi" if links_known else "link_unknown"
+            note = "no_wifi" if links_known else "link_unknown" if stations else "no_agent"
             checks.append(Check("wifi_signal", None, min_signal, verdict, f"{why} ({share})", note))
         elif value is None:
             detail = f"no Wi-Fi signal reported ({share})"
