@@ -16,6 +16,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -147,7 +148,6 @@ def report(
     output: str | None,
 ) -> None:
     """The contract report: availability, incidents vs RTO, penalties (docs/sla.md)."""
-    from collector.render.document import to_csv, to_json
     from collector.render.html import report_html
 
     config = _load(config_path)
@@ -160,11 +160,16 @@ def report(
     if fmt == "pdf":
         _write_pdf(report_html(document, lang), output)
         return
-    text = {
-        "json": lambda: to_json(document),
-        "csv": lambda: to_csv(document),
-        "html": lambda: report_html(document, lang),
-    }[fmt]()
+    emit_document(document, fmt, output, partial(report_html, lang=lang))
+
+
+def emit_document(
+    document: dict[str, Any], fmt: str, output: str | None, html: Callable[[dict[str, Any]], str]
+) -> None:
+    """A report document as json, csv or html (`html` renders it), to --output or stdout."""
+    from collector.render.document import to_csv, to_json
+
+    text = {"json": to_json, "csv": to_csv, "html": html}[fmt](document)
     if output:
         write_output(output, text.encode("utf-8"))
     else:
@@ -188,7 +193,6 @@ def readiness(config_path: str, site: str | None, fmt: str, lang: str, output: s
     and verdict, and the pilot sites' weeks since go-live (docs/readiness.md)."""
     from collector.readiness.evaluate import evaluate
     from collector.readiness.pilot import zone_of
-    from collector.render.document import to_csv, to_json
     from collector.render.readiness import readiness_document, readiness_html
 
     config = _load(config_path)
@@ -208,15 +212,7 @@ def readiness(config_path: str, site: str | None, fmt: str, lang: str, output: s
             )
             sys.exit(2)
     document = readiness_document(found, zone_of(config), lang)
-    text = {
-        "json": lambda: to_json(document),
-        "csv": lambda: to_csv(document),
-        "html": lambda: readiness_html(document, lang),
-    }[fmt]()
-    if output:
-        write_output(output, text.encode("utf-8"))
-    else:
-        click.echo(text, nl=False)
+    emit_document(document, fmt, output, partial(readiness_html, lang=lang))
 
 
 def period_report(
