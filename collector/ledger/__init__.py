@@ -18,6 +18,7 @@ from collector.ledger.types import (
     MaintenanceRecord,
     Measurement,
     Note,
+    ProbeFigures,
     ResultRow,
     StoredResult,
     Voided,
@@ -33,6 +34,7 @@ __all__ = [
     "MaintenanceRecord",
     "Measurement",
     "Note",
+    "ProbeFigures",
     "ResultRow",
     "SqliteLedger",
     "StoredResult",
@@ -104,6 +106,11 @@ class Ledger(Protocol):
     ) -> Iterator[Measurement]:
         """Results of `probes` measured in [since, until) with their agent, streamed; the
         body only for the probes of `bodies_of`."""
+        ...
+
+    def probe_figures(self, since: float, until: float) -> Iterator[ProbeFigures]:
+        """Latency, HTTP and bandwidth results measured in [since, until), streamed in one
+        scan, with the few body fields readiness needs extracted."""
         ...
 
     # the hash chain

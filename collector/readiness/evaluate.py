@@ -57,58 +57,52 @@ def _number(value: object) -> float | None:
     return None
 
 
-@dataclass(frozen=True)
-class LatencyRun:
-    agent: str
-    rtt: float | None  # the run's mean RTT
-    sent: float  # probes sent (1 for a run that reports its ratio alone)
-    lost: float
+@dataclass
+class Runs:
+    """One agent's latency runs to one role in the window: their mean RTTs, and the probes
+    sent and lost over all of them."""
+
+    rtts: list[float] = field(default_factory=list)
+    sent: float = 0.0
+    lost: float = 0.0
+
+    def add(self, rtt: object, sent: object, received: object, loss_ratio: object) -> None:
+        value = _number(rtt)
+        if value is not None:
+            self.rtts.append(value)
+        n, got = _number(sent), _number(received)
+        if n is None or got is None:  # no counts: the ratio alone, as one probe
+            loss = _number(loss_ratio)
+            n, got = (0.0, 0.0) if loss is None else (1.0, 1.0 - loss)
+        self.sent += n
+        self.lost += n - got
 
 
 @dataclass
 class Window:
     """What one site measured in the window, per agent where the checks need it."""
 
-    latency: dict[str, list[LatencyRun]] = field(default_factory=dict)  # role → runs
+    latency: dict[str, dict[str, Runs]] = field(default_factory=dict)  # role → agent → runs
     http: list[tuple[str, float]] = field(default_factory=list)  # (agent, duration) ok, dui
     download: list[float] = field(default_factory=list)  # bytes/s of the bandwidth runs
-
-
-def latency_run(agent: str, body: bytes) -> LatencyRun:
-    """Mean RTT and lost/sent of one latency result as the agent sent it."""
-    data = _decode(body)
-    rtt = data.get("rtt_seconds")
-    sent, received = _number(data.get("sent")), _number(data.get("received"))
-    if sent is None or received is None:  # no count: the ratio alone, as one sample
-        loss = _number(data.get("loss_ratio"))
-        sent, received = (0.0, 0.0) if loss is None else (1.0, 1.0 - loss)
-    return LatencyRun(
-        agent,
-        _number(rtt.get("avg")) if isinstance(rtt, dict) else None,
-        sent,
-        sent - received,
-    )
 
 
 def read_window(ledger: Ledger, since: float, until: float) -> dict[SiteKey, Window]:
     """One pass over the window's latency, HTTP and bandwidth results."""
     out: dict[SiteKey, Window] = {}
-    rows = ledger.measurements(
-        ("latency", "http", "bandwidth"), since, until, bodies_of=("latency", "bandwidth")
-    )
-    for row in rows:
-        window = out.setdefault((row.org, row.site), Window())
-        if row.probe == "http":
-            if row.role == "dui" and row.success and row.duration is not None:
-                window.http.append((row.agent, row.duration))
-        elif row.body is None:
-            continue
-        elif row.probe == "latency":
-            window.latency.setdefault(row.role, []).append(latency_run(row.agent, row.body))
-        elif row.success:
-            rate = _number(_decode(row.body).get("download_bytes_per_second"))
-            if rate is not None:
-                window.download.append(rate)
+    for org, site, agent, probe, role, ok, duration, value, sent, got, loss in (
+        ledger.probe_figures(since, until)
+    ):
+        window = out.get((org, site)) or out.setdefault((org, site), Window())
+        if probe == "latency":
+            by_agent = window.latency.get(role) or window.latency.setdefault(role, {})
+            runs = by_agent.get(agent) or by_agent.setdefault(agent, Runs())
+            runs.add(value, sent, got, loss)
+        elif probe == "http":
+            if role == "dui" and ok and duration is not None:
+                window.http.append((agent, duration))
+        elif ok and (rate := _number(value)) is not None:
+            window.download.append(rate)
     return out
 
 
@@ -196,33 +190,34 @@ def download_check(rates: list[float], users: int | None, minimum: float) -> Che
     )
 
 
-def _source(runs: list[LatencyRun], wired: set[str]) -> tuple[list[LatencyRun], str, str]:
+def _source(runs: dict[str, Runs], wired: set[str]) -> tuple[list[Runs], str, str]:
     """The wired workstations' runs when the site has some, else every run (a Wi-Fi fault
     then shows here too, and the detail and note say so)."""
-    from_wired = [r for r in runs if r.agent in wired]
+    from_wired = [r for agent, r in runs.items() if agent in wired]
     if from_wired:
-        return from_wired, f"{len(from_wired)} runs from wired workstations", "wired"
+        return from_wired, f"runs of {len(from_wired)} wired workstations", "wired"
     why = "no wired workstation measured" if wired else "no wired workstation"
-    return runs, f"{len(runs)} runs from every workstation ({why})", "all"
+    return list(runs.values()), f"runs of every workstation ({why})", "all"
 
 
-def rtt_check(check_id: str, runs: list[LatencyRun], wired: set[str], limit: float) -> Check:
+def rtt_check(check_id: str, runs: dict[str, Runs], wired: set[str], limit: float) -> Check:
     """Median of the runs' mean RTTs."""
-    runs, detail, note = _source(runs, wired)
-    value = median(r.rtt for r in runs if r.rtt is not None)
+    chosen, detail, note = _source(runs, wired)
+    value = median(rtt for r in chosen for rtt in r.rtts)
     if value is None:
         return Check(check_id, None, limit, "unknown", "no latency run with an RTT", "no_data")
     return Check(check_id, value, limit, _measured(value, limit, True), detail, note)
 
 
-def loss_ratio(runs: list[LatencyRun]) -> float | None:
+def loss_ratio(runs: Iterable[Runs]) -> float | None:
     """Lost / sent over every run: a long run weighs what it sent."""
+    runs = list(runs)
     sent = sum(r.sent for r in runs)
     return sum(r.lost for r in runs) / sent if sent else None
 
 
 def loss_check(
-    check_id: str, runs: list[LatencyRun], limit: float, detail: str, note: str = ""
+    check_id: str, runs: list[Runs], limit: float, detail: str, note: str = ""
 ) -> Check:
     value = loss_ratio(runs)
     if value is None:
@@ -237,7 +232,7 @@ def _wifi_share_text(stations: list[WorkstationReadiness]) -> str:
 
 def wifi_checks(
     stations: list[WorkstationReadiness],
-    gateway_runs: list[LatencyRun],
+    gateway_runs: dict[str, Runs],
     max_loss: float | None,
     min_signal: int | None,
 ) -> list[Check]:
@@ -248,14 +243,14 @@ def wifi_checks(
     share = _wifi_share_text(stations)
     checks = []
     if max_loss is not None:
-        runs = [r for r in gateway_runs if r.agent in wifi]
+        runs = [r for agent, r in gateway_runs.items() if agent in wifi]
         if not wifi:
             verdict: Verdict = "pass" if links_known else "unknown"
             why = "no workstation on Wi-Fi" if links_known else "link not reported"
             note = "no_wifi" if links_known else "link_unknown" if stations else "no_agent"
             checks.append(Check("wifi_loss", None, max_loss, verdict, f"{why} ({share})", note))
         else:
-            detail = f"{len(runs)} gateway runs from Wi-Fi workstations ({share})"
+            detail = f"gateway runs of {len(runs)} Wi-Fi workstations ({share})"
             checks.append(loss_check("wifi_loss", runs, max_loss, detail, "wifi"))
     if min_signal is not None:
         signals = [w.wifi_signal_percent for w in stations if w.agent in wifi]
@@ -309,8 +304,8 @@ def site_checks(
     checks += [workstation_check(c, stations) for c in WORKSTATION_CHECKS if c in configured]
     if prereq.min_download_per_user is not None:
         checks.append(download_check(window.download, users, float(prereq.min_download_per_user)))
-    dui = window.latency.get("dui", [])
-    gateway = window.latency.get("gateway", [])
+    dui = window.latency.get("dui", {})
+    gateway = window.latency.get("gateway", {})
     if prereq.max_dui_rtt is not None:
         checks.append(rtt_check("dui_rtt", dui, wired, float(prereq.max_dui_rtt)))
     if prereq.max_loss is not None:
