@@ -90,8 +90,8 @@ class Window:
 def read_window(ledger: Ledger, since: float, until: float) -> dict[SiteKey, Window]:
     """One pass over the window's latency, HTTP and bandwidth results."""
     out: dict[SiteKey, Window] = {}
-    for org, site, agent, probe, role, ok, duration, value, sent, got, loss in (
-        ledger.probe_figures(since, until)
+    for org, site, agent, probe, role, ok, duration, value, sent, got, loss in ledger.probe_figures(
+        since, until
     ):
         window = out.get((org, site)) or out.setdefault((org, site), Window())
         if probe == "latency":
@@ -216,9 +216,7 @@ def loss_ratio(runs: Iterable[Runs]) -> float | None:
     return sum(r.lost for r in runs) / sent if sent else None
 
 
-def loss_check(
-    check_id: str, runs: list[Runs], limit: float, detail: str, note: str = ""
-) -> Check:
+def loss_check(check_id: str, runs: list[Runs], limit: float, detail: str, note: str = "") -> Check:
     value = loss_ratio(runs)
     if value is None:
         return Check(check_id, None, limit, "unknown", "no latency run", "no_data")
