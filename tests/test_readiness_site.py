@@ -227,6 +227,17 @@ def test_pilot_weeks_since_go_live(ledger, sites) -> None:
     assert (second.requests, second.errors, second.error_ratio) == (10, 1, 0.1)
     assert second.p95_seconds == 1.0
     assert first.local_fault_seconds == 0 and second.local_fault_seconds == 0
+    # three minutes where the DUI and the site's gateway both fail: local fault, as the
+    # SLA engine attributes it (the gateway being valid over the day before)
+    at = NOW - 86400 + 30
+    sites.latency("pilote", "p1", "gateway", 0.001, runs=48, start=2 * 86400, span=86400)
+    failing = [{"ts": at + 60 * k, "probe": p, "target": t, "role": r, "success": False,
+                "duration_seconds": 1.0, "error": "timeout"}
+               for k in range(3)
+               for p, t, r in (("http", "dui-login", "dui"), ("latency", "gateway", "gateway"))]  # fmt: skip
+    sites.send("pilote", "p1", failing)
+    second = one(evaluate(conf, ledger, NOW), "pilote").weeks[1]
+    assert second.local_fault_seconds == 180 and second.errors == 1 + 3
     assert evaluate(conf, ledger, NOW, pilot=False).sites[0].weeks == []
 
 
