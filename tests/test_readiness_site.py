@@ -231,10 +231,13 @@ def test_pilot_weeks_since_go_live(ledger, sites) -> None:
     # SLA engine attributes it (the gateway being valid over the day before)
     at = NOW - 86400 + 30
     sites.latency("pilote", "p1", "gateway", 0.001, runs=48, start=2 * 86400, span=86400)
-    failing = [{"ts": at + 60 * k, "probe": p, "target": t, "role": r, "success": False,
-                "duration_seconds": 1.0, "error": "timeout"}
-               for k in range(3)
-               for p, t, r in (("http", "dui-login", "dui"), ("latency", "gateway", "gateway"))]  # fmt: skip
+    kinds = (("http", "dui-login", "dui"), ("latency", "gateway", "gateway"))
+    failing = [
+        {"ts": at + 60 * k, "probe": probe, "target": target, "role": role, "success": False,
+         "duration_seconds": 1.0, "error": "timeout"}
+        for k in range(3)
+        for probe, target, role in kinds
+    ]  # fmt: skip
     sites.send("pilote", "p1", failing)
     second = one(evaluate(conf, ledger, NOW), "pilote").weeks[1]
     assert second.local_fault_seconds == 180 and second.errors == 1 + 3

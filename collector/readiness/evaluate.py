@@ -123,13 +123,10 @@ def read_workstations(
             doc = _decode(context[1])
             if doc.get("link") is not None:
                 signal = doc.get("wifi_signal_percent")
-                inv = _replace_link(inv, doc["link"], signal if isinstance(signal, int) else None)
+                signal = signal if isinstance(signal, int) else None
+                inv = dataclasses.replace(inv, link=doc["link"], wifi_signal_percent=signal)
         out.setdefault((org, site), []).append(check_workstation(inv, prereq, on))
     return out
-
-
-def _replace_link(inv: Inventory, link: str, signal: int | None) -> Inventory:
-    return dataclasses.replace(inv, link=link, wifi_signal_percent=signal)
 
 
 def median(values: Iterable[float]) -> float | None:

@@ -66,9 +66,22 @@ def experience(rows: Iterable[Measurement], bounds: Bounds) -> list[tuple[float 
 def with_weeks(
     sites: list[SiteReadiness], config: CollectorConfig, ledger: Ledger, now: float
 ) -> list[SiteReadiness]:
-    """`sites` with the weeks of each pilot site that has a go-live date."""
+    """`sites` with the weeks of each pilot site that has a go-live date: one scan of the
+    HTTP results since the earliest go-live, one period evaluation per distinct week."""
     zone = zone_of(config)
     contract = config.contracts[0] if config.contracts else None
+    retained = now - float(config.ledger.raw_retention)
+    bounds = {
+        (s.org, s.site): week_bounds(s.go_live, zone, now) for s in sites if s.pilot and s.go_live
+    }
+    bounds = {key: b for key, b in bounds.items() if b}
+    if not bounds:
+        return sites
+    first = min(b[0][0] for b in bounds.values()).timestamp()
+    rows: dict[tuple[str, str], list[Measurement]] = {key: [] for key in bounds}
+    for row in ledger.measurements(("http",), max(first, retained), now):
+        if row.role == "dui" and (row.org, row.site) in rows:
+            rows[row.org, row.site].append(row)
     local: dict[tuple[dt.datetime, dt.datetime], dict[str, int]] = {}  # per week, per site
 
     def local_fault(start: dt.datetime, end: dt.datetime, site: str) -> int | None:
@@ -84,24 +97,18 @@ def with_weeks(
 
     out = []
     for site in sites:
-        if not (site.pilot and site.go_live):
+        weeks_of = bounds.get((site.org, site.site))
+        if weeks_of is None:
             out.append(site)
             continue
-        bounds = week_bounds(site.go_live, zone, now)
-        if not bounds:
-            out.append(site)
-            continue
-        rows = (
-            r
-            for r in ledger.measurements(("http",), bounds[0][0].timestamp(), now)
-            if r.role == "dui" and r.site == site.site and r.org == site.org
-        )
+        figures = experience(rows[site.org, site.site], weeks_of)
         weeks = []
-        for (start, end), (q95, n, errors) in zip(bounds, experience(rows, bounds), strict=True):
+        for (start, end), (q95, n, errors) in zip(weeks_of, figures, strict=True):
             reasons = ["usage_unavailable"]
-            fault = local_fault(start, end, site.site)
             if contract is None:
                 reasons.append("no_contract")
+            if start.timestamp() < retained:
+                reasons.append("beyond_retention")
             weeks.append(
                 PilotWeek(
                     start=start,
@@ -110,7 +117,7 @@ def with_weeks(
                     requests=n,
                     errors=errors,
                     error_ratio=errors / n if n else None,
-                    local_fault_seconds=fault,
+                    local_fault_seconds=local_fault(start, end, site.site),
                     workstations_in_use_peak=None,
                     usage_minutes_per_day=None,
                     reasons=tuple(reasons),

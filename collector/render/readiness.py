@@ -9,7 +9,7 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from collector.readiness.evaluate import UNITS, WINDOW, WORKSTATION_CHECKS
+from collector.readiness.evaluate import UNITS, WINDOW, WORKSTATION_CHECKS, years
 from collector.readiness.model import Check, PilotWeek, Readiness, SiteReadiness
 from collector.render import formats
 from collector.render.html import STRINGS, render
@@ -279,7 +279,7 @@ def view(doc: dict[str, Any], lang: str) -> dict[str, Any]:
                             ]
                         ],
                         "age": t["rd_years"].format(
-                            n=formats.decimal(w["age_seconds"] / 86400 / 365, lang, 1)
+                            n=formats.decimal(years(w["age_seconds"]), lang, 1)
                         )
                         if w["age_seconds"] is not None
                         else formats.DASH,
