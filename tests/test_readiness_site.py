@@ -56,6 +56,7 @@ def test_a_healthy_site_passes_every_check(ledger, sites) -> None:
     sites.workstation("tilleuls", "p3", link="wifi", signal=70)
     sites.latency("tilleuls", "p3", "gateway", 0.002)
     sites.bandwidth("tilleuls", "p1", [2_000_000, 1_500_000, 2_500_000])
+    sites.latency("tilleuls", "p1", "internet", 0.5, received=0)  # no check reads it
     conf = config({"tilleuls": {"name": "EHPAD Les Tilleuls", "users": 6}})
     site = one(evaluate(conf, ledger, NOW, pilot=False), "tilleuls")
     assert [c.id for c in site.checks] == ALL_CHECKS

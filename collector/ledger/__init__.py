@@ -109,8 +109,9 @@ class Ledger(Protocol):
         ...
 
     def probe_figures(self, since: float, until: float) -> Iterator[ProbeFigures]:
-        """Latency, HTTP and bandwidth results measured in [since, until), streamed in one
-        scan, with the few body fields readiness needs extracted."""
+        """Latency results to the DUI and the gateway, HTTP results to the DUI and bandwidth
+        results measured in [since, until), streamed in one scan, with the few body fields
+        readiness needs extracted."""
         ...
 
     # the hash chain
