@@ -131,6 +131,10 @@ def test_unknown_without_measurements(ledger, sites) -> None:
     assert site.verdict == "unknown" and site.org == "" and site.workstations == []
     assert all(site.met(c) is None for c in ALL_CHECKS)
     assert site.check("download_per_user").detail == "no bandwidth result"
+    # the thresholds are said even before any agent reports
+    assert site.check("workstations").threshold == 5 and site.check("max_age").threshold == 5.0
+    assert site.check("min_ram").threshold == 8_000_000_000
+    assert site.check("max_age").evidence == {"failing": 0, "of": 0, "unknown": 0}
 
 
 def test_without_users_the_per_user_checks_are_unknown(ledger, sites) -> None:

@@ -9,8 +9,9 @@ import dataclasses
 import datetime as dt
 import math
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
@@ -134,14 +135,11 @@ def median(values: Iterable[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def workstation_check(check_id: str, stations: list[WorkstationReadiness]) -> Check:
+def workstation_check(check_id: str, threshold: Any, stations: list[WorkstationReadiness]) -> Check:
     """A workstation prerequisite at the site: pass when every workstation passes it."""
     found = [(w.agent, c) for w in stations for c in w.checks if c.id == check_id]
     failing = sorted(a for a, c in found if c.verdict == "fail")
     unknown = sorted(a for a, c in found if c.verdict == "unknown")
-    threshold = found[0][1].threshold if found else None
-    if check_id == "os_maintained":
-        threshold = None  # each workstation's own end of support; shown per workstation
     evidence = {"failing": len(failing), "of": len(found), "unknown": len(unknown)}
     parts = [f"failing: {', '.join(failing)}"] if failing else []
     parts += [f"unknown: {', '.join(unknown)}"] if unknown else []
@@ -156,11 +154,11 @@ def count_check(stations: int, users: int | None, per_user: float) -> Check:
     """Workstations running dui-agent against ceil(users × per_user)."""
     if users is None:
         return Check("workstations", stations, None, "unknown", NO_USERS, "no_users")
-    if stations == 0:  # agents not deployed yet says nothing of the PCs there
-        detail = "no workstation runs dui-agent"
-        return Check("workstations", 0, None, "unknown", detail, "no_agent")
     # 0.33 × 30 = 9.9 → 10, and 0.5 × 20 = 10 exactly, never 11 by a float's last bit
     needed = math.ceil(round(users * per_user, 9))
+    if stations == 0:  # agents not deployed yet says nothing of the PCs there
+        detail = "no workstation runs dui-agent"
+        return Check("workstations", 0, needed, "unknown", detail, "no_agent")
     verdict: Verdict = "pass" if stations >= needed else "fail"
     return Check(
         "workstations", stations, needed, verdict, f"{users} users × {per_user:g} per user"
@@ -285,7 +283,7 @@ def site_checks(
     prereq: SitePrerequisites,
     stations: list[WorkstationReadiness],
     window: Window,
-    configured: Iterable[str],
+    configured: Mapping[str, Any],
 ) -> list[Check]:
     """The configured checks of one site, in CHECK_IDS order. Pure."""
     users = site.users if site else None
@@ -296,7 +294,7 @@ def site_checks(
     checks: list[Check] = []
     if per_user is not None:
         checks.append(count_check(len(stations), users, per_user))
-    checks += [workstation_check(c, stations) for c in WORKSTATION_CHECKS if c in configured]
+    checks += [workstation_check(c, limit, stations) for c, limit in configured.items()]
     if prereq.min_download_per_user is not None:
         checks.append(download_check(window.download, users, float(prereq.min_download_per_user)))
     dui = window.latency.get("dui", {})
@@ -317,15 +315,17 @@ def site_checks(
     return checks
 
 
-def configured_workstation_checks(config: CollectorConfig) -> list[str]:
+def configured_workstation_checks(config: CollectorConfig) -> dict[str, Any]:
+    """The configured workstation checks and their threshold at the site, as the
+    workstations' checks give it (`os_maintained`: each OS has its own end, so none)."""
     w = (config.prerequisites or _NO_PREREQ).workstation
     wanted = {
-        "max_age": w.max_age is not None,
-        "min_ram": w.min_ram is not None,
-        "os_maintained": w.os_maintained,
-        "browsers": bool(w.browsers),
+        "max_age": (w.max_age is not None, years(w.max_age)),
+        "min_ram": (w.min_ram is not None, None if w.min_ram is None else int(w.min_ram)),
+        "os_maintained": (w.os_maintained, None),
+        "browsers": (bool(w.browsers), w.browsers),
     }
-    return [c for c, on in wanted.items() if on]
+    return {c: limit for c, (on, limit) in wanted.items() if on}
 
 
 def evaluate(
@@ -372,5 +372,5 @@ def evaluate(
 
 
 def years(seconds: float | None) -> float | None:
-    """An age in years as the config's `y` counts them."""
-    return None if seconds is None else seconds / 86400 / YEAR_DAYS
+    """An age in years as the config's `y` counts them (2 decimals, as the checks give it)."""
+    return None if seconds is None else round(seconds / 86400 / YEAR_DAYS, 2)

@@ -32,6 +32,8 @@ def figure(check_id: str, value: Any, lang: str, threshold: bool = False) -> str
         return t["rd_maintained"] if threshold and check_id == "os_maintained" else formats.DASH
     dec = partial(formats.decimal, lang=lang)
     if isinstance(value, dict) and "failing" in value:  # a workstation check at the site
+        if not value["of"]:
+            return formats.DASH
         text = t["rd_failing_of"].format(failing=value["failing"], of=value["of"])
         if value.get("unknown"):
             text += ", " + t["rd_unknown_of"].format(unknown=value["unknown"], of=value["of"])
