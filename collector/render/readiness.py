@@ -41,7 +41,7 @@ def figure(check_id: str, value: Any, lang: str, threshold: bool = False) -> str
     if check_id == "max_age":
         return t["rd_years"].format(n=dec(value, digits=1))
     if check_id == "min_ram":
-        return f"{dec(value / 1e9, digits=1)} {'Go' if lang == 'fr' else 'GB'}"
+        return t["rd_gb"].format(n=dec(value / 1e9, digits=1))
     if check_id == "browsers":
         return ", ".join(f"{name} ≥ {least}" for name, least in value.items())
     unit = UNITS[check_id]
