@@ -240,6 +240,14 @@ class UsageConfig(Strict):
     enabled: bool = False
     interval: Duration = Duration(60)
 
+    def __post_init__(self) -> None:
+        # The collector counts each usage result as one workstation-minute.
+        if float(self.interval) != 60:
+            raise ValueError(
+                "interval must be 1m: the collector counts each usage result as one"
+                " minute of use (remove the key or write 1m)"
+            )
+
 
 class ContextConfig(Strict):
     enabled: bool = True

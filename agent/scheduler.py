@@ -45,6 +45,9 @@ class Job:
     at_start: bool = False  # first run right away (inventory)
     extra: Callable[[], dict[str, Any]] | None = field(default=None, compare=False)
     queue: float = 0.0  # the longest this run may wait for the probe process's timed turn
+    # Runs once per wall-clock minute (usage: the collector counts each result as one
+    # workstation-minute, so two in one minute would count the workstation twice).
+    per_minute: bool = False
 
     @property
     def own(self) -> float:
@@ -144,12 +147,15 @@ class _Workstation:
     timeout: float
     at_start: bool = False
     params: Callable[[AgentConfig], dict[str, Any]] = lambda config: {}
+    per_minute: bool = False
 
 
 _WORKSTATION = {
     "inventory": _Workstation(60.0, at_start=True),
     "context": _Workstation(20.0, at_start=True),
-    "usage": _Workstation(20.0, params=lambda config: {"hosts": dui_hosts(config)}),
+    "usage": _Workstation(
+        20.0, params=lambda config: {"hosts": dui_hosts(config)}, per_minute=True
+    ),
 }
 
 
@@ -205,6 +211,7 @@ def build_jobs(config: AgentConfig, extra: Callable[[], dict[str, Any]] | None =
                 float(settings.interval),
                 run.timeout,
                 at_start=run.at_start,
+                per_minute=run.per_minute,
                 extra=extra if "clock_offset_seconds" in PROBES[kind].fields else None,
             )
         )
@@ -256,9 +263,34 @@ async def run_once(
 Sink = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+# A per-minute job starts this many seconds into each wall-clock minute (chosen once per
+# agent, to spread the agents): late enough that a clock step of a few seconds does not
+# cross the minute, early enough that its run (20 s timeout) ends inside it.
+MINUTE_OFFSET = (5.0, 30.0)
+
+
+def next_minute_run(now: float, offset: float) -> float:
+    """The Unix time of the next run of a per-minute job: `offset` seconds into the
+    first wall-clock minute that starts after `now`'s minute, so one run per minute."""
+    return (now // 60 + 1) * 60 + offset
+
+
+async def run_per_minute(job: Job, runner: ProbeRunner, sink: Sink, gate: Gate) -> None:
+    """One run per wall-clock minute, at a fixed second of it; a run that overruns its
+    minute makes the next one skip to the following minute, never a second run in it."""
+    offset = random.uniform(*MINUTE_OFFSET)
+    while True:
+        await asyncio.sleep(max(0.0, next_minute_run(time.time(), offset) - time.time()))
+        result = await run_once(job, runner, gate)
+        if result is not None:
+            await sink(result)
+
+
 async def run_forever(job: Job, runner: ProbeRunner, sink: Sink, gate: Gate) -> None:
     """Run on a fixed grid (interval) with a random phase and a little jitter,
     so that agents spread their load and a slow run does not shift later ones."""
+    if job.per_minute:
+        return await run_per_minute(job, runner, sink, gate)
     phase = 0.0 if job.at_start else random.uniform(0, min(job.interval, 15.0))
     jitter = min(job.interval * 0.05, 2.0)
     origin = time.monotonic() + phase

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from collector.ledger import EpochKey, Ledger, LedgerTx, StoredResult
+from collector.ledger import EpochKey, Ledger, LedgerTx, StoredResult, UsageResult
 from collector.ledger.types import AgentKey
 from runtime.logs import Throttle, fields
 from wire.schema import (
@@ -37,6 +37,7 @@ from wire.schema import (
 log = logging.getLogger("dui.collector.ingest")
 LOG_EVERY = 60.0  # one log line per kind of rejection per minute, however many arrive
 FORGET_EVERY = 60.0
+USAGE = "usage"  # staff activity: aggregated per site and minute, never stored raw
 
 
 class _SeqOnly(msgspec.Struct):
@@ -68,6 +69,9 @@ class Outcome:
     rejected_results: dict[str, int] = field(default_factory=dict)
     lags: list[float] = field(default_factory=list)
     lost: dict[AgentKey, int] = field(default_factory=dict)  # seqs given up below first_seq
+    # new successful usage results: (org, site, UTC minute, in use); no agent id, so the
+    # metrics view cannot show usage per workstation
+    usage: list[tuple[str, str, int, bool]] = field(default_factory=list)
 
     def count(self, table: dict[str, int], key: str, n: int = 1) -> None:
         table[key] = table.get(key, 0) + n
@@ -75,6 +79,7 @@ class Outcome:
     def merge(self, part: Outcome) -> None:
         """Add one message's outcome, once its writes are kept."""
         self.accepted += part.accepted
+        self.usage += part.usage
         self.seen += part.seen
         self.statuses += part.statuses
         self.lags += part.lags
@@ -123,19 +128,23 @@ class _Epoch:
 
 @dataclass(slots=True)
 class _Writes:
-    """What messages store: results, rejected seqs, watermarks moved (as the new epochs)."""
+    """What messages store: results, usage counts, rejected seqs, watermarks moved (as
+    the new epochs)."""
 
     results: list[StoredResult] = field(default_factory=list)
+    usage: list[UsageResult] = field(default_factory=list)
     rejects: list[tuple[EpochKey, int, str]] = field(default_factory=list)
     epochs: dict[EpochKey, _Epoch] = field(default_factory=dict)
 
     def add(self, other: _Writes) -> None:
         self.results += other.results
+        self.usage += other.usage
         self.rejects += other.rejects
         self.epochs.update(other.epochs)
 
     def store(self, tx: LedgerTx, now: float) -> None:
         tx.add_results(self.results, now)
+        tx.add_usage(self.usage, {key: epoch.mark for key, epoch in self.epochs.items()})
         for key, seq, reason in self.rejects:
             tx.add_reject(key, seq, reason, now)
         for key, epoch in self.epochs.items():
@@ -355,6 +364,15 @@ class Ingest:
                 rejects[reason] = rejects.get(reason, 0) + 1
                 writes.rejects.append((key, result.seq, reason))
                 continue
+            out.lags.append(now - ts)
+            if result.probe == USAGE:  # counted for its site's minute; the result goes no further
+                in_use = bool(result.in_use)
+                writes.usage.append(
+                    UsageResult(key, result.seq, int(ts // 60), result.success, in_use)
+                )
+                if result.success:
+                    out.usage.append((org, site, int(ts // 60), in_use))
+                continue
             writes.results.append(
                 StoredResult(
                     key,
@@ -369,7 +387,6 @@ class Ingest:
                 )
             )
             out.accepted.append(Accepted(org, site, agent, result, ts))
-            out.lags.append(now - ts)
         for reason, n in rejects.items():
             out.count(out.rejected_results, reason, n)
             self._warn(

@@ -25,7 +25,7 @@ from collector.ingest import Ingest
 from collector.ledger import Ledger, LedgerError, open_ledger
 from collector.live import LiveSla
 from collector.sla.period import config_records
-from collector.state import State
+from collector.state import USAGE_SETTLE, USAGE_WINDOW, State
 from runtime.logs import fields
 from runtime.service import install_stop
 from runtime.version import VERSION
@@ -72,6 +72,13 @@ async def _writer(
         else:
             health.ok("metrics-view")
         await bus.publish(outcome.acks)
+
+
+def _load_usage(state: State, ledger: Ledger, now: float) -> None:
+    """dui_site_usage_minutes_total goes on from the ledger (a counter that fell back at
+    each restart would read as a reset), and the in-use gauge from the recent minutes."""
+    since = now - USAGE_WINDOW - USAGE_SETTLE - 60
+    state.load_usage(ledger.usage_totals(), list(ledger.usage(since, now + 3600)), now)
 
 
 def check_ledger(path: object) -> str | None:
@@ -124,6 +131,7 @@ async def run(
         for contract in config.contracts:  # an edit of the config then leaves a trace
             housekeeping_ledger.chain_config_windows(contract.id, config_records(contract), clock())
         state = State(config.agents.stale_after, config.agents.forget_after)
+        await asyncio.to_thread(_load_usage, state, housekeeping_ledger, clock())
         health = Health(state)
         if chain_problem:
             health.standing["chain"] = chain_problem

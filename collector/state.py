@@ -1,15 +1,18 @@
 """The collector's in-memory view: last values per agent and target, per-site counters
-and histograms, agents, collector counters. Ingest updates it; /metrics renders it.
+and histograms, per-site usage, agents, collector counters. Ingest updates it; /metrics
+renders it. Usage arrives per site and minute only: no agent id to show it by.
 """
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from collector.ingest import Outcome
-from collector.ledger.types import AgentKey
+from collector.ledger.types import AgentKey, UsageMinute
 from collector.metrics.catalogue import HTTP_RESPONSE_BUCKETS, LAG_BUCKETS, LATENCY_BUCKETS
 from wire.probes import PROBES
 from wire.schema import AgentStatus, Result
@@ -21,6 +24,11 @@ if TYPE_CHECKING:
 # (target, role, probe) series one agent may have on /metrics; a real agent has about 10.
 # Beyond it (targets or probes invented by a hostile agent) results are stored, not shown.
 MAX_SERIES_SLOTS = 64
+# dui_site_workstations_in_use reads the newest minute that ended at least USAGE_SETTLE
+# ago (its results have had time to arrive) and at most USAGE_WINDOW ago: a site whose
+# workstations all went quiet (switched off) reads 0, not its last busy minute.
+USAGE_SETTLE = 60.0
+USAGE_WINDOW = 600.0
 
 
 @dataclass
@@ -77,6 +85,10 @@ class State:
         self._mqtt_connected = False
         self.mqtt_lost_at: float | None = None  # monotonic; None until first connected
         self.sla: dict[str, LiveReport] = {}  # contract id → its live report
+        # usage per (org, site): recent minutes (UTC minute → [reporting, in use]) and
+        # workstation-minutes in use since the ledger began (loaded at start)
+        self.usage_recent: dict[tuple[str, str], dict[int, list[int]]] = {}
+        self.usage_minutes: dict[tuple[str, str], int] = {}
         self.task_failures: dict[str, int] = {}  # background task → failed rounds
 
     @property
@@ -117,6 +129,56 @@ class State:
             self.ingest_lag.observe(max(0.0, lag))
         for item in outcome.accepted:
             self._result(item.org, item.site, item.agent, item.result, item.ts)
+        for org, site, minute, in_use in outcome.usage:
+            self.add_usage(org, site, minute, 1, int(in_use), now)
+
+    def load_usage(
+        self, totals: dict[tuple[str, str], int], recent: Iterable[UsageMinute], now: float
+    ) -> None:
+        """At start, from the ledger: the counters go on from what is stored, and the
+        recent minutes give the gauge its value before new results arrive."""
+        for key, n in totals.items():
+            self.usage_minutes[key] = self.usage_minutes.get(key, 0) + n
+        for row in recent:
+            self.add_usage(
+                row.org, row.site, row.minute, row.reporting, row.in_use, now, total=False
+            )
+
+    def add_usage(
+        self,
+        org: str,
+        site: str,
+        minute: int,
+        reporting: int,
+        in_use: int,
+        now: float,
+        total: bool = True,
+    ) -> None:
+        key = (org, site)
+        if total:
+            self.usage_minutes[key] = self.usage_minutes.get(key, 0) + in_use
+        recent = self.usage_recent.setdefault(key, {})
+        oldest = int((now - USAGE_WINDOW - USAGE_SETTLE) // 60)
+        if minute < oldest:
+            return  # late: counted in the total, too old for the gauge
+        row = recent.setdefault(minute, [0, 0])
+        row[0] += reporting
+        row[1] += in_use
+        if len(recent) > 2 * USAGE_WINDOW // 60:
+            for old in [m for m in recent if m < oldest]:
+                del recent[old]
+
+    def workstations_in_use(self, key: tuple[str, str], now: float) -> int:
+        """Workstations in use at a site in the newest minute that ended between
+        USAGE_SETTLE and USAGE_WINDOW ago and has usage results; 0 when none has."""
+        newest = int((now - USAGE_SETTLE) // 60) - 1  # ended at least USAGE_SETTLE ago
+        oldest = math.ceil((now - USAGE_WINDOW) / 60) - 1  # ended at most USAGE_WINDOW ago
+        recent = self.usage_recent.get(key, {})
+        for minute in sorted((m for m in recent if oldest <= m <= newest), reverse=True):
+            reporting, in_use = recent[minute]
+            if reporting:
+                return in_use
+        return 0
 
     def _status(self, key: AgentKey, status: AgentStatus, now: float) -> None:
         view = self._agent(key)

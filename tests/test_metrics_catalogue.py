@@ -164,6 +164,10 @@ def rich_state() -> State:
             rejected_results={"future": 1},
             lags=[1.0, 30.0],
             lost={("og", "s1", "a1"): 4},
+            # usage per site and minute: 2 of 3 workstations in use in the minute that
+            # ended 60 s to 2 min ago, 1 in the minute before
+            usage=[("og", "s1", int(NOW // 60) - 2, u) for u in (True, True, False)]
+            + [("og", "s1", int(NOW // 60) - 3, u) for u in (True, False)],
         ),
         now=NOW,
     )
@@ -243,9 +247,15 @@ def test_promtool_check_metrics_is_clean() -> None:
     proc = subprocess.run(
         [promtool(), "check", "metrics"], input=full, capture_output=True, timeout=60
     )
-    assert proc.returncode == 0 and not proc.stdout.strip() and not proc.stderr.strip(), (
-        proc.stdout.decode() + proc.stderr.decode()
-    )
+    # The one lint kept: dui_site_usage_minutes_total is a name DESIGN.md fixes, and it
+    # counts workstation-minutes (usage results), not a duration to express in seconds.
+    allowed = {'dui_site_usage_minutes_total use base unit "seconds" instead of "minutes"'}
+    findings = [
+        line
+        for line in (proc.stdout.decode() + proc.stderr.decode()).splitlines()
+        if line.strip() and line.strip() not in allowed
+    ]
+    assert proc.returncode in (0, 3) and not findings, "\n".join(findings)  # 3: lint findings
 
 
 def test_docs_metrics_md_is_generated_from_the_catalogue() -> None:

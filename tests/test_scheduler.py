@@ -14,7 +14,16 @@ import pytest
 import yaml
 
 from agent.config import parse
-from agent.scheduler import Gate, Job, build_jobs, dui_hosts, in_window, run_once
+from agent.scheduler import (
+    MINUTE_OFFSET,
+    Gate,
+    Job,
+    build_jobs,
+    dui_hosts,
+    in_window,
+    next_minute_run,
+    run_once,
+)
 from agent.worker import ThreadRunner
 from tests.helpers import ROOT
 from tests.helpers.poll import await_until
@@ -81,6 +90,21 @@ def test_jobs_from_config() -> None:
     )
     assert jobs[("dui", "usage")].params["hosts"] == ["api.dui.example", "dui.example"]
     assert dui_hosts(config) == ["api.dui.example", "dui.example"]
+    assert [k for (_, k), j in jobs.items() if j.per_minute] == ["usage"]
+
+
+def test_usage_runs_once_per_wall_clock_minute() -> None:
+    """Each usage result is one workstation-minute: runs fall one per UTC minute, at the
+    same second of it, whether the previous run ended early or overran its minute."""
+    minute = 29_925_000 * 60
+    for offset in (MINUTE_OFFSET[0], 17.3, MINUTE_OFFSET[1]):
+        runs = [next_minute_run(minute - 1, offset)]
+        for took in (0.0, 1.5, 20.0, 0.2):  # each run ends `took` after it started
+            runs.append(next_minute_run(runs[-1] + took, offset))
+        assert [int(t // 60) - minute // 60 for t in runs] == [0, 1, 2, 3, 4]
+        assert {round(t % 60, 6) for t in runs} == {offset}
+    overran = next_minute_run(minute + 10 + 65, 10)  # a run that took 65 s: skip a minute
+    assert overran == minute + 120 + 10
 
 
 async def test_bandwidth_waits_for_timed_probes_and_holds_them_off() -> None:

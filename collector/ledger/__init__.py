@@ -21,6 +21,8 @@ from collector.ledger.types import (
     ProbeFigures,
     ResultRow,
     StoredResult,
+    UsageMinute,
+    UsageResult,
     Voided,
 )
 
@@ -38,6 +40,8 @@ __all__ = [
     "ResultRow",
     "SqliteLedger",
     "StoredResult",
+    "UsageMinute",
+    "UsageResult",
     "Voided",
     "open_ledger",
 ]
@@ -49,6 +53,7 @@ class LedgerTx(Protocol):
 
     def savepoint(self) -> AbstractContextManager[None]: ...
     def add_results(self, results: list[StoredResult], received_at: float) -> None: ...
+    def add_usage(self, usage: list[UsageResult], marks: dict[EpochKey, int]) -> None: ...
     def add_reject(self, key: EpochKey, seq: int, reason: str, received_at: float) -> bool: ...
     def set_watermark(self, key: EpochKey, seq: int, now: float) -> None: ...
 
@@ -86,6 +91,13 @@ class Ledger(Protocol):
         received_after: float,
     ) -> tuple[set[int], float]: ...
     def newest_received(self) -> float: ...
+
+    # usage, per site and minute only (never per workstation)
+    def usage(self, start: float, end: float, site: str | None = None) -> Iterator[UsageMinute]:
+        """The usage minutes starting in [start, end), by minute then org and site."""
+        ...
+
+    def usage_totals(self) -> dict[tuple[str, str], int]: ...
     def agents_seen(self, context_since: float) -> list[tuple[str, str, str, float, bytes | None]]:
         """(org, site, agent, last stored result's arrival, newest `context` result body
         measured since `context_since` or None) of every agent with a watermark."""

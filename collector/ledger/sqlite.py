@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -18,7 +19,13 @@ from typing import Any
 
 from collector import evidence
 from collector.ledger.chain import GENESIS, Conflict, Entry, link_hash
-from collector.ledger.sqlite_schema import ROLLUP_BUCKETS, ROLLUP_SQL, SCHEMA, bucket_index
+from collector.ledger.sqlite_schema import (
+    ROLLUP_BUCKETS,
+    ROLLUP_SQL,
+    SCHEMA,
+    USAGE_SQL,
+    bucket_index,
+)
 from collector.ledger.types import (
     EpochKey,
     MaintenanceRecord,
@@ -27,6 +34,8 @@ from collector.ledger.types import (
     ProbeFigures,
     ResultRow,
     StoredResult,
+    UsageMinute,
+    UsageResult,
     Voided,
 )
 
@@ -84,6 +93,24 @@ class _SqliteTx:
             row[3 + bucket_index(duration)] += 1
         self.db.executemany(ROLLUP_SQL, [(*k, *v) for k, v in rollups.items()])
 
+    def add_usage(self, usage: list[UsageResult], marks: dict[EpochKey, int]) -> None:
+        """Add usage results to their site's minutes, aggregated first; their seqs above
+        the epoch's watermark (`marks`, as it will be set) are kept bare in settled_seqs
+        until the watermark passes them. Nothing else of them is stored."""
+        if not usage:
+            return
+        minutes: dict[tuple[int, str, str], list[int]] = {}
+        for u in usage:
+            row = minutes.setdefault((u.minute, u.key[0], u.key[1]), [0, 0])
+            row[0] += int(u.success)
+            row[1] += int(u.success and u.in_use)
+        self.db.executemany(USAGE_SQL, [(*k, *v) for k, v in minutes.items()])
+        self.db.executemany(
+            "INSERT OR IGNORE INTO settled_seqs (org, site, agent, epoch, seq)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(*u.key, u.seq) for u in usage if u.seq > marks.get(u.key, 0)],
+        )
+
     def add_reject(self, key: EpochKey, seq: int, reason: str, received_at: float) -> bool:
         cursor = self.db.execute(
             "INSERT OR IGNORE INTO rejects (org, site, agent, epoch, seq, reason, received_at)"
@@ -98,6 +125,11 @@ class _SqliteTx:
             " (?, ?, ?, ?, ?, ?) ON CONFLICT (org, site, agent, epoch) DO UPDATE SET"
             " seq = max(seq, excluded.seq), updated_at = excluded.updated_at",
             (*key, seq, now),
+        )
+        self.db.execute(
+            "DELETE FROM settled_seqs WHERE org = ? AND site = ? AND agent = ? AND epoch = ?"
+            " AND seq <= ?",
+            (*key, seq),
         )
 
 
@@ -187,9 +219,10 @@ class SqliteLedger:
         self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if read_only:
             self._refuse_foreign_schema()
-            self._check_version()
+            self.version = self._check_version()
         else:
             self._migrate()
+            self.version = len(SCHEMA)
 
     def _check_version(self) -> int:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -202,8 +235,16 @@ class SqliteLedger:
 
     def _migrate(self) -> None:
         version = self._check_version()
-        for number, script in enumerate(SCHEMA[version:], start=version + 1):
-            self.db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+        if version == len(SCHEMA):
+            return
+        # Version 4 deletes the usage results an older version stored per workstation:
+        # secure_delete overwrites them rather than leaving them in free pages.
+        self.db.execute("PRAGMA secure_delete = ON")
+        try:
+            for number, script in enumerate(SCHEMA[version:], start=version + 1):
+                self.db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+        finally:
+            self.db.execute("PRAGMA secure_delete = OFF")
 
     @contextmanager
     def transaction(self) -> Iterator[_SqliteTx]:
@@ -234,8 +275,9 @@ class SqliteLedger:
     def settled_above(self, key: EpochKey, seq: int) -> set[int]:
         where = "org = ? AND site = ? AND agent = ? AND epoch = ? AND seq > ?"
         rows = self._all(
-            f"SELECT seq FROM results WHERE {where} UNION SELECT seq FROM rejects WHERE {where}",
-            (*key, seq, *key, seq),
+            f"SELECT seq FROM results WHERE {where} UNION SELECT seq FROM rejects WHERE {where}"
+            f" UNION SELECT seq FROM settled_seqs WHERE {where}",
+            (*key, seq, *key, seq, *key, seq),
         )
         return {int(r[0]) for r in rows}
 
@@ -260,7 +302,8 @@ class SqliteLedger:
             return str(exc)
 
     def prune(self, raw_retention: float, now: float) -> int:
-        """Drop raw results older than the retention (rollups stay)."""
+        """Drop raw results older than the retention (rollups and usage minutes stay, like
+        the SLA minute states: at least 13 months)."""
         with self.transaction():
             return self.db.execute(
                 "DELETE FROM results WHERE ts < ?", (now - raw_retention,)
@@ -351,6 +394,35 @@ class SqliteLedger:
         )
         newest = max((r[1] for r in rows), default=received_after)
         return {r[0] for r in rows}, newest
+
+    def usage(self, start: float, end: float, site: str | None = None) -> Iterator[UsageMinute]:
+        """The sites' usage minutes starting in [start, end), by minute then org and site;
+        one site's only when `site` is given."""
+        self._require(4, "usage per site")
+        first, stop = math.ceil(start / 60), math.ceil(end / 60)
+        where, params = "minute >= ? AND minute < ?", [first, stop]
+        if site is not None:
+            where, params = f"{where} AND site = ?", [*params, site]
+        sql = (
+            "SELECT minute, org, site, reporting, in_use FROM usage_minutes"
+            f" WHERE {where} ORDER BY minute, org, site"
+        )
+        yield from (UsageMinute(*row) for row in self._stream(sql, tuple(params)))
+
+    def usage_totals(self) -> dict[tuple[str, str], int]:
+        """Workstation-minutes in use stored per (org, site): where
+        dui_site_usage_minutes_total starts at collector start."""
+        self._require(4, "usage per site")
+        rows = self._all("SELECT org, site, SUM(in_use) FROM usage_minutes GROUP BY org, site")
+        return {(org, site): int(n) for org, site, n in rows}
+
+    def _require(self, version: int, what: str) -> None:
+        """A ledger opened read-only is not migrated: an older one lacks newer tables."""
+        if self.version < version:
+            raise LedgerError(
+                f"ledger {self.path} has schema version {self.version}; {what} needs version"
+                f" {version}: run `dui-collector run` once with this version to upgrade it"
+            )
 
     def newest_received(self) -> float:
         return float(self._one("SELECT COALESCE(MAX(received_at), 0) FROM results")[0])

@@ -58,6 +58,34 @@ SCHEMA = [
     """
     CREATE INDEX results_received ON results (received_at);
     """,
+    # version 4: usage (staff activity) kept per site and minute only, never per
+    # workstation; the seqs of usage results settled above a watermark gap, with no time
+    # and no value, so that dedup stays exactly-once. Usage results stored raw by an
+    # older version are folded into the per-site minutes and deleted.
+    """
+    CREATE TABLE usage_minutes (
+        minute INTEGER NOT NULL, org TEXT NOT NULL, site TEXT NOT NULL,
+        reporting INTEGER NOT NULL, in_use INTEGER NOT NULL,
+        PRIMARY KEY (minute, org, site)
+    ) WITHOUT ROWID;
+    CREATE TABLE settled_seqs (
+        org TEXT NOT NULL, site TEXT NOT NULL, agent TEXT NOT NULL, epoch TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (org, site, agent, epoch, seq)
+    ) WITHOUT ROWID;
+    INSERT INTO usage_minutes (minute, org, site, reporting, in_use)
+        SELECT CAST(ts / 60 AS INTEGER), org, site, SUM(success),
+            SUM(success AND coalesce(json_extract(CAST(body AS TEXT), '$.in_use'), 0) = 1)
+        FROM results WHERE probe = 'usage' AND json_valid(CAST(body AS TEXT))
+        GROUP BY CAST(ts / 60 AS INTEGER), org, site;
+    INSERT INTO settled_seqs (org, site, agent, epoch, seq)
+        SELECT r.org, r.site, r.agent, r.epoch, r.seq FROM results AS r
+        LEFT JOIN watermarks AS w
+            ON w.org = r.org AND w.site = r.site AND w.agent = r.agent AND w.epoch = r.epoch
+        WHERE r.probe = 'usage' AND r.seq > coalesce(w.seq, 0);
+    DELETE FROM results WHERE probe = 'usage';
+    DELETE FROM rollups WHERE probe = 'usage';
+    """,
 ]
 _BUCKET_COLUMNS = [f"b{i}" for i in range(10)]
 ROLLUP_SQL = (
@@ -67,6 +95,14 @@ ROLLUP_SQL = (
     " results = results + excluded.results, failures = failures + excluded.failures,"
     " duration_sum = duration_sum + excluded.duration_sum, "
     + ", ".join(f"{c} = {c} + excluded.{c}" for c in _BUCKET_COLUMNS)
+)
+
+
+# Adds a group's counts to a site's minute (a minute's results may arrive in many groups).
+USAGE_SQL = (
+    "INSERT INTO usage_minutes (minute, org, site, reporting, in_use) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (minute, org, site) DO UPDATE SET"
+    " reporting = reporting + excluded.reporting, in_use = in_use + excluded.in_use"
 )
 
 

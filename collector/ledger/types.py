@@ -70,6 +70,31 @@ class ProbeFigures(NamedTuple):
 
 
 @dataclass(frozen=True)
+class UsageResult:
+    """What ingest keeps of one usage result: its site's minute and whether it said in
+    use. The seq only settles it for dedup; the agent id goes no further (never stored
+    beside the minute or the value)."""
+
+    key: EpochKey
+    seq: int
+    minute: int  # UTC minute of the corrected measurement time
+    success: bool
+    in_use: bool
+
+
+class UsageMinute(NamedTuple):
+    """One site's usage in one UTC minute: `reporting` successful usage results measured
+    in it, `in_use` of them saying the workstation used the DUI (each result counts as
+    one workstation-minute)."""
+
+    minute: int
+    org: str
+    site: str
+    reporting: int
+    in_use: int
+
+
+@dataclass(frozen=True)
 class MaintenanceRecord:
     """A maintenance window. From the API or `maintenance add`, `announced_at` is the
     server's receive time; from the config file it is the OG's word, and `recorded_at` is

@@ -109,7 +109,7 @@ class Exposition:
                     families[index].append(line)
         if len(self._lines) > 2 * live + 1000:  # forgotten agents: drop their cached lines
             self._lines.clear()
-        for name, values, value in shared_samples(s):
+        for name, values, value in shared_samples(s, now):
             families[INDEX[name]].extend(sample_lines(name, values, value))
         parts = []
         for family, lines in zip(FAMILIES, families, strict=True):

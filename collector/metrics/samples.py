@@ -110,13 +110,16 @@ def _wifi_signal(view: AgentView) -> int | None:
     return newest[1].wifi_signal_percent
 
 
-def site_samples(s: State) -> Iterator[Sample]:
+def site_samples(s: State, now: float) -> Iterator[Sample]:
     for key, n in s.results_total.items():
         yield "dui_probe_results_total", key, n
     for key, h in s.http_response.items():
         yield "dui_http_response_seconds", key, h
     for key, h in s.latency_rtt.items():
         yield "dui_latency_rtt_seconds", key, h
+    for key in sorted(s.usage_minutes.keys() | s.usage_recent.keys()):
+        yield "dui_site_workstations_in_use", key, s.workstations_in_use(key, now)
+        yield "dui_site_usage_minutes_total", key, s.usage_minutes.get(key, 0)
 
 
 def collector_samples(s: State) -> Iterator[Sample]:
@@ -190,8 +193,8 @@ def sla_samples(reports: dict[str, LiveReport]) -> Iterator[Sample]:
         yield "dui_maintenance_active", ids, 1.0 if live.maintenance_active else 0.0
 
 
-def shared_samples(s: State) -> Iterator[Sample]:
+def shared_samples(s: State, now: float) -> Iterator[Sample]:
     """Every sample but the per-agent ones (few series: not cached)."""
-    yield from site_samples(s)
+    yield from site_samples(s, now)
     yield from collector_samples(s)
     yield from sla_samples(s.sla)

@@ -44,7 +44,7 @@ class _Oracle:
                     (name, (*ids, target, role, *extra), value)
                     for name, extra, value in result_samples(probe, r)
                 ]
-        samples += shared_samples(s)
+        samples += shared_samples(s, self.now)
         for name, labels, value in samples:
             family = families[name]
             if isinstance(value, Histogram):
