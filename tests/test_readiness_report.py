@@ -17,11 +17,12 @@ import pytest
 
 from collector.ingest import Ingest
 from collector.ledger import SqliteLedger
+from collector.render import formats
 from collector.render.html import STRINGS
 from collector.render.readiness import figure
 from tests.helpers.cli import collector_cli
 from tests.helpers.html_page import Page
-from tests.helpers.readiness import Sites
+from tests.helpers.readiness import Sites, usage
 
 TODAY = dt.datetime.now(dt.UTC).date()
 
@@ -41,6 +42,9 @@ def setup(tmp_path_factory) -> Path:
         sites.latency("pins", agent, "gateway", 0.004, received=8)
     sites.bandwidth("pins", "bureau-1", [5_000_000])
     sites.http("pins", "bureau-1", [0.6] * 30, failures=2, start=9 * 86400, span=9 * 86400)
+    for agent in ("bureau-1", "bureau-2"):  # 2 workstations in use for 3 minutes, 2 days ago
+        minute = (sites.now - 2 * 86400) // 60 * 60
+        sites.send("pins", agent, [usage(minute + 60 * k + 5, True) for k in range(3)])
     ledger.close()
     go_live = TODAY - dt.timedelta(days=10)
     planned = TODAY + dt.timedelta(days=14)
@@ -108,6 +112,8 @@ def test_the_json_document(documents) -> None:
     assert pins["sentence"].endswith("pertes en Wi-Fi 20,0 % pour 1,0 % attendu.")
     assert pins["wifi_share"] == 0.5 and pins["started"] is True
     assert len(pins["weeks"]) == 2 and pins["weeks"][0]["week"] == 1
+    assert [w["workstations_in_use_peak"] for w in pins["weeks"]] == [None, 2]
+    assert pins["weeks"][0]["reasons"] == ["usage_off"] and pins["weeks"][1]["reasons"] == []
     assert sum(w["requests"] for w in pins["weeks"]) == 2 * 20 + 32  # healthy() sends 20 each
     assert sum(w["errors"] for w in pins["weeks"]) == 2
     assert nord["verdict"] == "unknown" and nord["started"] is False and nord["weeks"] == []
@@ -155,6 +161,9 @@ def test_html_figures_equal_the_json(setup, documents, lang) -> None:
             ]
             assert [cells[3] for cells in weeks.values()] == [
                 str(w["errors"]) for w in site["weeks"]
+            ]
+            assert [cells[6] for cells in weeks.values()] == [
+                formats.number(w["workstations_in_use_peak"], lang) for w in site["weeks"]
             ]
     # the figures read as people write them, independently of the formatting code
     text = page.text()

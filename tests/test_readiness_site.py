@@ -14,7 +14,7 @@ from collector.ledger import SqliteLedger
 from collector.readiness.evaluate import CHECK_IDS, evaluate
 from collector.readiness.model import Readiness, SiteReadiness
 from collector.readiness.pilot import week_bounds
-from tests.helpers.readiness import NOW, PREREQUISITES, Sites
+from tests.helpers.readiness import NOW, PREREQUISITES, Sites, usage
 
 ALL_CHECKS = list(CHECK_IDS)
 
@@ -246,6 +246,25 @@ def test_pilot_weeks_since_go_live(ledger, sites) -> None:
     sites.send("pilote", "p1", failing)
     second = one(evaluate(conf, ledger, NOW), "pilote").weeks[1]
     assert second.local_fault_seconds == 180 and second.errors == 1 + 3
+    assert second.workstations_in_use_peak is None and "usage_off" in second.reasons
+
+
+def test_pilot_weeks_adoption_from_the_site_usage(ledger, sites) -> None:
+    # week 2 (from Monday 2026-11-16 00:00 in Paris): three workstations on two minutes
+    minute = (NOW - 86400) // 60 * 60
+    sites.send("pilote", "p1", [usage(minute + 5, True), usage(minute + 65, True)])
+    sites.send("pilote", "p2", [usage(minute + 7, True), usage(minute + 67, False)])
+    sites.send("pilote", "p3", [usage(minute + 9, True)])
+    sites.send("pilote", "p1", [usage(NOW - 8 * 86400, True)])  # week 1: one minute
+    conf = config(
+        {"pilote": {"pilot": True, "go_live": "2026-11-09", "users": 2}}, contracts=[CONTRACT]
+    )
+    first, second = one(evaluate(conf, ledger, NOW), "pilote").weeks
+    assert (first.workstations_in_use_peak, first.usage_minutes_per_day) == (1, 1 / 7)
+    assert second.workstations_in_use_peak == 3
+    elapsed = (NOW - second.start.timestamp()) / 86400
+    assert second.usage_minutes_per_day == pytest.approx(4 / elapsed)
+    assert not {"usage_off", "usage_unavailable"} & set(second.reasons)
     assert evaluate(conf, ledger, NOW, pilot=False).sites[0].weeks == []
 
 

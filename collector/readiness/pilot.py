@@ -11,9 +11,10 @@ from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
 from collector.config import CollectorConfig
-from collector.ledger import Ledger, Measurement
+from collector.ledger import Ledger, LedgerError, Measurement
 from collector.periods import last_final, read_period, site_names
 from collector.readiness.model import PilotWeek, SiteReadiness
+from collector.readiness.usage import DayUsage, usage_days
 from collector.sla.sites import p95
 
 WEEK = dt.timedelta(days=7)
@@ -63,6 +64,37 @@ def experience(rows: Iterable[Measurement], bounds: Bounds) -> list[tuple[float 
     return [(p95(d), n, e) for d, n, e in zip(durations, requests, errors, strict=True)]
 
 
+def adoption(
+    days: list[DayUsage], start: dt.datetime, end: dt.datetime
+) -> tuple[int | None, float | None]:
+    """(peak of workstations in use, workstation-minutes of use per elapsed day) over the
+    local days of [start, end); (None, None) when no workstation of the site sent its usage
+    then. A day without use counts as a day: it is the week's average. Pure."""
+    zone = start.tzinfo
+    inside = [
+        d
+        for d in days
+        if start.date() <= d.day and dt.datetime.combine(d.day, dt.time(), tzinfo=zone) < end
+    ]
+    if not inside:
+        return None, None
+    elapsed_days = (end - start).total_seconds() / 86400
+    return max(d.peak_in_use for d in inside), sum(d.minutes for d in inside) / elapsed_days
+
+
+def _usage(
+    ledger: Ledger, keys: set[tuple[str, str]], zone: ZoneInfo, first: float, now: float
+) -> dict[tuple[str, str], list[DayUsage]] | None:
+    """The pilot sites' usage days since `first`, or None on a ledger older than the
+    usage table (opened read-only, it is not upgraded)."""
+    try:
+        # a site no agent measured from yet has no org: its usage is matched by site
+        rows = [u for u in ledger.usage(first, now) if {(u.org, u.site), ("", u.site)} & keys]
+    except LedgerError:
+        return None
+    return usage_days(rows, zone)
+
+
 def with_weeks(
     sites: list[SiteReadiness], config: CollectorConfig, ledger: Ledger, now: float
 ) -> list[SiteReadiness]:
@@ -82,6 +114,7 @@ def with_weeks(
     for row in ledger.measurements(("http",), max(first, retained), now):
         if row.role == "dui" and (row.org, row.site) in rows:
             rows[row.org, row.site].append(row)
+    usage = _usage(ledger, set(bounds), zone, first, now)
     local: dict[tuple[dt.datetime, dt.datetime], dict[str, int]] = {}  # per week, per site
 
     def local_fault(start: dt.datetime, end: dt.datetime, site: str) -> int | None:
@@ -102,9 +135,17 @@ def with_weeks(
             out.append(site)
             continue
         figures = experience(rows[site.org, site.site], weeks_of)
+        days = (usage or {}).get((site.org, site.site)) or next(
+            (d for (_, s), d in (usage or {}).items() if not site.org and s == site.site), []
+        )
         weeks = []
         for (start, end), (q95, n, errors) in zip(weeks_of, figures, strict=True):
-            reasons = ["usage_unavailable"]
+            in_use, minutes = adoption(days, start, end)
+            reasons = []
+            if usage is None:
+                reasons.append("usage_unavailable")
+            elif in_use is None:
+                reasons.append("usage_off")
             if contract is None:
                 reasons.append("no_contract")
             if start.timestamp() < retained:
@@ -118,8 +159,8 @@ def with_weeks(
                     errors=errors,
                     error_ratio=errors / n if n else None,
                     local_fault_seconds=local_fault(start, end, site.site),
-                    workstations_in_use_peak=None,
-                    usage_minutes_per_day=None,
+                    workstations_in_use_peak=in_use,
+                    usage_minutes_per_day=minutes,
                     reasons=tuple(reasons),
                 )
             )
