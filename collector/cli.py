@@ -1,4 +1,4 @@
-"""Command line of dui-collector (README.md): `run`, `trial`, `report`, `evidence`,
+"""Command line of dui-collector (README.md): `run`, `trial`, `report`, `readiness`, `evidence`,
 `maintenance`, `backup`; `incidents` lives in cli_incidents.py, `agents` in
 cli_agents.py.
 
@@ -16,6 +16,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -147,7 +148,6 @@ def report(
     output: str | None,
 ) -> None:
     """The contract report: availability, incidents vs RTO, penalties (docs/sla.md)."""
-    from collector.render.document import to_csv, to_json
     from collector.render.html import report_html
 
     config = _load(config_path)
@@ -160,15 +160,59 @@ def report(
     if fmt == "pdf":
         _write_pdf(report_html(document, lang), output)
         return
-    text = {
-        "json": lambda: to_json(document),
-        "csv": lambda: to_csv(document),
-        "html": lambda: report_html(document, lang),
-    }[fmt]()
+    emit_document(document, fmt, output, partial(report_html, lang=lang))
+
+
+def emit_document(
+    document: dict[str, Any], fmt: str, output: str | None, html: Callable[[dict[str, Any]], str]
+) -> None:
+    """A report document as json, csv or html (`html` renders it), to --output or stdout."""
+    from collector.render.document import to_csv, to_json
+
+    text = {"json": to_json, "csv": to_csv, "html": html}[fmt](document)
     if output:
         write_output(output, text.encode("utf-8"))
     else:
         click.echo(text, nl=False)
+
+
+@cli.command()
+@CONFIG_OPTION
+@click.option("--site", metavar="ID", help="One site (default: every site).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "json", "csv"]),
+    default="html",
+    show_default=True,
+)
+@click.option("--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True)
+@click.option("--output", "-o", metavar="FILE", help="Write here instead of stdout.")
+def readiness(config_path: str, site: str | None, fmt: str, lang: str, output: str | None) -> None:
+    """The go-live checklist of each site: every prerequisite with its evidence, threshold
+    and verdict, and the pilot sites' weeks since go-live (docs/readiness.md)."""
+    from collector.readiness.evaluate import evaluate
+    from collector.readiness.pilot import zone_of
+    from collector.render.readiness import readiness_document, readiness_html
+
+    config = _load(config_path)
+    with _ledger(config, config_path, read_only=True) as ledger:
+        found = evaluate(config, ledger, time.time(), site=site)
+        if site is not None and not found.sites:
+            known = sorted(
+                {
+                    *config.sites,
+                    *(s.site for s in evaluate(config, ledger, time.time(), pilot=False).sites),
+                }
+            )
+            click.echo(
+                f"dui-collector: error: --site {site!r}: no such site in the sites of "
+                f"{config_path} nor in the ledger (known: {', '.join(known) or 'none'})",
+                err=True,
+            )
+            sys.exit(2)
+    document = readiness_document(found, zone_of(config), lang)
+    emit_document(document, fmt, output, partial(readiness_html, lang=lang))
 
 
 def period_report(

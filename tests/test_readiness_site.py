@@ -14,7 +14,7 @@ from collector.ledger import SqliteLedger
 from collector.readiness.evaluate import CHECK_IDS, evaluate
 from collector.readiness.model import Readiness, SiteReadiness
 from collector.readiness.pilot import week_bounds
-from tests.helpers.readiness import NOW, PREREQUISITES, Sites
+from tests.helpers.readiness import NOW, PREREQUISITES, Sites, usage
 
 ALL_CHECKS = list(CHECK_IDS)
 
@@ -56,6 +56,7 @@ def test_a_healthy_site_passes_every_check(ledger, sites) -> None:
     sites.workstation("tilleuls", "p3", link="wifi", signal=70)
     sites.latency("tilleuls", "p3", "gateway", 0.002)
     sites.bandwidth("tilleuls", "p1", [2_000_000, 1_500_000, 2_500_000])
+    sites.latency("tilleuls", "p1", "internet", 0.5, received=0)  # no check reads it
     conf = config({"tilleuls": {"name": "EHPAD Les Tilleuls", "users": 6}})
     site = one(evaluate(conf, ledger, NOW, pilot=False), "tilleuls")
     assert [c.id for c in site.checks] == ALL_CHECKS
@@ -130,6 +131,10 @@ def test_unknown_without_measurements(ledger, sites) -> None:
     assert site.verdict == "unknown" and site.org == "" and site.workstations == []
     assert all(site.met(c) is None for c in ALL_CHECKS)
     assert site.check("download_per_user").detail == "no bandwidth result"
+    # the thresholds are said even before any agent reports
+    assert site.check("workstations").threshold == 5 and site.check("max_age").threshold == 5.0
+    assert site.check("min_ram").threshold == 8_000_000_000
+    assert site.check("max_age").evidence == {"failing": 0, "of": 0, "unknown": 0}
 
 
 def test_without_users_the_per_user_checks_are_unknown(ledger, sites) -> None:
@@ -227,6 +232,39 @@ def test_pilot_weeks_since_go_live(ledger, sites) -> None:
     assert (second.requests, second.errors, second.error_ratio) == (10, 1, 0.1)
     assert second.p95_seconds == 1.0
     assert first.local_fault_seconds == 0 and second.local_fault_seconds == 0
+    # three minutes where the DUI and the site's gateway both fail: local fault, as the
+    # SLA engine attributes it (the gateway being valid over the day before)
+    at = NOW - 86400 + 30
+    sites.latency("pilote", "p1", "gateway", 0.001, runs=48, start=2 * 86400, span=86400)
+    kinds = (("http", "dui-login", "dui"), ("latency", "gateway", "gateway"))
+    failing = [
+        {"ts": at + 60 * k, "probe": probe, "target": target, "role": role, "success": False,
+         "duration_seconds": 1.0, "error": "timeout"}
+        for k in range(3)
+        for probe, target, role in kinds
+    ]  # fmt: skip
+    sites.send("pilote", "p1", failing)
+    second = one(evaluate(conf, ledger, NOW), "pilote").weeks[1]
+    assert second.local_fault_seconds == 180 and second.errors == 1 + 3
+    assert second.workstations_in_use_peak is None and "usage_off" in second.reasons
+
+
+def test_pilot_weeks_adoption_from_the_site_usage(ledger, sites) -> None:
+    # week 2 (from Monday 2026-11-16 00:00 in Paris): three workstations on two minutes
+    minute = (NOW - 86400) // 60 * 60
+    sites.send("pilote", "p1", [usage(minute + 5, True), usage(minute + 65, True)])
+    sites.send("pilote", "p2", [usage(minute + 7, True), usage(minute + 67, False)])
+    sites.send("pilote", "p3", [usage(minute + 9, True)])
+    sites.send("pilote", "p1", [usage(NOW - 8 * 86400, True)])  # week 1: one minute
+    conf = config(
+        {"pilote": {"pilot": True, "go_live": "2026-11-09", "users": 2}}, contracts=[CONTRACT]
+    )
+    first, second = one(evaluate(conf, ledger, NOW), "pilote").weeks
+    assert (first.workstations_in_use_peak, first.usage_minutes_per_day) == (1, 1 / 7)
+    assert second.workstations_in_use_peak == 3
+    elapsed = (NOW - second.start.timestamp()) / 86400
+    assert second.usage_minutes_per_day == pytest.approx(4 / elapsed)
+    assert not {"usage_off", "usage_unavailable"} & set(second.reasons)
     assert evaluate(conf, ledger, NOW, pilot=False).sites[0].weeks == []
 
 

@@ -18,6 +18,7 @@ from collector.ledger.types import (
     MaintenanceRecord,
     Measurement,
     Note,
+    ProbeFigures,
     ResultRow,
     StoredResult,
     UsageMinute,
@@ -35,6 +36,7 @@ __all__ = [
     "MaintenanceRecord",
     "Measurement",
     "Note",
+    "ProbeFigures",
     "ResultRow",
     "SqliteLedger",
     "StoredResult",
@@ -116,6 +118,12 @@ class Ledger(Protocol):
     ) -> Iterator[Measurement]:
         """Results of `probes` measured in [since, until) with their agent, streamed; the
         body only for the probes of `bodies_of`."""
+        ...
+
+    def probe_figures(self, since: float, until: float) -> Iterator[ProbeFigures]:
+        """Latency results to the DUI and the gateway, HTTP results to the DUI and bandwidth
+        results measured in [since, until), streamed in one scan, with the few body fields
+        readiness needs extracted."""
         ...
 
     # the hash chain

@@ -31,6 +31,7 @@ from collector.ledger.types import (
     MaintenanceRecord,
     Measurement,
     Note,
+    ProbeFigures,
     ResultRow,
     StoredResult,
     UsageMinute,
@@ -483,6 +484,23 @@ class SqliteLedger:
             Measurement(o, s, a, t, pr, r, bool(ok), d, body)
             for o, s, a, t, pr, r, ok, d, body in self._stream(sql, (*b, since, until, *p))
         )
+
+    def probe_figures(self, since: float, until: float) -> Iterator[ProbeFigures]:
+        """Latency results to the DUI and the gateway, HTTP results to the DUI and bandwidth
+        results measured in [since, until), streamed in one scan, with the few body fields
+        readiness needs extracted by SQLite."""
+        lat = "CASE WHEN probe = 'latency' THEN json_extract(CAST(body AS TEXT), '$.{}') END"
+        sql = (
+            "SELECT org, site, agent, probe, role, success, duration, CASE probe"
+            " WHEN 'latency' THEN json_extract(CAST(body AS TEXT), '$.rtt_seconds.avg')"
+            " WHEN 'bandwidth' THEN json_extract(CAST(body AS TEXT), '$.download_bytes_per_second')"
+            f" END, {lat.format('sent')}, {lat.format('received')}, {lat.format('loss_ratio')}"
+            " FROM results WHERE ts >= ? AND ts < ? AND (probe = 'bandwidth'"
+            " OR (probe = 'latency' AND role IN ('dui', 'gateway'))"
+            " OR (probe = 'http' AND role = 'dui'))"
+        )
+        for row in self._stream(sql, (since, until)):
+            yield ProbeFigures._make(row)
 
     # -- the hash chain -----------------------------------------------------------------
     def _append(

@@ -52,6 +52,23 @@ class Measurement(NamedTuple):
     body: bytes | None
 
 
+class ProbeFigures(NamedTuple):
+    """The figures readiness reads of one latency, HTTP or bandwidth result, taken out of
+    its body by the ledger (millions a week: no JSON decoded in Python)."""
+
+    org: str
+    site: str
+    agent: str
+    probe: str
+    role: str
+    success: bool
+    duration: float | None
+    value: object  # latency: rtt_seconds.avg; bandwidth: download_bytes_per_second
+    sent: object  # latency only, as the agent sent them (checked by the reader)
+    received: object
+    loss_ratio: object
+
+
 @dataclass(frozen=True)
 class UsageResult:
     """What ingest keeps of one usage result: its site's minute and whether it said in

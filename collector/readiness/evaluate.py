@@ -9,8 +9,9 @@ import dataclasses
 import datetime as dt
 import math
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
@@ -57,58 +58,52 @@ def _number(value: object) -> float | None:
     return None
 
 
-@dataclass(frozen=True)
-class LatencyRun:
-    agent: str
-    rtt: float | None  # the run's mean RTT
-    sent: float  # probes sent (1 for a run that reports its ratio alone)
-    lost: float
+@dataclass
+class Runs:
+    """One agent's latency runs to one role in the window: their mean RTTs, and the probes
+    sent and lost over all of them."""
+
+    rtts: list[float] = field(default_factory=list)
+    sent: float = 0.0
+    lost: float = 0.0
+
+    def add(self, rtt: object, sent: object, received: object, loss_ratio: object) -> None:
+        value = _number(rtt)
+        if value is not None:
+            self.rtts.append(value)
+        n, got = _number(sent), _number(received)
+        if n is None or got is None:  # no counts: the ratio alone, as one probe
+            loss = _number(loss_ratio)
+            n, got = (0.0, 0.0) if loss is None else (1.0, 1.0 - loss)
+        self.sent += n
+        self.lost += n - got
 
 
 @dataclass
 class Window:
     """What one site measured in the window, per agent where the checks need it."""
 
-    latency: dict[str, list[LatencyRun]] = field(default_factory=dict)  # role → runs
+    latency: dict[str, dict[str, Runs]] = field(default_factory=dict)  # role → agent → runs
     http: list[tuple[str, float]] = field(default_factory=list)  # (agent, duration) ok, dui
     download: list[float] = field(default_factory=list)  # bytes/s of the bandwidth runs
-
-
-def latency_run(agent: str, body: bytes) -> LatencyRun:
-    """Mean RTT and lost/sent of one latency result as the agent sent it."""
-    data = _decode(body)
-    rtt = data.get("rtt_seconds")
-    sent, received = _number(data.get("sent")), _number(data.get("received"))
-    if sent is None or received is None:  # no count: the ratio alone, as one sample
-        loss = _number(data.get("loss_ratio"))
-        sent, received = (0.0, 0.0) if loss is None else (1.0, 1.0 - loss)
-    return LatencyRun(
-        agent,
-        _number(rtt.get("avg")) if isinstance(rtt, dict) else None,
-        sent,
-        sent - received,
-    )
 
 
 def read_window(ledger: Ledger, since: float, until: float) -> dict[SiteKey, Window]:
     """One pass over the window's latency, HTTP and bandwidth results."""
     out: dict[SiteKey, Window] = {}
-    rows = ledger.measurements(
-        ("latency", "http", "bandwidth"), since, until, bodies_of=("latency", "bandwidth")
-    )
-    for row in rows:
-        window = out.setdefault((row.org, row.site), Window())
-        if row.probe == "http":
-            if row.role == "dui" and row.success and row.duration is not None:
-                window.http.append((row.agent, row.duration))
-        elif row.body is None:
-            continue
-        elif row.probe == "latency":
-            window.latency.setdefault(row.role, []).append(latency_run(row.agent, row.body))
-        elif row.success:
-            rate = _number(_decode(row.body).get("download_bytes_per_second"))
-            if rate is not None:
-                window.download.append(rate)
+    for org, site, agent, probe, role, ok, duration, value, sent, got, loss in ledger.probe_figures(
+        since, until
+    ):
+        window = out.get((org, site)) or out.setdefault((org, site), Window())
+        if probe == "latency":
+            by_agent = window.latency.get(role) or window.latency.setdefault(role, {})
+            runs = by_agent.get(agent) or by_agent.setdefault(agent, Runs())
+            runs.add(value, sent, got, loss)
+        elif probe == "http":
+            if role == "dui" and ok and duration is not None:
+                window.http.append((agent, duration))
+        elif ok and (rate := _number(value)) is not None:
+            window.download.append(rate)
     return out
 
 
@@ -129,13 +124,10 @@ def read_workstations(
             doc = _decode(context[1])
             if doc.get("link") is not None:
                 signal = doc.get("wifi_signal_percent")
-                inv = _replace_link(inv, doc["link"], signal if isinstance(signal, int) else None)
+                signal = signal if isinstance(signal, int) else None
+                inv = dataclasses.replace(inv, link=doc["link"], wifi_signal_percent=signal)
         out.setdefault((org, site), []).append(check_workstation(inv, prereq, on))
     return out
-
-
-def _replace_link(inv: Inventory, link: str, signal: int | None) -> Inventory:
-    return dataclasses.replace(inv, link=link, wifi_signal_percent=signal)
 
 
 def median(values: Iterable[float]) -> float | None:
@@ -143,14 +135,11 @@ def median(values: Iterable[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def workstation_check(check_id: str, stations: list[WorkstationReadiness]) -> Check:
+def workstation_check(check_id: str, threshold: Any, stations: list[WorkstationReadiness]) -> Check:
     """A workstation prerequisite at the site: pass when every workstation passes it."""
     found = [(w.agent, c) for w in stations for c in w.checks if c.id == check_id]
     failing = sorted(a for a, c in found if c.verdict == "fail")
     unknown = sorted(a for a, c in found if c.verdict == "unknown")
-    threshold = found[0][1].threshold if found else None
-    if check_id == "os_maintained":
-        threshold = None  # each workstation's own end of support; shown per workstation
     evidence = {"failing": len(failing), "of": len(found), "unknown": len(unknown)}
     parts = [f"failing: {', '.join(failing)}"] if failing else []
     parts += [f"unknown: {', '.join(unknown)}"] if unknown else []
@@ -165,11 +154,11 @@ def count_check(stations: int, users: int | None, per_user: float) -> Check:
     """Workstations running dui-agent against ceil(users × per_user)."""
     if users is None:
         return Check("workstations", stations, None, "unknown", NO_USERS, "no_users")
-    if stations == 0:  # agents not deployed yet says nothing of the PCs there
-        detail = "no workstation runs dui-agent"
-        return Check("workstations", 0, None, "unknown", detail, "no_agent")
     # 0.33 × 30 = 9.9 → 10, and 0.5 × 20 = 10 exactly, never 11 by a float's last bit
     needed = math.ceil(round(users * per_user, 9))
+    if stations == 0:  # agents not deployed yet says nothing of the PCs there
+        detail = "no workstation runs dui-agent"
+        return Check("workstations", 0, needed, "unknown", detail, "no_agent")
     verdict: Verdict = "pass" if stations >= needed else "fail"
     return Check(
         "workstations", stations, needed, verdict, f"{users} users × {per_user:g} per user"
@@ -196,34 +185,33 @@ def download_check(rates: list[float], users: int | None, minimum: float) -> Che
     )
 
 
-def _source(runs: list[LatencyRun], wired: set[str]) -> tuple[list[LatencyRun], str, str]:
+def _source(runs: dict[str, Runs], wired: set[str]) -> tuple[list[Runs], str, str]:
     """The wired workstations' runs when the site has some, else every run (a Wi-Fi fault
     then shows here too, and the detail and note say so)."""
-    from_wired = [r for r in runs if r.agent in wired]
+    from_wired = [r for agent, r in runs.items() if agent in wired]
     if from_wired:
-        return from_wired, f"{len(from_wired)} runs from wired workstations", "wired"
+        return from_wired, f"runs of {len(from_wired)} wired workstations", "wired"
     why = "no wired workstation measured" if wired else "no wired workstation"
-    return runs, f"{len(runs)} runs from every workstation ({why})", "all"
+    return list(runs.values()), f"runs of every workstation ({why})", "all"
 
 
-def rtt_check(check_id: str, runs: list[LatencyRun], wired: set[str], limit: float) -> Check:
+def rtt_check(check_id: str, runs: dict[str, Runs], wired: set[str], limit: float) -> Check:
     """Median of the runs' mean RTTs."""
-    runs, detail, note = _source(runs, wired)
-    value = median(r.rtt for r in runs if r.rtt is not None)
+    chosen, detail, note = _source(runs, wired)
+    value = median(rtt for r in chosen for rtt in r.rtts)
     if value is None:
         return Check(check_id, None, limit, "unknown", "no latency run with an RTT", "no_data")
     return Check(check_id, value, limit, _measured(value, limit, True), detail, note)
 
 
-def loss_ratio(runs: list[LatencyRun]) -> float | None:
+def loss_ratio(runs: Iterable[Runs]) -> float | None:
     """Lost / sent over every run: a long run weighs what it sent."""
+    runs = list(runs)
     sent = sum(r.sent for r in runs)
     return sum(r.lost for r in runs) / sent if sent else None
 
 
-def loss_check(
-    check_id: str, runs: list[LatencyRun], limit: float, detail: str, note: str = ""
-) -> Check:
+def loss_check(check_id: str, runs: list[Runs], limit: float, detail: str, note: str = "") -> Check:
     value = loss_ratio(runs)
     if value is None:
         return Check(check_id, None, limit, "unknown", "no latency run", "no_data")
@@ -237,7 +225,7 @@ def _wifi_share_text(stations: list[WorkstationReadiness]) -> str:
 
 def wifi_checks(
     stations: list[WorkstationReadiness],
-    gateway_runs: list[LatencyRun],
+    gateway_runs: dict[str, Runs],
     max_loss: float | None,
     min_signal: int | None,
 ) -> list[Check]:
@@ -248,14 +236,14 @@ def wifi_checks(
     share = _wifi_share_text(stations)
     checks = []
     if max_loss is not None:
-        runs = [r for r in gateway_runs if r.agent in wifi]
+        runs = [r for agent, r in gateway_runs.items() if agent in wifi]
         if not wifi:
             verdict: Verdict = "pass" if links_known else "unknown"
             why = "no workstation on Wi-Fi" if links_known else "link not reported"
-            note = "no_wifi" if links_known else "link_unknown"
+            note = "no_wifi" if links_known else "link_unknown" if stations else "no_agent"
             checks.append(Check("wifi_loss", None, max_loss, verdict, f"{why} ({share})", note))
         else:
-            detail = f"{len(runs)} gateway runs from Wi-Fi workstations ({share})"
+            detail = f"gateway runs of {len(runs)} Wi-Fi workstations ({share})"
             checks.append(loss_check("wifi_loss", runs, max_loss, detail, "wifi"))
     if min_signal is not None:
         signals = [w.wifi_signal_percent for w in stations if w.agent in wifi]
@@ -263,7 +251,7 @@ def wifi_checks(
         if not wifi:
             verdict = "pass" if links_known else "unknown"
             why = "no workstation on Wi-Fi" if links_known else "link not reported"
-            note = "no_wifi" if links_known else "link_unknown"
+            note = "no_wifi" if links_known else "link_unknown" if stations else "no_agent"
             checks.append(Check("wifi_signal", None, min_signal, verdict, f"{why} ({share})", note))
         elif value is None:
             detail = f"no Wi-Fi signal reported ({share})"
@@ -295,7 +283,7 @@ def site_checks(
     prereq: SitePrerequisites,
     stations: list[WorkstationReadiness],
     window: Window,
-    configured: Iterable[str],
+    configured: Mapping[str, Any],
 ) -> list[Check]:
     """The configured checks of one site, in CHECK_IDS order. Pure."""
     users = site.users if site else None
@@ -306,11 +294,11 @@ def site_checks(
     checks: list[Check] = []
     if per_user is not None:
         checks.append(count_check(len(stations), users, per_user))
-    checks += [workstation_check(c, stations) for c in WORKSTATION_CHECKS if c in configured]
+    checks += [workstation_check(c, limit, stations) for c, limit in configured.items()]
     if prereq.min_download_per_user is not None:
         checks.append(download_check(window.download, users, float(prereq.min_download_per_user)))
-    dui = window.latency.get("dui", [])
-    gateway = window.latency.get("gateway", [])
+    dui = window.latency.get("dui", {})
+    gateway = window.latency.get("gateway", {})
     if prereq.max_dui_rtt is not None:
         checks.append(rtt_check("dui_rtt", dui, wired, float(prereq.max_dui_rtt)))
     if prereq.max_loss is not None:
@@ -327,15 +315,17 @@ def site_checks(
     return checks
 
 
-def configured_workstation_checks(config: CollectorConfig) -> list[str]:
+def configured_workstation_checks(config: CollectorConfig) -> dict[str, Any]:
+    """The configured workstation checks and their threshold at the site, as the
+    workstations' checks give it (`os_maintained`: each OS has its own end, so none)."""
     w = (config.prerequisites or _NO_PREREQ).workstation
     wanted = {
-        "max_age": w.max_age is not None,
-        "min_ram": w.min_ram is not None,
-        "os_maintained": w.os_maintained,
-        "browsers": bool(w.browsers),
+        "max_age": (w.max_age is not None, years(w.max_age)),
+        "min_ram": (w.min_ram is not None, None if w.min_ram is None else int(w.min_ram)),
+        "os_maintained": (w.os_maintained, None),
+        "browsers": (bool(w.browsers), w.browsers),
     }
-    return [c for c, on in wanted.items() if on]
+    return {c: limit for c, (on, limit) in wanted.items() if on}
 
 
 def evaluate(
@@ -382,5 +372,5 @@ def evaluate(
 
 
 def years(seconds: float | None) -> float | None:
-    """An age in years as the config's `y` counts them."""
-    return None if seconds is None else seconds / 86400 / YEAR_DAYS
+    """An age in years as the config's `y` counts them (2 decimals, as the checks give it)."""
+    return None if seconds is None else round(seconds / 86400 / YEAR_DAYS, 2)

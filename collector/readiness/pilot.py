@@ -11,9 +11,10 @@ from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
 from collector.config import CollectorConfig
-from collector.ledger import Ledger, Measurement
+from collector.ledger import Ledger, LedgerError, Measurement
 from collector.periods import last_final, read_period, site_names
 from collector.readiness.model import PilotWeek, SiteReadiness
+from collector.readiness.usage import DayUsage, usage_days
 from collector.sla.sites import p95
 
 WEEK = dt.timedelta(days=7)
@@ -63,12 +64,57 @@ def experience(rows: Iterable[Measurement], bounds: Bounds) -> list[tuple[float 
     return [(p95(d), n, e) for d, n, e in zip(durations, requests, errors, strict=True)]
 
 
+def adoption(
+    days: list[DayUsage], start: dt.datetime, end: dt.datetime
+) -> tuple[int | None, float | None]:
+    """(peak of workstations in use, workstation-minutes of use per elapsed day) over the
+    local days of [start, end); (None, None) when no workstation of the site sent its usage
+    then. A day without use counts as a day: it is the week's average. Pure."""
+    zone = start.tzinfo
+    inside = [
+        d
+        for d in days
+        if start.date() <= d.day and dt.datetime.combine(d.day, dt.time(), tzinfo=zone) < end
+    ]
+    if not inside:
+        return None, None
+    elapsed_days = (end - start).total_seconds() / 86400
+    return max(d.peak_in_use for d in inside), sum(d.minutes for d in inside) / elapsed_days
+
+
+def _usage(
+    ledger: Ledger, keys: set[tuple[str, str]], zone: ZoneInfo, first: float, now: float
+) -> dict[tuple[str, str], list[DayUsage]] | None:
+    """The pilot sites' usage days since `first`, or None on a ledger older than the
+    usage table (opened read-only, it is not upgraded)."""
+    try:
+        # a site no agent measured from yet has no org: its usage is matched by site
+        rows = [u for u in ledger.usage(first, now) if {(u.org, u.site), ("", u.site)} & keys]
+    except LedgerError:
+        return None
+    return usage_days(rows, zone)
+
+
 def with_weeks(
     sites: list[SiteReadiness], config: CollectorConfig, ledger: Ledger, now: float
 ) -> list[SiteReadiness]:
-    """`sites` with the weeks of each pilot site that has a go-live date."""
+    """`sites` with the weeks of each pilot site that has a go-live date: one scan of the
+    HTTP results since the earliest go-live, one period evaluation per distinct week."""
     zone = zone_of(config)
     contract = config.contracts[0] if config.contracts else None
+    retained = now - float(config.ledger.raw_retention)
+    bounds = {
+        (s.org, s.site): week_bounds(s.go_live, zone, now) for s in sites if s.pilot and s.go_live
+    }
+    bounds = {key: b for key, b in bounds.items() if b}
+    if not bounds:
+        return sites
+    first = min(b[0][0] for b in bounds.values()).timestamp()
+    rows: dict[tuple[str, str], list[Measurement]] = {key: [] for key in bounds}
+    for row in ledger.measurements(("http",), max(first, retained), now):
+        if row.role == "dui" and (row.org, row.site) in rows:
+            rows[row.org, row.site].append(row)
+    usage = _usage(ledger, set(bounds), zone, first, now)
     local: dict[tuple[dt.datetime, dt.datetime], dict[str, int]] = {}  # per week, per site
 
     def local_fault(start: dt.datetime, end: dt.datetime, site: str) -> int | None:
@@ -84,24 +130,26 @@ def with_weeks(
 
     out = []
     for site in sites:
-        if not (site.pilot and site.go_live):
+        weeks_of = bounds.get((site.org, site.site))
+        if weeks_of is None:
             out.append(site)
             continue
-        bounds = week_bounds(site.go_live, zone, now)
-        if not bounds:
-            out.append(site)
-            continue
-        rows = (
-            r
-            for r in ledger.measurements(("http",), bounds[0][0].timestamp(), now)
-            if r.role == "dui" and r.site == site.site and r.org == site.org
+        figures = experience(rows[site.org, site.site], weeks_of)
+        days = (usage or {}).get((site.org, site.site)) or next(
+            (d for (_, s), d in (usage or {}).items() if not site.org and s == site.site), []
         )
         weeks = []
-        for (start, end), (q95, n, errors) in zip(bounds, experience(rows, bounds), strict=True):
-            reasons = ["usage_unavailable"]
-            fault = local_fault(start, end, site.site)
+        for (start, end), (q95, n, errors) in zip(weeks_of, figures, strict=True):
+            in_use, minutes = adoption(days, start, end)
+            reasons = []
+            if usage is None:
+                reasons.append("usage_unavailable")
+            elif in_use is None:
+                reasons.append("usage_off")
             if contract is None:
                 reasons.append("no_contract")
+            if start.timestamp() < retained:
+                reasons.append("beyond_retention")
             weeks.append(
                 PilotWeek(
                     start=start,
@@ -110,9 +158,9 @@ def with_weeks(
                     requests=n,
                     errors=errors,
                     error_ratio=errors / n if n else None,
-                    local_fault_seconds=fault,
-                    workstations_in_use_peak=None,
-                    usage_minutes_per_day=None,
+                    local_fault_seconds=local_fault(start, end, site.site),
+                    workstations_in_use_peak=in_use,
+                    usage_minutes_per_day=minutes,
                     reasons=tuple(reasons),
                 )
             )

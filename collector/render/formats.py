@@ -36,6 +36,13 @@ def number(value: float | int | None, lang: str, digits: int | None = None) -> s
     return format_decimal(value, "#,##0." + "0" * digits if digits else "#,##0", locale=lang)
 
 
+def decimal(value: float | int | None, lang: str, digits: int = 2) -> str:
+    """At most `digits` decimals, none when whole: 0.4 → `0,4`, 1.0 → `1`."""
+    if value is None:
+        return DASH
+    return format_decimal(value, "#,##0." + "#" * digits if digits else "#,##0", locale=lang)
+
+
 def money(amount: Decimal | str | None, currency: str, lang: str) -> str:
     """An amount in decimal (never a float): `1 500,00 €`."""
     if amount is None:

@@ -32,6 +32,12 @@ PREREQUISITES = {
 }
 
 
+def usage(at: float, in_use: bool) -> dict[str, Any]:
+    """A usage result (the agent's opt-in probe) measured at `at`."""
+    return {"ts": at, "probe": "usage", "target": "dui", "role": "workstation",
+            "success": True, "duration_seconds": 0.01, "in_use": in_use, "error": None}  # fmt: skip
+
+
 class Sites:
     """Writes results for (site, agent) through `ingest`, one batch per call, each agent
     with its own epoch and increasing seqs."""
