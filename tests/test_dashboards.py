@@ -20,6 +20,7 @@ from collector.config import load, parse
 from collector.ingest import Accepted, Outcome
 from collector.metrics.catalogue import BY_NAME
 from collector.metrics.exposition import Exposition
+from collector.readiness.evaluate import Window, site_checks
 from collector.readiness.limits import site_limits
 from collector.state import State
 from dashboards import build, docs, panels, provisioning
@@ -495,6 +496,19 @@ def test_pilot_dashboard_draws_the_pilot_alerts_thresholds(pre, contracts_slow, 
     )
     limits = site_limits(conf, "s1")
     assert (limits.max_gateway_rtt, limits.max_loss, limits.max_dui_p95) == (0.005, 0.02, p95)
+    # the readiness checks judge the site on the same numbers
+    pre_site = conf.prerequisites.site if conf.prerequisites else None
+    assert pre_site is not None
+    checks = {
+        c.id: c.threshold
+        for c in site_checks(conf.sites.get("s1"), pre_site, limits, [], Window(), {})
+    }
+    assert checks["dui_p95"] == p95 == alert_threshold(rules, "DuiPilotDuiSlow", "s1")
+    assert checks["gateway_rtt"] == limits.max_gateway_rtt
+    assert checks["gateway_loss"] == checks["dui_loss"] == limits.max_loss
+    assert checks["download_per_user"] * 20 == alert_threshold(
+        rules, "DuiPilotDownloadPerUserLow", "s1"
+    )
     # s2 is no pilot: no alert group, no threshold drawn
     assert not [r for r in rules if r.group == "dui-pilot-s2"]
     assert all(

@@ -17,6 +17,7 @@ import msgspec
 
 from collector.config import CollectorConfig, Prerequisites, SiteConfig, SitePrerequisites
 from collector.ledger import Ledger
+from collector.readiness.limits import SiteLimits, site_limits
 from collector.readiness.model import (
     Check,
     Readiness,
@@ -281,11 +282,13 @@ def p95_check(durations: list[tuple[str, float]], wired: set[str], limit: float)
 def site_checks(
     site: SiteConfig | None,
     prereq: SitePrerequisites,
+    limits: SiteLimits,
     stations: list[WorkstationReadiness],
     window: Window,
     configured: Mapping[str, Any],
 ) -> list[Check]:
-    """The configured checks of one site, in CHECK_IDS order. Pure."""
+    """The configured checks of one site, in CHECK_IDS order. Pure. The numeric limits
+    are `limits`, the very numbers the pilot dashboard draws and the pilot alerts use."""
     users = site.users if site else None
     wired = {w.agent for w in stations if w.link == "wired"}
     per_user = (site.min_workstations_per_user if site else None) or (
@@ -295,23 +298,24 @@ def site_checks(
     if per_user is not None:
         checks.append(count_check(len(stations), users, per_user))
     checks += [workstation_check(c, limit, stations) for c, limit in configured.items()]
-    if prereq.min_download_per_user is not None:
-        checks.append(download_check(window.download, users, float(prereq.min_download_per_user)))
+    if limits.min_download_per_user is not None:
+        checks.append(download_check(window.download, users, limits.min_download_per_user))
     dui = window.latency.get("dui", {})
     gateway = window.latency.get("gateway", {})
-    if prereq.max_dui_rtt is not None:
-        checks.append(rtt_check("dui_rtt", dui, wired, float(prereq.max_dui_rtt)))
-    if prereq.max_loss is not None:
+    if limits.max_dui_rtt is not None:
+        checks.append(rtt_check("dui_rtt", dui, wired, limits.max_dui_rtt))
+    if limits.max_loss is not None:
         runs, detail, note = _source(dui, wired)
-        checks.append(loss_check("dui_loss", runs, prereq.max_loss, detail, note))
-    if prereq.max_gateway_rtt is not None:
-        checks.append(rtt_check("gateway_rtt", gateway, wired, float(prereq.max_gateway_rtt)))
-    if prereq.max_loss is not None:
+        checks.append(loss_check("dui_loss", runs, limits.max_loss, detail, note))
+    if limits.max_gateway_rtt is not None:
+        checks.append(rtt_check("gateway_rtt", gateway, wired, limits.max_gateway_rtt))
+    if limits.max_loss is not None:
         runs, detail, note = _source(gateway, wired)
-        checks.append(loss_check("gateway_loss", runs, prereq.max_loss, detail, note))
-    checks += wifi_checks(stations, gateway, prereq.max_loss, prereq.min_wifi_signal)
-    if prereq.max_dui_p95 is not None:
-        checks.append(p95_check(window.http, wired, float(prereq.max_dui_p95)))
+        checks.append(loss_check("gateway_loss", runs, limits.max_loss, detail, note))
+    checks += wifi_checks(stations, gateway, limits.max_loss, prereq.min_wifi_signal)
+    # max_dui_p95, else the strictest contract's slow_threshold, as the pilot alerts
+    if limits.max_dui_p95 is not None:
+        checks.append(p95_check(window.http, wired, limits.max_dui_p95))
     return checks
 
 
@@ -352,7 +356,14 @@ def evaluate(
             continue
         conf = config.sites.get(site_id)
         here = stations.get((org, site_id), [])
-        checks = site_checks(conf, prereq, here, windows.get((org, site_id), Window()), configured)
+        checks = site_checks(
+            conf,
+            prereq,
+            site_limits(config, site_id),
+            here,
+            windows.get((org, site_id), Window()),
+            configured,
+        )
         out.append(
             SiteReadiness(
                 org=org,
