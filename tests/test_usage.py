@@ -365,6 +365,24 @@ def test_migration_from_v3_folds_usage_into_site_minutes_and_deletes_it(tmp_path
     assert b'"in_use"' not in path.read_bytes()  # overwritten, not left in free pages
 
 
+def test_the_upgrade_leaves_no_usage_in_the_files_while_the_collector_runs(tmp_path) -> None:
+    """In WAL mode the zeroed pages sit in the WAL until a checkpoint: the upgrade
+    checkpoints at once, so a copy of the files taken while the collector runs on (a
+    snapshot, a file backup) holds no usage per workstation."""
+    path = tmp_path / "ledger.db"
+    v3_ledger(path)
+    ledger = SqliteLedger(path)  # stays open, as the collector does
+    try:
+        files = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+        assert "ledger.db" in files and usage_counts(ledger) == (6, 4)
+        assert {name: b'"in_use"' in data for name, data in files.items()} == dict.fromkeys(
+            files, False
+        )
+        assert b"dui-login" in files["ledger.db"]  # the other results are there, unharmed
+    finally:
+        ledger.close()
+
+
 # -- local days ------------------------------------------------------------------------
 
 

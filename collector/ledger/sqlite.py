@@ -244,6 +244,12 @@ class SqliteLedger:
                 self.db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
         finally:
             self.db.execute("PRAGMA secure_delete = OFF")
+        # In WAL mode the overwritten pages are only in the WAL: until a checkpoint the
+        # main file still holds the old ones (usage per workstation, for a file copy or a
+        # snapshot to take), and the WAL itself may keep frames of a migration cut short.
+        # A full checkpoint now writes them over and empties the WAL (should a reader
+        # block it, later checkpoints do it as the collector runs).
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     @contextmanager
     def transaction(self) -> Iterator[_SqliteTx]:
