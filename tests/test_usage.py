@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import aiomqtt
 import pytest
 
-from collector.ingest import Ingest
+from collector.ingest import USAGE_MINUTES_KEPT, Ingest
 from collector.ledger import LedgerError, SqliteLedger, UsageMinute
 from collector.ledger.sqlite_schema import SCHEMA
 from collector.readiness.usage import DayUsage, usage_days
@@ -291,6 +291,80 @@ def test_a_group_that_fills_its_own_gap_leaves_no_settled_seq(tmp_path) -> None:
         now=NOW,
     )
     assert ack(out) == 3 and usage_counts(ledger) == (3, 2) and settled(path) == []
+    ledger.close()
+
+
+def minute_batch(seqs: list[int], ts: list[float], epoch: str = EPOCH, used=True) -> bytes:
+    results = [usage_result(s, t, used) for s, t in zip(seqs, ts, strict=True)]
+    return batch_json(results, epoch=epoch, first_seq=1)
+
+
+def test_a_workstation_counts_once_per_minute_whatever_it_sends(tmp_path) -> None:
+    """500 usage results for one minute, more in a later batch, the same minute again
+    from a new epoch: one workstation-minute. Another workstation counts beside it; a
+    result more than USAGE_MINUTES_KEPT minutes behind is not counted, nor a successful
+    one that does not say whether in use. Every seq is settled all the same."""
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    ingest = Ingest(ledger, raw_retention=35 * 86400)
+    m = T - T % 60
+    flood = ingest.process([(TOPIC, minute_batch(list(range(1, 501)), [m + 1] * 500))], now=NOW)
+    assert ack(flood) == 500 and flood.usage == [("og", "site-a", m // 60, True)]
+    again = ingest.process([(TOPIC, minute_batch([501, 502], [m + 30, m + 59]))], now=NOW)
+    assert ack(again) == 502 and again.usage == [] and again.messages == {"accepted": 1}
+    other_epoch = ingest.process([(TOPIC, minute_batch([1], [m + 2], "f" * 16))], now=NOW)
+    assert ack(other_epoch) == 1 and other_epoch.usage == []
+    poste_2 = results_topic("og", "site-a", "poste-2")
+    both = ingest.process(
+        [
+            (poste_2, batch_json([usage_result(1, m + 3, False)], agent="poste-2", epoch=EPOCH)),
+            (TOPIC, minute_batch([503], [m + 61])),  # the next minute counts
+        ],
+        now=NOW,
+    )
+    assert both.usage == [("og", "site-a", m // 60, False), ("og", "site-a", m // 60 + 1, True)]
+    late = m + 61 - 60 * USAGE_MINUTES_KEPT
+    older = ingest.process([(TOPIC, minute_batch([504, 505], [late, late + 60]))], now=NOW)
+    assert older.usage == [("og", "site-a", m // 60 + 2 - USAGE_MINUTES_KEPT, True)]
+    unsaid = usage_result(506, m + 121, True)
+    del unsaid["in_use"]
+    bad = ingest.process([(TOPIC, batch_json([unsaid], epoch=EPOCH))], now=NOW)
+    assert ack(bad) == 506 and bad.usage == [] and bad.rejected_results == {"schema": 1}
+    assert usage_counts(ledger) == (4, 3)
+    assert ledger.usage_totals() == {("og", "site-a"): 3}
+    ledger.close()
+
+
+def test_a_failed_message_leaves_its_minutes_uncounted_on_the_isolated_path(tmp_path) -> None:
+    """A message whose writes fail is undone alone (one savepoint per message): its
+    workstation's minute is not marked counted, so its re-sent results count, once; the
+    messages kept beside it count once per workstation and minute."""
+    path = tmp_path / "ledger.db"
+    ledger = SqliteLedger(path)
+    ledger.db.execute(  # a real write failure for site-x only
+        "CREATE TRIGGER refuse BEFORE INSERT ON usage_minutes WHEN NEW.site = 'site-x'"
+        " BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    ingest = Ingest(ledger, raw_retention=35 * 86400)
+    m = T - T % 60
+    site_x = results_topic("og", "site-x", "poste-9")
+    x_batch = batch_json(
+        [usage_result(1, m + 5, True)], epoch=EPOCH, site="site-x", agent="poste-9"
+    )
+    out = ingest.process(
+        [
+            (TOPIC, minute_batch([1], [m + 1])),
+            (site_x, x_batch),
+            (TOPIC, minute_batch([2], [m + 2])),  # the same minute: not counted again
+        ],
+        now=NOW,
+    )
+    assert out.rejected_messages == {"internal": 1}
+    assert out.usage == [("og", "site-a", m // 60, True)]
+    assert [json.loads(p)["seq"] for _, p in out.acks] == [2]  # site-x not acked
+    ledger.db.execute("DROP TRIGGER refuse")
+    resent = ingest.process([(site_x, x_batch), (site_x, x_batch)], now=NOW)
+    assert resent.usage == [("og", "site-x", m // 60, True)]
+    assert ledger.usage_totals() == {("og", "site-a"): 1, ("og", "site-x"): 1}
     ledger.close()
 
 
