@@ -439,6 +439,29 @@ def test_migration_from_v3_folds_usage_into_site_minutes_and_deletes_it(tmp_path
     assert b'"in_use"' not in path.read_bytes()  # overwritten, not left in free pages
 
 
+def test_the_upgrade_counts_a_workstation_once_per_minute(tmp_path) -> None:
+    """An older agent could run the probe twice in a minute (a shorter interval, its
+    jitter): the upgrade folds a workstation once per minute, as ingest counts it."""
+    path = tmp_path / "ledger.db"
+    v3_ledger(path)
+    db = sqlite3.connect(path, isolation_level=None)
+    twice = [usage_result(seq, T + 60 + 30, True) for seq in (7, 8)]  # seq 1's minute again
+    db.executemany(
+        "INSERT INTO results VALUES ('og', 'site-a', 'poste-1', ?, ?, ?, 'usage', 'dui',"
+        " 'workstation', 1, 0.01, ?, ?)",
+        [(EPOCH, r["seq"], r["ts"], json.dumps(r).encode(), NOW) for r in twice],
+    )
+    db.close()
+    ledger = SqliteLedger(path)
+    try:  # as without them: poste-1 and poste-2 both in use in that minute
+        assert next(iter(ledger.usage(0, NOW))) == UsageMinute(
+            int(T // 60) + 1, "og", "site-a", 2, 2
+        )
+        assert usage_counts(ledger) == (6, 4)
+    finally:
+        ledger.close()
+
+
 def test_the_upgrade_leaves_no_usage_in_the_files_while_the_collector_runs(tmp_path) -> None:
     """In WAL mode the zeroed pages sit in the WAL until a checkpoint: the upgrade
     checkpoints at once, so a copy of the files taken while the collector runs on (a
