@@ -368,6 +368,26 @@ def test_a_failed_message_leaves_its_minutes_uncounted_on_the_isolated_path(tmp_
     ledger.close()
 
 
+def test_prune_forgets_the_settled_seqs_of_an_epoch_silent_for_the_retention(tmp_path) -> None:
+    """Seqs above a gap that never closes (the agent moved to a new epoch) would name the
+    workstation forever: they go with the retention, and its results sent again then are
+    too old to count."""
+    path = tmp_path / "ledger.db"
+    ledger = SqliteLedger(path)
+    ingest = Ingest(ledger, raw_retention=35 * 86400)
+    ingest.process([(TOPIC, usage_batch([1, 2, 4, 5]))], now=NOW)
+    ledger.prune(raw_retention=35 * 86400, now=NOW + 34 * 86400)
+    assert settled(path) == [4, 5]  # still within the retention: still needed
+    later = NOW + 36 * 86400
+    ledger.prune(raw_retention=35 * 86400, now=later)
+    assert settled(path) == []
+    ingest = Ingest(ledger, raw_retention=35 * 86400)  # a restart, then the seqs again
+    again = ingest.process([(TOPIC, usage_batch([3, 4, 5]))], now=later)
+    assert again.usage == [] and again.rejected_results == {"too_old": 3}
+    assert usage_counts(ledger) == (4, 2)
+    ledger.close()
+
+
 def test_prune_keeps_the_usage_minutes(tmp_path) -> None:
     ledger = SqliteLedger(tmp_path / "ledger.db")
     ingest = Ingest(ledger, raw_retention=35 * 86400)

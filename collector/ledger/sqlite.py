@@ -307,9 +307,20 @@ class SqliteLedger:
             return str(exc)
 
     def prune(self, raw_retention: float, now: float) -> int:
-        """Drop raw results older than the retention (rollups and usage minutes stay, like
-        the SLA minute states: at least 13 months)."""
+        """Drop raw results older than the retention, and the settled usage seqs of epochs
+        silent as long (rollups and usage minutes stay, like the SLA minute states: at
+        least 13 months)."""
         with self.transaction():
+            # The bare seqs of usage results above a gap that never closed (the agent
+            # moved to a new epoch) go once their epoch has been silent for the
+            # retention: any of its results sent again is too old to count by then.
+            self.db.execute(
+                "DELETE FROM settled_seqs WHERE NOT EXISTS (SELECT 1 FROM watermarks AS w"
+                " WHERE w.org = settled_seqs.org AND w.site = settled_seqs.site"
+                " AND w.agent = settled_seqs.agent AND w.epoch = settled_seqs.epoch"
+                " AND w.updated_at >= ?)",
+                (now - raw_retention,),
+            )
             return self.db.execute(
                 "DELETE FROM results WHERE ts < ?", (now - raw_retention,)
             ).rowcount
