@@ -38,6 +38,7 @@ log = logging.getLogger("dui.collector.ingest")
 LOG_EVERY = 60.0  # one log line per kind of rejection per minute, however many arrive
 FORGET_EVERY = 60.0
 USAGE = "usage"  # staff activity: aggregated per site and minute, never stored raw
+USAGE_MINUTES_KEPT = 64  # per agent, the recent minutes its usage counted in (in memory)
 
 
 class _SeqOnly(msgspec.Struct):
@@ -126,6 +127,30 @@ class _Epoch:
         return lost
 
 
+@dataclass(frozen=True, slots=True)
+class _UsageMinutes:
+    """The recent UTC minutes in which an agent's usage results counted, in memory only
+    (never stored): bit i of `mask` is minute `newest - i`. A workstation counts once per
+    minute, however many usage results it sends for it (an old agent with a shorter
+    interval, two agents sharing an id, a hostile one: one agent is at most one
+    workstation in use), whatever its epoch."""
+
+    newest: int
+    mask: int
+
+    def add(self, minute: int) -> _UsageMinutes | None:
+        """These minutes with `minute` added; None when it is in them already, or older
+        than the USAGE_MINUTES_KEPT minutes kept, so that it cannot tell."""
+        if minute > self.newest:
+            shift = minute - self.newest
+            kept = (self.mask << shift) & ((1 << USAGE_MINUTES_KEPT) - 1)
+            return _UsageMinutes(minute, (kept if shift < USAGE_MINUTES_KEPT else 0) | 1)
+        behind = self.newest - minute
+        if behind >= USAGE_MINUTES_KEPT or self.mask >> behind & 1:
+            return None
+        return _UsageMinutes(self.newest, self.mask | 1 << behind)
+
+
 @dataclass(slots=True)
 class _Writes:
     """What messages store: results, usage counts, rejected seqs, watermarks moved (as
@@ -135,6 +160,8 @@ class _Writes:
     usage: list[UsageResult] = field(default_factory=list)
     rejects: list[tuple[EpochKey, int, str]] = field(default_factory=list)
     epochs: dict[EpochKey, _Epoch] = field(default_factory=dict)
+    # the agents' counted minutes as they are once these writes are kept
+    usage_minutes: dict[AgentKey, _UsageMinutes] = field(default_factory=dict)
 
     def add(self, other: _Writes) -> None:
         self.results += other.results
@@ -159,6 +186,7 @@ class _Group:
     writes: _Writes = field(default_factory=_Writes)
     epochs: dict[EpochKey, _Epoch] = field(default_factory=dict)
     agents: dict[AgentKey, None] = field(default_factory=dict)
+    usage_minutes: dict[AgentKey, _UsageMinutes] = field(default_factory=dict)
     isolated: bool = False  # one savepoint per message
 
 
@@ -176,6 +204,7 @@ class Ingest:
         self.forget_after = forget_after
         self._epochs: dict[EpochKey, _Epoch] = {}
         self._agents: dict[AgentKey, float] = {}  # agent → last accepted message
+        self._usage_minutes: dict[AgentKey, _UsageMinutes] = {}
         self._forgot_at = 0.0
         self.throttle = Throttle(LOG_EVERY)
 
@@ -203,6 +232,7 @@ class Ingest:
         self._forgot_at = now
         for key in [k for k, seen in self._agents.items() if now - seen > self.forget_after]:
             del self._agents[key]
+            self._usage_minutes.pop(key, None)
 
     def process(self, messages: list[tuple[str, bytes]], now: float | None = None) -> Outcome:
         """One transaction for the group, in which a message's writes are all kept or all
@@ -223,6 +253,7 @@ class Ingest:
                 group = self._group(tx, messages, now, isolated=True)
         self._epochs.update(group.epochs)  # stored: the cache follows
         self._agents.update(dict.fromkeys(group.agents, now))
+        self._usage_minutes.update(group.usage_minutes)
         out = group.out
         for key, epoch in group.epochs.items():
             org, site, agent, epoch_id = key
@@ -247,6 +278,7 @@ class Ingest:
                 self._internal(group.out, topic, exc)
                 continue
             group.epochs.update(writes.epochs)
+            group.usage_minutes.update(writes.usage_minutes)
             if agent is not None:
                 group.agents[agent] = None
             if not isolated:
@@ -337,9 +369,12 @@ class Ingest:
         settled: list[int] = []
         fresh = 0
         rejects: dict[str, int] = {}
+        surplus = 0  # usage results for a minute this agent counted in already
         for raw in batch.results:
             try:
                 result = decode_result(raw)
+                if result.probe == USAGE and result.success and result.in_use is None:
+                    raise ValueError("a successful usage result says whether in use")
             except ValueError:
                 seq = self._seq_of(raw)
                 rejects["schema"] = rejects.get("schema", 0) + 1
@@ -366,12 +401,14 @@ class Ingest:
                 continue
             out.lags.append(now - ts)
             if result.probe == USAGE:  # counted for its site's minute; the result goes no further
-                in_use = bool(result.in_use)
-                writes.usage.append(
-                    UsageResult(key, result.seq, int(ts // 60), result.success, in_use)
-                )
-                if result.success:
-                    out.usage.append((org, site, int(ts // 60), in_use))
+                minute, counted = int(ts // 60), result.success
+                if counted:
+                    counted = self._count_minute(writes, group, (org, site, agent), minute)
+                    surplus += not counted
+                in_use = bool(result.in_use)  # settled either way (exactly-once)
+                writes.usage.append(UsageResult(key, result.seq, minute, counted, in_use))
+                if counted:
+                    out.usage.append((org, site, minute, in_use))
                 continue
             writes.results.append(
                 StoredResult(
@@ -396,6 +433,13 @@ class Ingest:
                 reason=reason,
                 count=n,
             )
+        if surplus:
+            self._warn(
+                "usage:surplus",
+                "usage results beyond one per workstation and minute, not counted",
+                agent=f"{org}.{site}.{agent}",
+                count=surplus,
+            )
         out.count(out.messages, "accepted" if fresh else "duplicate")
         lost = epoch.settle(settled, batch.first_seq)  # the last step: see the copy above
         if lost:
@@ -409,6 +453,20 @@ class Ingest:
             )
         writes.epochs[key] = epoch
         return org, site, agent
+
+    def _count_minute(self, writes: _Writes, group: _Group, agent: AgentKey, minute: int) -> bool:
+        """Whether this agent's usage counts in `minute`: not when it did already. The
+        minutes move into `writes`, reaching the group and the cache only once kept."""
+        minutes = (
+            writes.usage_minutes.get(agent)
+            or group.usage_minutes.get(agent)
+            or self._usage_minutes.get(agent)
+        )
+        moved = _UsageMinutes(minute, 1) if minutes is None else minutes.add(minute)
+        if moved is None:
+            return False
+        writes.usage_minutes[agent] = moved
+        return True
 
     @staticmethod
     def _seq_of(raw: msgspec.Raw) -> int | None:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import aiomqtt
 import pytest
 
-from collector.ingest import Ingest
+from collector.ingest import USAGE_MINUTES_KEPT, Ingest
 from collector.ledger import LedgerError, SqliteLedger, UsageMinute
 from collector.ledger.sqlite_schema import SCHEMA
 from collector.readiness.usage import DayUsage, usage_days
@@ -294,6 +294,100 @@ def test_a_group_that_fills_its_own_gap_leaves_no_settled_seq(tmp_path) -> None:
     ledger.close()
 
 
+def minute_batch(seqs: list[int], ts: list[float], epoch: str = EPOCH, used=True) -> bytes:
+    results = [usage_result(s, t, used) for s, t in zip(seqs, ts, strict=True)]
+    return batch_json(results, epoch=epoch, first_seq=1)
+
+
+def test_a_workstation_counts_once_per_minute_whatever_it_sends(tmp_path) -> None:
+    """500 usage results for one minute, more in a later batch, the same minute again
+    from a new epoch: one workstation-minute. Another workstation counts beside it; a
+    result more than USAGE_MINUTES_KEPT minutes behind is not counted, nor a successful
+    one that does not say whether in use. Every seq is settled all the same."""
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    ingest = Ingest(ledger, raw_retention=35 * 86400)
+    m = T - T % 60
+    flood = ingest.process([(TOPIC, minute_batch(list(range(1, 501)), [m + 1] * 500))], now=NOW)
+    assert ack(flood) == 500 and flood.usage == [("og", "site-a", m // 60, True)]
+    again = ingest.process([(TOPIC, minute_batch([501, 502], [m + 30, m + 59]))], now=NOW)
+    assert ack(again) == 502 and again.usage == [] and again.messages == {"accepted": 1}
+    other_epoch = ingest.process([(TOPIC, minute_batch([1], [m + 2], "f" * 16))], now=NOW)
+    assert ack(other_epoch) == 1 and other_epoch.usage == []
+    poste_2 = results_topic("og", "site-a", "poste-2")
+    both = ingest.process(
+        [
+            (poste_2, batch_json([usage_result(1, m + 3, False)], agent="poste-2", epoch=EPOCH)),
+            (TOPIC, minute_batch([503], [m + 61])),  # the next minute counts
+        ],
+        now=NOW,
+    )
+    assert both.usage == [("og", "site-a", m // 60, False), ("og", "site-a", m // 60 + 1, True)]
+    late = m + 61 - 60 * USAGE_MINUTES_KEPT
+    older = ingest.process([(TOPIC, minute_batch([504, 505], [late, late + 60]))], now=NOW)
+    assert older.usage == [("og", "site-a", m // 60 + 2 - USAGE_MINUTES_KEPT, True)]
+    unsaid = usage_result(506, m + 121, True)
+    del unsaid["in_use"]
+    bad = ingest.process([(TOPIC, batch_json([unsaid], epoch=EPOCH))], now=NOW)
+    assert ack(bad) == 506 and bad.usage == [] and bad.rejected_results == {"schema": 1}
+    assert usage_counts(ledger) == (4, 3)
+    assert ledger.usage_totals() == {("og", "site-a"): 3}
+    ledger.close()
+
+
+def test_a_failed_message_leaves_its_minutes_uncounted_on_the_isolated_path(tmp_path) -> None:
+    """A message whose writes fail is undone alone (one savepoint per message): its
+    workstation's minute is not marked counted, so its re-sent results count, once; the
+    messages kept beside it count once per workstation and minute."""
+    path = tmp_path / "ledger.db"
+    ledger = SqliteLedger(path)
+    ledger.db.execute(  # a real write failure for site-x only
+        "CREATE TRIGGER refuse BEFORE INSERT ON usage_minutes WHEN NEW.site = 'site-x'"
+        " BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    ingest = Ingest(ledger, raw_retention=35 * 86400)
+    m = T - T % 60
+    site_x = results_topic("og", "site-x", "poste-9")
+    x_batch = batch_json(
+        [usage_result(1, m + 5, True)], epoch=EPOCH, site="site-x", agent="poste-9"
+    )
+    out = ingest.process(
+        [
+            (TOPIC, minute_batch([1], [m + 1])),
+            (site_x, x_batch),
+            (TOPIC, minute_batch([2], [m + 2])),  # the same minute: not counted again
+        ],
+        now=NOW,
+    )
+    assert out.rejected_messages == {"internal": 1}
+    assert out.usage == [("og", "site-a", m // 60, True)]
+    assert [json.loads(p)["seq"] for _, p in out.acks] == [2]  # site-x not acked
+    ledger.db.execute("DROP TRIGGER refuse")
+    resent = ingest.process([(site_x, x_batch), (site_x, x_batch)], now=NOW)
+    assert resent.usage == [("og", "site-x", m // 60, True)]
+    assert ledger.usage_totals() == {("og", "site-a"): 1, ("og", "site-x"): 1}
+    ledger.close()
+
+
+def test_prune_forgets_the_settled_seqs_of_an_epoch_silent_for_the_retention(tmp_path) -> None:
+    """Seqs above a gap that never closes (the agent moved to a new epoch) would name the
+    workstation forever: they go with the retention, and its results sent again then are
+    too old to count."""
+    path = tmp_path / "ledger.db"
+    ledger = SqliteLedger(path)
+    ingest = Ingest(ledger, raw_retention=35 * 86400)
+    ingest.process([(TOPIC, usage_batch([1, 2, 4, 5]))], now=NOW)
+    ledger.prune(raw_retention=35 * 86400, now=NOW + 34 * 86400)
+    assert settled(path) == [4, 5]  # still within the retention: still needed
+    later = NOW + 36 * 86400
+    ledger.prune(raw_retention=35 * 86400, now=later)
+    assert settled(path) == []
+    ingest = Ingest(ledger, raw_retention=35 * 86400)  # a restart, then the seqs again
+    again = ingest.process([(TOPIC, usage_batch([3, 4, 5]))], now=later)
+    assert again.usage == [] and again.rejected_results == {"too_old": 3}
+    assert usage_counts(ledger) == (4, 2)
+    ledger.close()
+
+
 def test_prune_keeps_the_usage_minutes(tmp_path) -> None:
     ledger = SqliteLedger(tmp_path / "ledger.db")
     ingest = Ingest(ledger, raw_retention=35 * 86400)
@@ -363,6 +457,47 @@ def test_migration_from_v3_folds_usage_into_site_minutes_and_deletes_it(tmp_path
     assert ack(again) == 6 and usage_counts(ledger) == (7, 4)
     ledger.close()
     assert b'"in_use"' not in path.read_bytes()  # overwritten, not left in free pages
+
+
+def test_the_upgrade_counts_a_workstation_once_per_minute(tmp_path) -> None:
+    """An older agent could run the probe twice in a minute (a shorter interval, its
+    jitter): the upgrade folds a workstation once per minute, as ingest counts it."""
+    path = tmp_path / "ledger.db"
+    v3_ledger(path)
+    db = sqlite3.connect(path, isolation_level=None)
+    twice = [usage_result(seq, T + 60 + 30, True) for seq in (7, 8)]  # seq 1's minute again
+    db.executemany(
+        "INSERT INTO results VALUES ('og', 'site-a', 'poste-1', ?, ?, ?, 'usage', 'dui',"
+        " 'workstation', 1, 0.01, ?, ?)",
+        [(EPOCH, r["seq"], r["ts"], json.dumps(r).encode(), NOW) for r in twice],
+    )
+    db.close()
+    ledger = SqliteLedger(path)
+    try:  # as without them: poste-1 and poste-2 both in use in that minute
+        assert next(iter(ledger.usage(0, NOW))) == UsageMinute(
+            int(T // 60) + 1, "og", "site-a", 2, 2
+        )
+        assert usage_counts(ledger) == (6, 4)
+    finally:
+        ledger.close()
+
+
+def test_the_upgrade_leaves_no_usage_in_the_files_while_the_collector_runs(tmp_path) -> None:
+    """In WAL mode the zeroed pages sit in the WAL until a checkpoint: the upgrade
+    checkpoints at once, so a copy of the files taken while the collector runs on (a
+    snapshot, a file backup) holds no usage per workstation."""
+    path = tmp_path / "ledger.db"
+    v3_ledger(path)
+    ledger = SqliteLedger(path)  # stays open, as the collector does
+    try:
+        files = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+        assert "ledger.db" in files and usage_counts(ledger) == (6, 4)
+        assert {name: b'"in_use"' in data for name, data in files.items()} == dict.fromkeys(
+            files, False
+        )
+        assert b"dui-login" in files["ledger.db"]  # the other results are there, unharmed
+    finally:
+        ledger.close()
 
 
 # -- local days ------------------------------------------------------------------------

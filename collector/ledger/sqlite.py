@@ -245,6 +245,12 @@ class SqliteLedger:
                 self.db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
         finally:
             self.db.execute("PRAGMA secure_delete = OFF")
+        # In WAL mode the overwritten pages are only in the WAL: until a checkpoint the
+        # main file still holds the old ones (usage per workstation, for a file copy or a
+        # snapshot to take), and the WAL itself may keep frames of a migration cut short.
+        # A full checkpoint now writes them over and empties the WAL (should a reader
+        # block it, later checkpoints do it as the collector runs).
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     @contextmanager
     def transaction(self) -> Iterator[_SqliteTx]:
@@ -302,9 +308,20 @@ class SqliteLedger:
             return str(exc)
 
     def prune(self, raw_retention: float, now: float) -> int:
-        """Drop raw results older than the retention (rollups and usage minutes stay, like
-        the SLA minute states: at least 13 months)."""
+        """Drop raw results older than the retention, and the settled usage seqs of epochs
+        silent as long (rollups and usage minutes stay, like the SLA minute states: at
+        least 13 months)."""
         with self.transaction():
+            # The bare seqs of usage results above a gap that never closed (the agent
+            # moved to a new epoch) go once their epoch has been silent for the
+            # retention: any of its results sent again is too old to count by then.
+            self.db.execute(
+                "DELETE FROM settled_seqs WHERE NOT EXISTS (SELECT 1 FROM watermarks AS w"
+                " WHERE w.org = settled_seqs.org AND w.site = settled_seqs.site"
+                " AND w.agent = settled_seqs.agent AND w.epoch = settled_seqs.epoch"
+                " AND w.updated_at >= ?)",
+                (now - raw_retention,),
+            )
             return self.db.execute(
                 "DELETE FROM results WHERE ts < ?", (now - raw_retention,)
             ).rowcount

@@ -61,7 +61,9 @@ SCHEMA = [
     # version 4: usage (staff activity) kept per site and minute only, never per
     # workstation; the seqs of usage results settled above a watermark gap, with no time
     # and no value, so that dedup stays exactly-once. Usage results stored raw by an
-    # older version are folded into the per-site minutes and deleted.
+    # older version are folded into the per-site minutes (a workstation once per minute,
+    # as ingest counts it: an older agent could run the probe twice in a minute) and
+    # deleted.
     """
     CREATE TABLE usage_minutes (
         minute INTEGER NOT NULL, org TEXT NOT NULL, site TEXT NOT NULL,
@@ -74,8 +76,11 @@ SCHEMA = [
         PRIMARY KEY (org, site, agent, epoch, seq)
     ) WITHOUT ROWID;
     INSERT INTO usage_minutes (minute, org, site, reporting, in_use)
-        SELECT CAST(ts / 60 AS INTEGER), org, site, SUM(success),
-            SUM(success AND coalesce(json_extract(CAST(body AS TEXT), '$.in_use'), 0) = 1)
+        SELECT CAST(ts / 60 AS INTEGER), org, site,
+            COUNT(DISTINCT CASE WHEN success THEN agent END),
+            COUNT(DISTINCT CASE WHEN success
+                AND coalesce(json_extract(CAST(body AS TEXT), '$.in_use'), 0) = 1
+                THEN agent END)
         FROM results WHERE probe = 'usage' AND json_valid(CAST(body AS TEXT))
         GROUP BY CAST(ts / 60 AS INTEGER), org, site;
     INSERT INTO settled_seqs (org, site, agent, epoch, seq)
