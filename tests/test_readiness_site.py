@@ -252,10 +252,12 @@ def test_pilot_weeks_since_go_live(ledger, sites) -> None:
 def test_pilot_weeks_adoption_from_the_site_usage(ledger, sites) -> None:
     # week 2 (from Monday 2026-11-16 00:00 in Paris): three workstations on two minutes
     minute = (NOW - 86400) // 60 * 60
+    # in time order, as an agent's spool sends them (ingest counts a workstation once per
+    # minute and forgets minutes over an hour behind its newest)
+    sites.send("pilote", "p1", [usage(NOW - 8 * 86400, True)])  # week 1: one minute
     sites.send("pilote", "p1", [usage(minute + 5, True), usage(minute + 65, True)])
     sites.send("pilote", "p2", [usage(minute + 7, True), usage(minute + 67, False)])
     sites.send("pilote", "p3", [usage(minute + 9, True)])
-    sites.send("pilote", "p1", [usage(NOW - 8 * 86400, True)])  # week 1: one minute
     conf = config(
         {"pilote": {"pilot": True, "go_live": "2026-11-09", "users": 2}}, contracts=[CONTRACT]
     )

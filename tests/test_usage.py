@@ -121,7 +121,8 @@ def stored_minutes(path) -> dict[tuple[int, str], tuple[int, int]]:
 
 
 def site_metrics(collector) -> dict[str, float]:
-    return {k: v for k, v in collector.metrics().items() if k.startswith("dui_site_")}
+    usage = ("dui_site_workstations_in_use{", "dui_site_usage_minutes_total{")
+    return {k: v for k, v in collector.metrics().items() if k.startswith(usage)}
 
 
 def expected_metrics() -> dict[str, float]:
