@@ -19,7 +19,7 @@ from collector.ingest import Ingest
 from collector.ledger import SqliteLedger
 from collector.render import formats
 from collector.render.html import STRINGS
-from collector.render.readiness import figure
+from collector.render.readiness import figure, readiness_html
 from tests.helpers.cli import collector_cli
 from tests.helpers.html_page import Page
 from tests.helpers.readiness import Sites, usage
@@ -224,3 +224,41 @@ def test_config_errors_are_one_line(tmp_path) -> None:
     missing.write_text(f'ledger: {{url: "sqlite:///{tmp_path}/none.db"}}\n', encoding="utf-8")
     done = collector_cli("readiness", "--config", str(missing))
     assert done.returncode == 2 and "ledger.url: no ledger at" in done.stderr
+
+
+def _many_failing(n: int) -> dict[str, Any]:
+    """A site of `n` workstations, every one below the RAM bar, as a readiness document."""
+    from zoneinfo import ZoneInfo
+
+    from collector.readiness.evaluate import workstation_check
+    from collector.readiness.model import Check, Readiness, SiteReadiness, WorkstationReadiness
+    from collector.render.readiness import readiness_document
+
+    stations = [
+        WorkstationReadiness(
+            f"poste-{i:04d}", "grand", [Check("min_ram", 4e9, 8e9, "fail")], ram_bytes=4e9
+        )
+        for i in range(n)
+    ]
+    check = workstation_check("min_ram", 8_000_000_000, stations)
+    site = SiteReadiness("og", "grand", "Grand site", False, None, 3000, stations, [check], "fail")
+    return readiness_document(Readiness(0.0, 0.0, [site]), ZoneInfo("Europe/Paris"))
+
+
+@pytest.mark.parametrize(("lang", "more"), [("fr", "et 1 990 autre(s)"), ("en", "and 1,990 more")])
+def test_a_large_site_names_ten_workstations_per_check(lang: str, more: str) -> None:
+    """2,000 PCs below the RAM bar: the check's note names 10 and says how many more (it
+    named all 2,000, pages of names in one cell); the figures are grouped as numbers."""
+    from collector.render.readiness import view
+
+    doc = _many_failing(2000)
+    (check,) = view(doc, lang)["sites"][0]["checks"]
+    note, evidence = (
+        check[k].replace("\u202f", " ").replace("\xa0", " ") for k in ("note", "evidence")
+    )
+    table = " (table des postes)" if lang == "fr" else " (workstations table)"
+    assert note.count("poste-") == 10 and note.endswith(more + table)
+    expected = {"fr": "2 000 poste(s) sur 2 000 hors seuil", "en": "2,000 of 2,000 workstations"}
+    assert evidence.startswith(expected[lang])
+    page = Page(readiness_html(doc, lang))
+    assert len(page.rows("site-0-workstations")) == 2000  # the table still lists them all
