@@ -262,3 +262,38 @@ def test_a_large_site_names_ten_workstations_per_check(lang: str, more: str) -> 
     assert evidence.startswith(expected[lang])
     page = Page(readiness_html(doc, lang))
     assert len(page.rows("site-0-workstations")) == 2000  # the table still lists them all
+
+
+def test_numbers_where_an_inventory_has_text_are_read_as_text(tmp_path) -> None:
+    """The wire lets os and hardware values be numbers: an agent sending os {"name": 5}
+    and model 12345 made the HTML report raise (a traceback) and the readiness samples of
+    /metrics raise; they are read as text, and the page and the samples are made."""
+    from zoneinfo import ZoneInfo
+
+    from collector.config import parse
+    from collector.metrics.exposition import sample_lines
+    from collector.metrics.samples import readiness_samples
+    from collector.readiness.evaluate import evaluate
+    from collector.render.readiness import readiness_document
+
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    sites = Sites(Ingest(ledger, raw_retention=35 * 86400), now=time.time())
+    sites.workstation("a", "p1", os={"name": 5, "version": 7, "build": True})
+    inventory = sites._result(
+        "inventory", "workstation", "workstation", 60,
+        os={"product": "Windows 10", "build": 19045}, ram_bytes=8,
+        hardware={"model": 12345, "firmware_date": 20230301}, link="wired",
+    )  # fmt: skip
+    sites.send("a", "p2", [inventory])
+    config = parse({"prerequisites": {"workstation": {"os_maintained": True}}}, files=False)
+    found = evaluate(config, ledger, sites.now)
+    ledger.close()
+    doc = readiness_document(found, ZoneInfo("Europe/Paris"), "fr")
+    stations = {w["agent"]: w for w in doc["sites"][0]["workstations"]}
+    assert (stations["p1"]["os_name"], stations["p1"]["os_version"]) == ("5", "7")
+    assert (stations["p2"]["model"], stations["p2"]["os_name"]) == ("12345", "Windows 10 22H2")
+    assert stations["p2"]["os_maintained"] is False  # build 19045 read as "19045"
+    rows = Page(readiness_html(doc, "fr")).rows("site-0-workstations")
+    assert rows["p1"][2].startswith("5 7") and rows["p2"][1] == "12345"
+    lines = [line for n, v, x in readiness_samples(found) for line in sample_lines(n, v, x)]
+    assert any('model="12345"' in line for line in lines)

@@ -57,19 +57,35 @@ class Inventory:
             firmware = dt.date.fromisoformat(hardware.get("firmware_date") or "")
         except (TypeError, ValueError):
             firmware = None
+        # The wire lets an inventory's os and hardware values be numbers or booleans: the
+        # outputs join and label them as text, so they are read as text here (an agent
+        # sending {"name": 5} made the report and /metrics fail).
+        os_info = doc.get("os")
+        if isinstance(os_info, dict):
+            os_info = {k: v for k, value in os_info.items() if (v := _text(value)) is not None}
+        ram = doc.get("ram_bytes")
         return cls(
             agent=agent,
             site=site,
-            os=doc.get("os"),
+            os=os_info or None,
             firmware_date=firmware,
-            ram_bytes=doc.get("ram_bytes"),
+            ram_bytes=ram if isinstance(ram, int) and not isinstance(ram, bool) else None,
             browsers=doc.get("browsers"),
             org=org,
-            model=hardware.get("model"),
+            model=_text(hardware.get("model")),
             link=doc.get("link"),
             wifi_signal_percent=doc.get("wifi_signal_percent"),
             ts=ts,
         )
+
+
+def _text(value: object) -> str | None:
+    """An inventory value as text: a string as is, a number written out, else None."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
 
 
 def age_check(inv: Inventory, max_age_seconds: float, on: dt.date) -> Check:
