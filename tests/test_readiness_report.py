@@ -297,3 +297,23 @@ def test_numbers_where_an_inventory_has_text_are_read_as_text(tmp_path) -> None:
     assert rows["p1"][2].startswith("5 7") and rows["p2"][1] == "12345"
     lines = [line for n, v, x in readiness_samples(found) for line in sample_lines(n, v, x)]
     assert any('model="12345"' in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("lang", "one", "none"),
+    [
+        ("fr", "S est prêt pour le démarrage : le seul prérequis vérifié est rempli.",
+         "S ne peut pas être jugé : aucun prérequis n'est configuré (prerequisites: dans la"
+         " configuration du collecteur)."),
+        ("en", "S is ready for go-live: the one prerequisite checked is met.",
+         "S cannot be judged: no prerequisite is configured (prerequisites: in the"
+         " collector's config)."),
+    ],
+)  # fmt: skip
+def test_the_sentence_of_one_check_and_of_none(lang: str, one: str, none: str) -> None:
+    """ "les 1 prérequis vérifiés sont remplis" read wrong; with none, where to add them."""
+    from collector.render.readiness import sentence
+
+    check = {"id": "min_ram", "verdict": "pass"}
+    assert sentence({"name": "S", "verdict": "pass", "checks": [check]}, lang) == one
+    assert sentence({"name": "S", "verdict": "unknown", "checks": []}, lang) == none

@@ -356,10 +356,16 @@ def evaluate(
             continue
         conf = config.sites.get(site_id)
         here = stations.get((org, site_id), [])
+        limits = site_limits(config, site_id)
+        if config.prerequisites is None:
+            # No `prerequisites:` at all: the contracts' slow_threshold alone (the pilot
+            # alerts' fallback) would make a site "ready" on its DUI response time, with
+            # nothing of the go-live checklist checked (the trial's config did).
+            limits = dataclasses.replace(limits, max_dui_p95=None)
         checks = site_checks(
             conf,
             prereq,
-            site_limits(config, site_id),
+            limits,
             here,
             windows.get((org, site_id), Window()),
             configured,

@@ -98,7 +98,8 @@ def sentence(site: dict[str, Any], lang: str) -> str:
     if not checks:
         return t["rd_say_none"].format(name=site["name"])
     if site["verdict"] == "pass":
-        return t["rd_say_pass"].format(name=site["name"], n=len(checks))
+        key = "rd_say_pass_one" if len(checks) == 1 else "rd_say_pass"
+        return t[key].format(name=site["name"], n=len(checks))
     if site["verdict"] == "fail":
         items = [_failed(c, t, lang) for c in checks if c["verdict"] == "fail"]
     else:
