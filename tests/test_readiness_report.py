@@ -317,3 +317,21 @@ def test_the_sentence_of_one_check_and_of_none(lang: str, one: str, none: str) -
     check = {"id": "min_ram", "verdict": "pass"}
     assert sentence({"name": "S", "verdict": "pass", "checks": [check]}, lang) == one
     assert sentence({"name": "S", "verdict": "unknown", "checks": []}, lang) == none
+
+
+def test_control_and_bidi_characters_of_an_inventory_are_not_shown() -> None:
+    """A model with a right-to-left override displayed reversed ("\u202eexe.txt" read
+    "txt.exe"), and control characters went into the page as they came."""
+    from zoneinfo import ZoneInfo
+
+    from collector.readiness.model import Readiness, SiteReadiness, WorkstationReadiness
+    from collector.render.readiness import readiness_document, view
+
+    station = WorkstationReadiness(
+        "p1", "s", [], model="\u202eexe.txt", os_name="Deb\x07ian\x1b[31m", os_maintained=None
+    )
+    site = SiteReadiness("og", "s", "S", False, None, None, [station], [], "unknown")
+    doc = readiness_document(Readiness(0.0, 0.0, [site]), ZoneInfo("Europe/Paris"))
+    shown = view(doc, "en")["sites"][0]["workstations"][0]
+    assert (shown["model"], shown["os"]) == ("exe.txt", "Deb ian [31m")
+    assert doc["sites"][0]["workstations"][0]["model"] == "\u202eexe.txt"  # the JSON as sent

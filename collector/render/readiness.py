@@ -287,8 +287,8 @@ def view(doc: dict[str, Any], lang: str) -> dict[str, Any]:
                 "workstations": [
                     {
                         "agent": w["agent"],
-                        "model": w["model"] or formats.DASH,
-                        "os": _os(w),
+                        "model": formats.printable(w["model"]) or formats.DASH,
+                        "os": formats.printable(_os(w)),
                         "os_state": t[
                             {True: "rd_os_yes", False: "rd_os_no", None: "rd_os_unknown"}[
                                 w["os_maintained"]
