@@ -19,7 +19,7 @@ from collector.ingest import Ingest
 from collector.ledger import SqliteLedger
 from collector.render import formats
 from collector.render.html import STRINGS
-from collector.render.readiness import figure
+from collector.render.readiness import figure, readiness_html
 from tests.helpers.cli import collector_cli
 from tests.helpers.html_page import Page
 from tests.helpers.readiness import Sites, usage
@@ -224,3 +224,114 @@ def test_config_errors_are_one_line(tmp_path) -> None:
     missing.write_text(f'ledger: {{url: "sqlite:///{tmp_path}/none.db"}}\n', encoding="utf-8")
     done = collector_cli("readiness", "--config", str(missing))
     assert done.returncode == 2 and "ledger.url: no ledger at" in done.stderr
+
+
+def _many_failing(n: int) -> dict[str, Any]:
+    """A site of `n` workstations, every one below the RAM bar, as a readiness document."""
+    from zoneinfo import ZoneInfo
+
+    from collector.readiness.evaluate import workstation_check
+    from collector.readiness.model import Check, Readiness, SiteReadiness, WorkstationReadiness
+    from collector.render.readiness import readiness_document
+
+    stations = [
+        WorkstationReadiness(
+            f"poste-{i:04d}", "grand", [Check("min_ram", 4e9, 8e9, "fail")], ram_bytes=4e9
+        )
+        for i in range(n)
+    ]
+    check = workstation_check("min_ram", 8_000_000_000, stations)
+    site = SiteReadiness("og", "grand", "Grand site", False, None, 3000, stations, [check], "fail")
+    return readiness_document(Readiness(0.0, 0.0, [site]), ZoneInfo("Europe/Paris"))
+
+
+@pytest.mark.parametrize(("lang", "more"), [("fr", "et 1 990 autre(s)"), ("en", "and 1,990 more")])
+def test_a_large_site_names_ten_workstations_per_check(lang: str, more: str) -> None:
+    """2,000 PCs below the RAM bar: the check's note names 10 and says how many more (it
+    named all 2,000, pages of names in one cell); the figures are grouped as numbers."""
+    from collector.render.readiness import view
+
+    doc = _many_failing(2000)
+    (check,) = view(doc, lang)["sites"][0]["checks"]
+    note, evidence = (
+        check[k].replace("\u202f", " ").replace("\xa0", " ") for k in ("note", "evidence")
+    )
+    table = " (table des postes)" if lang == "fr" else " (workstations table)"
+    assert note.count("poste-") == 10 and note.endswith(more + table)
+    expected = {"fr": "2 000 poste(s) sur 2 000 hors seuil", "en": "2,000 of 2,000 workstations"}
+    assert evidence.startswith(expected[lang])
+    page = Page(readiness_html(doc, lang))
+    assert len(page.rows("site-0-workstations")) == 2000  # the table still lists them all
+
+
+def test_numbers_where_an_inventory_has_text_are_read_as_text(tmp_path) -> None:
+    """The wire lets os and hardware values be numbers: an agent sending os {"name": 5}
+    and model 12345 made the HTML report raise (a traceback) and the readiness samples of
+    /metrics raise; they are read as text, and the page and the samples are made."""
+    from zoneinfo import ZoneInfo
+
+    from collector.config import parse
+    from collector.metrics.exposition import sample_lines
+    from collector.metrics.samples import readiness_samples
+    from collector.readiness.evaluate import evaluate
+    from collector.render.readiness import readiness_document
+
+    ledger = SqliteLedger(tmp_path / "ledger.db")
+    sites = Sites(Ingest(ledger, raw_retention=35 * 86400), now=time.time())
+    sites.workstation("a", "p1", os={"name": 5, "version": 7, "build": True})
+    inventory = sites._result(
+        "inventory", "workstation", "workstation", 60,
+        os={"product": "Windows 10", "build": 19045}, ram_bytes=8,
+        hardware={"model": 12345, "firmware_date": 20230301}, link="wired",
+    )  # fmt: skip
+    sites.send("a", "p2", [inventory])
+    config = parse({"prerequisites": {"workstation": {"os_maintained": True}}}, files=False)
+    found = evaluate(config, ledger, sites.now)
+    ledger.close()
+    doc = readiness_document(found, ZoneInfo("Europe/Paris"), "fr")
+    stations = {w["agent"]: w for w in doc["sites"][0]["workstations"]}
+    assert (stations["p1"]["os_name"], stations["p1"]["os_version"]) == ("5", "7")
+    assert (stations["p2"]["model"], stations["p2"]["os_name"]) == ("12345", "Windows 10 22H2")
+    assert stations["p2"]["os_maintained"] is False  # build 19045 read as "19045"
+    rows = Page(readiness_html(doc, "fr")).rows("site-0-workstations")
+    assert rows["p1"][2].startswith("5 7") and rows["p2"][1] == "12345"
+    lines = [line for n, v, x in readiness_samples(found) for line in sample_lines(n, v, x)]
+    assert any('model="12345"' in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("lang", "one", "none"),
+    [
+        ("fr", "S est prêt pour le démarrage : le seul prérequis vérifié est rempli.",
+         "S ne peut pas être jugé : aucun prérequis n'est configuré (prerequisites: dans la"
+         " configuration du collecteur)."),
+        ("en", "S is ready for go-live: the one prerequisite checked is met.",
+         "S cannot be judged: no prerequisite is configured (prerequisites: in the"
+         " collector's config)."),
+    ],
+)  # fmt: skip
+def test_the_sentence_of_one_check_and_of_none(lang: str, one: str, none: str) -> None:
+    """ "les 1 prérequis vérifiés sont remplis" read wrong; with none, where to add them."""
+    from collector.render.readiness import sentence
+
+    check = {"id": "min_ram", "verdict": "pass"}
+    assert sentence({"name": "S", "verdict": "pass", "checks": [check]}, lang) == one
+    assert sentence({"name": "S", "verdict": "unknown", "checks": []}, lang) == none
+
+
+def test_control_and_bidi_characters_of_an_inventory_are_not_shown() -> None:
+    """A model with a right-to-left override displayed reversed ("\u202eexe.txt" read
+    "txt.exe"), and control characters went into the page as they came."""
+    from zoneinfo import ZoneInfo
+
+    from collector.readiness.model import Readiness, SiteReadiness, WorkstationReadiness
+    from collector.render.readiness import readiness_document, view
+
+    station = WorkstationReadiness(
+        "p1", "s", [], model="\u202eexe.txt", os_name="Deb\x07ian\x1b[31m", os_maintained=None
+    )
+    site = SiteReadiness("og", "s", "S", False, None, None, [station], [], "unknown")
+    doc = readiness_document(Readiness(0.0, 0.0, [site]), ZoneInfo("Europe/Paris"))
+    shown = view(doc, "en")["sites"][0]["workstations"][0]
+    assert (shown["model"], shown["os"]) == ("exe.txt", "Deb ian [31m")
+    assert doc["sites"][0]["workstations"][0]["model"] == "\u202eexe.txt"  # the JSON as sent

@@ -213,6 +213,25 @@ def test_no_prerequisite_configured_is_unknown(ledger, sites) -> None:
 CONTRACT = {"id": "dui", "targets": ["dui-login"], "availability": {"objective": 0.99}}
 
 
+def test_a_contract_alone_does_not_make_a_site_ready(ledger, sites) -> None:
+    """The trial's config: a contract and no `prerequisites:`. The contract's
+    slow_threshold judged the DUI's p95 and the site read "ready" with nothing of the
+    go-live checklist checked; it cannot be judged. With `prerequisites:` (here only the
+    workstation part) the p95 is checked against that slow_threshold, as documented."""
+    sites.healthy("a", ["p1"])
+    alone = parse({"contracts": [CONTRACT]}, files=False)
+    site = one(evaluate(alone, ledger, NOW), "a")
+    assert site.checks == [] and site.verdict == "unknown"
+    some = parse(
+        {"contracts": [CONTRACT], "prerequisites": {"workstation": {"min_ram": "8GB"}}},
+        files=False,
+    )
+    site = one(evaluate(some, ledger, NOW), "a")
+    p95 = site.check("dui_p95")
+    assert p95 is not None and (p95.threshold, p95.verdict) == (10.0, "pass")
+    assert site.verdict == "pass"
+
+
 def test_pilot_weeks_since_go_live(ledger, sites) -> None:
     # NOW is Wednesday 2026-11-18, 12:06 in Paris; go-live on Monday 2026-11-09
     sites.workstation("pilote", "p1")

@@ -74,6 +74,26 @@ def test_age_either_side_of_max_age() -> None:
     assert by_id(inv, str(last_day + dt.timedelta(days=1)), only_age)["max_age"].verdict == "fail"
 
 
+@pytest.mark.parametrize("firmware", ["2099-12-31", "2026-01-02", "1900-01-01", "1989-12-31"])
+def test_an_implausible_firmware_date_is_an_unknown_age(firmware: str) -> None:
+    """A BIOS dated in the future (a hostile or broken agent) gave a negative age that
+    passed max_age; one dated 1900 an age of 126 years: neither is evidence."""
+    inv = Inventory("a", "s", firmware_date=D(firmware))
+    result = check_workstation(inv, PREREQ, D("2026-01-01"))
+    (age,) = [c for c in result.checks if c.id == "max_age"]
+    assert (age.verdict, age.evidence) == ("unknown", None)
+    assert firmware in age.detail and result.age_seconds is None
+    assert result.verdict != "pass"
+
+
+def test_firmware_dated_the_day_of_the_check_is_a_new_pc() -> None:
+    inv = Inventory("a", "s", firmware_date=D("2026-01-01"))
+    (age,) = [
+        c for c in check_workstation(inv, PREREQ, D("2026-01-01")).checks if c.id == "max_age"
+    ]
+    assert (age.verdict, age.evidence) == ("pass", 0.0)
+
+
 def test_windows_10_esu_from_the_config_makes_the_os_pass() -> None:
     inv = Inventory("a", "s", os=WIN10_PRO)
     esu = parse(

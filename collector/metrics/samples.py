@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Union
 
+from collector.render.formats import printable
 from collector.sla.engine import STATES
 from collector.sla.now import LiveReport
 from collector.sla.period import CLAUSES
@@ -201,8 +202,7 @@ LABEL_MAX = 64  # an inventory's model or OS string, as a label: bounded
 
 def bounded(text: str | None) -> str:
     """An inventory string fit for a label: printable, one line, at most LABEL_MAX chars."""
-    clean = "".join(c if c.isprintable() else " " for c in (text or "")).strip()
-    return clean[:LABEL_MAX]
+    return printable(text)[:LABEL_MAX]
 
 
 def _maintained(value: bool | None) -> str:

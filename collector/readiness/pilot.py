@@ -5,8 +5,10 @@ errors, minutes in local fault as the SLA engine attributes them) beside the ado
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
+from array import array
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
@@ -45,23 +47,43 @@ def week_bounds(go_live: dt.date, zone: ZoneInfo, now: float) -> Bounds:
         day += WEEK
 
 
+class Experience:
+    """The weeks' HTTP results to the DUI of one site, added as the scan streams them:
+    the successful durations in arrays (8 bytes each), the counts as counts. A pilot's
+    35 days of rows were held as Measurement objects before (bench/readiness_bench.py)."""
+
+    def __init__(self, bounds: Bounds) -> None:
+        self.starts = [a.timestamp() for a, _ in bounds]
+        self.ends = [b.timestamp() for _, b in bounds]
+        self.durations = [array("d") for _ in bounds]
+        self.requests = [0] * len(bounds)
+        self.errors = [0] * len(bounds)
+
+    def add(self, ts: float, success: bool, duration: float | None) -> None:
+        i = bisect.bisect_right(self.starts, ts) - 1
+        if i < 0 or ts >= self.ends[i]:
+            return
+        self.requests[i] += 1
+        if not success:
+            self.errors[i] += 1
+        elif duration is not None:
+            self.durations[i].append(duration)
+
+    def figures(self) -> list[tuple[float | None, int, int]]:
+        """(p95 of successful durations, requests, errors) per week."""
+        return [
+            (p95(list(d)), n, e)
+            for d, n, e in zip(self.durations, self.requests, self.errors, strict=True)
+        ]
+
+
 def experience(rows: Iterable[Measurement], bounds: Bounds) -> list[tuple[float | None, int, int]]:
     """(p95 of successful durations, requests, errors) of HTTP results to the DUI per week.
     Pure."""
-    edges = [(a.timestamp(), b.timestamp()) for a, b in bounds]
-    durations: list[list[float]] = [[] for _ in edges]
-    requests = [0] * len(edges)
-    errors = [0] * len(edges)
+    found = Experience(bounds)
     for row in rows:
-        for i, (a, b) in enumerate(edges):
-            if a <= row.ts < b:
-                requests[i] += 1
-                if not row.success:
-                    errors[i] += 1
-                elif row.duration is not None:
-                    durations[i].append(row.duration)
-                break
-    return [(p95(d), n, e) for d, n, e in zip(durations, requests, errors, strict=True)]
+        found.add(row.ts, row.success, row.duration)
+    return found.figures()
 
 
 def adoption(
@@ -110,10 +132,10 @@ def with_weeks(
     if not bounds:
         return sites
     first = min(b[0][0] for b in bounds.values()).timestamp()
-    rows: dict[tuple[str, str], list[Measurement]] = {key: [] for key in bounds}
+    seen = {key: Experience(b) for key, b in bounds.items()}
     for row in ledger.measurements(("http",), max(first, retained), now):
-        if row.role == "dui" and (row.org, row.site) in rows:
-            rows[row.org, row.site].append(row)
+        if row.role == "dui" and (found := seen.get((row.org, row.site))) is not None:
+            found.add(row.ts, row.success, row.duration)
     usage = _usage(ledger, set(bounds), zone, first, now)
     local: dict[tuple[dt.datetime, dt.datetime], dict[str, int]] = {}  # per week, per site
 
@@ -134,7 +156,7 @@ def with_weeks(
         if weeks_of is None:
             out.append(site)
             continue
-        figures = experience(rows[site.org, site.site], weeks_of)
+        figures = seen[site.org, site.site].figures()
         days = (usage or {}).get((site.org, site.site)) or next(
             (d for (_, s), d in (usage or {}).items() if not site.org and s == site.site), []
         )

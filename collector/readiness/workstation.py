@@ -18,6 +18,16 @@ from collector.readiness.os_support import decide
 
 __all__ = ["Check", "Inventory", "Verdict", "WorkstationReadiness", "check_workstation"]
 YEAR_DAYS = 365  # as the config's `y`
+# A firmware date before this, or after the day of the check, is no PC's age: a BIOS
+# clock never set, or an agent that lies. The age is then unknown, never a pass.
+FIRST_FIRMWARE = dt.date(1990, 1, 1)
+
+
+def firmware_age_days(firmware: dt.date | None, on: dt.date) -> int | None:
+    """Days from the firmware date to `on`, None when absent or implausible."""
+    if firmware is None or not FIRST_FIRMWARE <= firmware <= on:
+        return None
+    return (on - firmware).days
 
 
 @dataclass(frozen=True)
@@ -47,26 +57,47 @@ class Inventory:
             firmware = dt.date.fromisoformat(hardware.get("firmware_date") or "")
         except (TypeError, ValueError):
             firmware = None
+        # The wire lets an inventory's os and hardware values be numbers or booleans: the
+        # outputs join and label them as text, so they are read as text here (an agent
+        # sending {"name": 5} made the report and /metrics fail).
+        os_info = doc.get("os")
+        if isinstance(os_info, dict):
+            os_info = {k: v for k, value in os_info.items() if (v := _text(value)) is not None}
+        ram = doc.get("ram_bytes")
         return cls(
             agent=agent,
             site=site,
-            os=doc.get("os"),
+            os=os_info or None,
             firmware_date=firmware,
-            ram_bytes=doc.get("ram_bytes"),
+            ram_bytes=ram if isinstance(ram, int) and not isinstance(ram, bool) else None,
             browsers=doc.get("browsers"),
             org=org,
-            model=hardware.get("model"),
+            model=_text(hardware.get("model")),
             link=doc.get("link"),
             wifi_signal_percent=doc.get("wifi_signal_percent"),
             ts=ts,
         )
 
 
+def _text(value: object) -> str | None:
+    """An inventory value as text: a string as is, a number written out, else None."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
 def age_check(inv: Inventory, max_age_seconds: float, on: dt.date) -> Check:
     max_years = round(max_age_seconds / 86400 / YEAR_DAYS, 2)
     if inv.firmware_date is None:
         return Check("max_age", None, max_years, "unknown", "no firmware date in the inventory")
-    days = (on - inv.firmware_date).days
+    days = firmware_age_days(inv.firmware_date, on)
+    if days is None:
+        detail = (
+            f"firmware dated {inv.firmware_date}: before {FIRST_FIRMWARE.year} or in the future"
+        )
+        return Check("max_age", None, max_years, "unknown", detail)
     years = round(days / YEAR_DAYS, 2)
     # The firmware date is the installed BIOS's: an update makes a PC look younger.
     verdict: Verdict = "pass" if days * 86400 <= max_age_seconds else "fail"
@@ -123,7 +154,8 @@ def check_workstation(
         checks.append(browsers_check(inv, prereq.browsers))
     os_found = decide(inv.os, on, prereq.windows10_esu) if inv.os else None
     os_info = inv.os or {}
-    age = (on - inv.firmware_date).days * 86400.0 if inv.firmware_date else None
+    days = firmware_age_days(inv.firmware_date, on)
+    age = None if days is None else days * 86400.0
     return WorkstationReadiness(
         inv.agent,
         inv.site,

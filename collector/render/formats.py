@@ -125,3 +125,9 @@ def tick_day(value: dt.date, lang: str) -> str:
 def tick_time(value: dt.datetime, zone: dt.tzinfo, lang: str) -> str:
     """A chart's time-of-day tick in `zone`: `18 h 55` / `18:55`."""
     return format_datetime(value, _TIME[lang], tzinfo=zone, locale=lang)
+
+
+def printable(text: str | None) -> str:
+    """An agent's text as shown or labelled: control and bidi-override characters as
+    spaces (a model "\\u202eexe.txt" read "txt.exe" on the page), on one line."""
+    return "".join(c if c.isprintable() else " " for c in text or "").strip()

@@ -15,6 +15,9 @@ from collector.render import formats
 from collector.render.html import STRINGS, render
 
 RTT_CHECKS = ("dui_rtt", "gateway_rtt")
+# Workstations named in a check's note at most; the workstations table lists them all
+# (a site of 2,000 PCs with 1,333 below the RAM bar made the checklist pages long).
+NOTE_AGENTS = 10
 
 
 def _iso(ts: float | dt.datetime | None, zone: dt.tzinfo) -> str | None:
@@ -34,9 +37,11 @@ def figure(check_id: str, value: Any, lang: str, threshold: bool = False) -> str
     if isinstance(value, dict) and "failing" in value:  # a workstation check at the site
         if not value["of"]:
             return formats.DASH
-        text = t["rd_failing_of"].format(failing=value["failing"], of=value["of"])
+        num = partial(formats.number, lang=lang)
+        text = t["rd_failing_of"].format(failing=num(value["failing"]), of=num(value["of"]))
         if value.get("unknown"):
-            text += ", " + t["rd_unknown_of"].format(unknown=value["unknown"], of=value["of"])
+            unknown, of = num(value["unknown"]), num(value["of"])
+            text += ", " + t["rd_unknown_of"].format(unknown=unknown, of=of)
         return text
     if check_id == "max_age":
         return t["rd_years"].format(n=dec(value, digits=1))
@@ -93,7 +98,8 @@ def sentence(site: dict[str, Any], lang: str) -> str:
     if not checks:
         return t["rd_say_none"].format(name=site["name"])
     if site["verdict"] == "pass":
-        return t["rd_say_pass"].format(name=site["name"], n=len(checks))
+        key = "rd_say_pass_one" if len(checks) == 1 else "rd_say_pass"
+        return t[key].format(name=site["name"], n=len(checks))
     if site["verdict"] == "fail":
         items = [_failed(c, t, lang) for c in checks if c["verdict"] == "fail"]
     else:
@@ -200,14 +206,22 @@ def _agents_at(site: dict[str, Any], check_id: str, verdict: str) -> list[str]:
     ]
 
 
-def _note(check: dict[str, Any], site: dict[str, Any], t: dict[str, str]) -> str:
+def _names(agents: list[str], t: dict[str, str], lang: str) -> str:
+    """The first NOTE_AGENTS names, then how many more."""
+    shown = ", ".join(agents[:NOTE_AGENTS])
+    if len(agents) <= NOTE_AGENTS:
+        return shown
+    return t["rd_note_more"].format(agents=shown, n=formats.number(len(agents) - NOTE_AGENTS, lang))
+
+
+def _note(check: dict[str, Any], site: dict[str, Any], t: dict[str, str], lang: str) -> str:
     """Whose results, or why unknown; the workstations outside the bar by name."""
     if check["id"] in WORKSTATION_CHECKS and check["note"] != "no_agent":
         parts = []
         for verdict, key in (("fail", "rd_note_failing"), ("unknown", "rd_note_unknown")):
             agents = _agents_at(site, check["id"], verdict)
             if agents:
-                parts.append(t[key].format(agents=", ".join(agents)))
+                parts.append(t[key].format(agents=_names(agents, t, lang)))
         return " · ".join(parts)
     return t[f"rd_note_{check['note']}"] if check["note"] else ""
 
@@ -266,15 +280,15 @@ def view(doc: dict[str, Any], lang: str) -> dict[str, Any]:
                         "threshold": figure(c["id"], c["threshold"], lang, threshold=True),
                         "verdict": c["verdict"],
                         "verdict_label": t[f"rd_check_{c['verdict']}"],
-                        "note": _note(c, s, t),
+                        "note": _note(c, s, t, lang),
                     }
                     for c in s["checks"]
                 ],
                 "workstations": [
                     {
                         "agent": w["agent"],
-                        "model": w["model"] or formats.DASH,
-                        "os": _os(w),
+                        "model": formats.printable(w["model"]) or formats.DASH,
+                        "os": formats.printable(_os(w)),
                         "os_state": t[
                             {True: "rd_os_yes", False: "rd_os_no", None: "rd_os_unknown"}[
                                 w["os_maintained"]
