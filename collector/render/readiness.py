@@ -51,7 +51,8 @@ def figure(check_id: str, value: Any, lang: str, threshold: bool = False) -> str
         return ", ".join(f"{name} ≥ {least}" for name, least in value.items())
     unit = UNITS[check_id]
     if unit == "workstations":
-        return t["rd_n_workstations"].format(n=formats.number(value, lang))
+        key = "rd_n_workstations_one" if value == 1 else "rd_n_workstations"
+        return t[key].format(n=formats.number(value, lang))
     if unit == "bytes_per_second":
         return f"{dec(value * 8 / 1e6)} Mbit/s"
     if check_id in RTT_CHECKS:
