@@ -83,6 +83,12 @@ def run(config_path: str) -> None:
     "--fresh", is_flag=True, help="Start over: remove the trial's files (and only those) first."
 )
 @click.option(
+    "--usage",
+    is_flag=True,
+    help="Let the trial agent send usage (workstations in use per minute, counted per site):"
+    " staff activity data, off unless asked.",
+)
+@click.option(
     "--mqtt-port",
     default=1883,
     show_default=True,
@@ -92,7 +98,12 @@ def run(config_path: str) -> None:
     "--http-port", default=9108, show_default=True, help="HTTP port (another free one if taken)."
 )
 def trial(
-    dui_url: str | None, directory: str | None, fresh: bool, mqtt_port: int, http_port: int
+    dui_url: str | None,
+    directory: str | None,
+    fresh: bool,
+    usage: bool,
+    mqtt_port: int,
+    http_port: int,
 ) -> None:
     """Embedded broker, SQLite ledger, collector and a local agent: nothing to configure."""
     from collector.trial import main as run_trial
@@ -101,7 +112,7 @@ def trial(
         raise click.BadParameter("write an http:// or https:// URL", param_hint="--dui-url")
     logs.setup("warning")
     with contextlib.suppress(KeyboardInterrupt):
-        run_trial(dui_url, directory, mqtt_port, http_port, fresh)
+        run_trial(dui_url, directory, mqtt_port, http_port, fresh, usage)
 
 
 def period_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -86,7 +86,12 @@ def dui_endpoint(url: str) -> tuple[str, int]:
 
 
 def write_configs(
-    workdir: Path, dui_url: str, regex: str | None, mqtt_port: int, http_port: int
+    workdir: Path,
+    dui_url: str,
+    regex: str | None,
+    mqtt_port: int,
+    http_port: int,
+    usage: bool = False,
 ) -> tuple[Path, Path]:
     collector = {
         "mqtt": {"listen": f"127.0.0.1:{mqtt_port}"},
@@ -102,6 +107,25 @@ def write_configs(
                 "service_hours": {"weekly": "always"},
             }
         ],
+        # The go-live prerequisites of the DUI deployment guides, so that the trial's
+        # readiness report judges something. Left out: the download per user and the
+        # loss (it covers the gateway too), which need a speed test and a gateway
+        # target that a loopback trial does not have: unknown, never a pass.
+        "sites": {"local": {"name": "Ce poste (essai)", "users": 1}},
+        "prerequisites": {
+            "workstation": {
+                "max_age": "5y",
+                "min_ram": "8GB",
+                "os_maintained": True,
+                "browsers": {"edge": 120, "chrome": 120, "firefox": 115},
+            },
+            "site": {
+                "max_dui_rtt": "100ms",
+                "max_dui_p95": "3s",
+                "min_workstations_per_user": 1,
+                "min_wifi_signal": 40,
+            },
+        },
     }
     http = {"url": dui_url, "interval": "15s", **({"expect_regex": regex} if regex else {})}
     host, port = dui_endpoint(dui_url)
@@ -121,6 +145,9 @@ def write_configs(
                 "latency": {"host": host, "port": port, "interval": "15s"},
             },
         ],
+        # inventory is on by default (the readiness report's workstation part); usage is
+        # staff activity data: only when the person asked for it (--usage)
+        **({"usage": {"enabled": True}} if usage else {}),
     }
     paths = workdir / "collector.yaml", workdir / "agent.yaml"
     paths[0].write_text(yaml.safe_dump(collector, sort_keys=False))
@@ -138,7 +165,9 @@ def collector_command() -> str:
     return str(installed) if installed.exists() else "dui-collector"
 
 
-async def trial(dui_url: str | None, workdir: Path, mqtt_port: int, http_port: int) -> None:
+async def trial(
+    dui_url: str | None, workdir: Path, mqtt_port: int, http_port: int, usage: bool = False
+) -> None:
     with contextlib.ExitStack() as stack:
         regex = None
         if dui_url is None:
@@ -150,7 +179,7 @@ async def trial(dui_url: str | None, workdir: Path, mqtt_port: int, http_port: i
                 flush=True,
             )
         collector_path, agent_path = write_configs(
-            workdir, dui_url, regex, _port(mqtt_port), _port(http_port)
+            workdir, dui_url, regex, _port(mqtt_port), _port(http_port), usage
         )
         config = collector_config.load(collector_path)
         asked = asyncio.Event()  # the person stops the trial
@@ -193,7 +222,16 @@ async def trial(dui_url: str | None, workdir: Path, mqtt_port: int, http_port: i
                 f" --contract trial --month {dt.date.today():%Y-%m}"
                 f" --output {workdir}/report.html\n"
                 "  (then open report.html in a browser; a month with a few minutes of\n"
-                "  evidence says 'insufficient evidence', as it should)\n",
+                "  evidence says 'insufficient evidence', as it should)\n"
+                "  Go-live readiness of this machine (its inventory, RTT and p95 to the DUI):\n"
+                f"    {collector_command()} readiness --config {workdir}/collector.yaml"
+                f" --output {workdir}/readiness.html\n"
+                + (
+                    "  Usage is on (--usage): this machine's minutes of use, counted per site.\n"
+                    if usage
+                    else "  Usage (workstations in use, minutes a day, per site) is off: it is\n"
+                    "  staff activity data (docs/usage.md); --usage turns it on for the trial.\n"
+                ),
                 flush=True,
             )
 
@@ -225,7 +263,12 @@ def default_dir() -> Path:
 
 
 def main(
-    dui_url: str | None, directory: str | None, mqtt_port: int, http_port: int, fresh: bool
+    dui_url: str | None,
+    directory: str | None,
+    mqtt_port: int,
+    http_port: int,
+    fresh: bool,
+    usage: bool = False,
 ) -> None:
     if dui_url is not None:
         try:
@@ -238,4 +281,4 @@ def main(
     if fresh:
         for name in TRIAL_FILES:
             (workdir / name).unlink(missing_ok=True)
-    asyncio.run(trial(dui_url, workdir, mqtt_port, http_port))
+    asyncio.run(trial(dui_url, workdir, mqtt_port, http_port, usage))

@@ -404,11 +404,14 @@ def _serving(port: int) -> bool:
         return False
 
 
-def _stored(ledger: Path) -> int:
+def _stored(ledger: Path, probe: str | None = None) -> int:
     if not ledger.exists():
         return 0
     db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True, timeout=5)
     try:
+        if probe is not None:
+            query = "SELECT COUNT(*) FROM results WHERE probe = ?"
+            return int(db.execute(query, (probe,)).fetchone()[0])
         return int(db.execute("SELECT COUNT(*) FROM results").fetchone()[0])
     except sqlite3.OperationalError:  # not created yet
         return 0
@@ -422,14 +425,45 @@ def _interrupt(proc: subprocess.Popen[str]) -> str:
     return out
 
 
+def _readiness_as_printed(banner: str, workdir: Path) -> None:
+    """Runs the banner's `./dui collector readiness ...` line (the venv's collector stands in
+    for ./dui, which would install one), then reads the same answer as JSON."""
+    (line,) = [x.strip() for x in banner.splitlines() if " readiness --config " in x]
+    launcher, *args = line.split()
+    assert launcher == "./dui" and args[:2] == ["collector", "readiness"], line
+    done = subprocess.run(
+        [sys.executable, "-m", "collector", *args[1:]],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    page = (workdir / "readiness.html").read_text(encoding="utf-8")
+    assert "Ce poste (essai)" in page
+    done = subprocess.run(
+        [sys.executable, "-m", "collector", *args[1:-2], "--format", "json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (site,) = json.loads(done.stdout)["sites"]
+    checks = {c["id"]: c for c in site["checks"]}
+    # the trial's prerequisites are checked, on this machine's own evidence
+    assert {"workstations", "min_ram", "os_maintained", "dui_rtt", "dui_p95"} <= set(checks)
+    assert checks["workstations"]["verdict"] == "pass", checks["workstations"]
+    assert checks["dui_rtt"]["verdict"] == "pass" and checks["dui_rtt"]["evidence"] < 0.1
+    (station,) = site["workstations"]
+    assert station["ram_bytes"] and station["os_name"], station
+
+
 def test_trial_data_survives_ctrl_c_and_fresh_starts_over(tmp_path: Path) -> None:
     """The trial keeps its files in a stable directory: Ctrl-C keeps them, the next trial
     goes on with them, `--fresh` starts over; the banner's report command is runnable as
-    printed (through ./dui) with this month filled in."""
+    printed (through ./dui) with this month filled in, and its readiness command runs as
+    printed and judges the trial machine on its own inventory and measurements."""
     ledger = tmp_path / "dui-sla" / "trial" / "ledger.db"
     first, _ = _trial(tmp_path)
     try:
         wait_until(lambda: _stored(ledger) >= 2, 90, "the trial's first results", step=1)
+        for probe in ("inventory", "latency", "http"):  # the readiness report's evidence
+            wait_until(lambda p=probe: _stored(ledger, p) >= 1, 90, f"a {probe} result", step=1)
     finally:
         banner = _interrupt(first)
     kept = _stored(ledger)
@@ -439,6 +473,7 @@ def test_trial_data_survives_ctrl_c_and_fresh_starts_over(tmp_path: Path) -> Non
         f"./dui collector report --config {ledger.parent}/collector.yaml"
         f" --contract trial --month {month}"
     ) in banner, banner
+    _readiness_as_printed(banner, ledger.parent)
     again, port = _trial(tmp_path)
     try:
         wait_until(lambda: _serving(port), 60, "the second trial", step=0.5)

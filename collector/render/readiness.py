@@ -38,10 +38,11 @@ def figure(check_id: str, value: Any, lang: str, threshold: bool = False) -> str
         if not value["of"]:
             return formats.DASH
         num = partial(formats.number, lang=lang)
-        text = t["rd_failing_of"].format(failing=num(value["failing"]), of=num(value["of"]))
+        one = "_one" if value["of"] == 1 else ""  # "sur 1 poste", "sur 3 postes"
+        of = num(value["of"])
+        text = t[f"rd_failing_of{one}"].format(failing=num(value["failing"]), of=of)
         if value.get("unknown"):
-            unknown, of = num(value["unknown"]), num(value["of"])
-            text += ", " + t["rd_unknown_of"].format(unknown=unknown, of=of)
+            text += ", " + t[f"rd_unknown_of{one}"].format(unknown=num(value["unknown"]), of=of)
         return text
     if check_id == "max_age":
         return t["rd_years"].format(n=dec(value, digits=1))
