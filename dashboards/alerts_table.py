@@ -300,7 +300,14 @@ def pilot_rules(config: CollectorConfig) -> list[Rule]:
 
 def _pilot_site(limits: SiteLimits) -> list[Rule]:
     site, group = limits.site, f"dui-pilot-{limits.site}"
-    rules = []
+    rules: list[Rule] = []
+
+    def add(alert: str, expr: str, key: str, params: dict[str, str]) -> None:
+        # every pilot alert: a ticket once it has held 10 minutes, one group per site
+        rules.append(
+            Rule(group, expr, alert=alert, severity="ticket", for_="10m", key=key, params=params)
+        )
+
     faults = []
     if limits.max_loss is not None:
         faults.append(
@@ -317,29 +324,19 @@ def _pilot_site(limits: SiteLimits) -> list[Rule]:
             "histogram_quantile(0.95, sum by (site, le) (rate(dui_http_response_seconds_bucket"
             f'{{site="{site}",role="dui"}}[{PILOT_WINDOW}])))'
         )
-        rules.append(
-            Rule(
-                group=group,
-                alert="DuiPilotDuiSlow",
-                expr=f"{p95} > {num(limits.max_dui_p95)}{unless}",
-                severity="ticket",
-                for_="10m",
-                key="pilot_p95",
-                params={"max": duration(limits.max_dui_p95)},
-            )
+        add(
+            "DuiPilotDuiSlow",
+            f"{p95} > {num(limits.max_dui_p95)}{unless}",
+            "pilot_p95",
+            {"max": duration(limits.max_dui_p95)},
         )
     if limits.max_loss is not None:
         loss = num(limits.max_loss)
-        rules.append(
-            Rule(
-                group=group,
-                alert="DuiPilotDuiLoss",
-                expr=f"{_site_mean('dui_latency_loss_ratio', site, 'dui')} > {loss}{unless}",
-                severity="ticket",
-                for_="10m",
-                key="pilot_dui_loss",
-                params={"max": percent(limits.max_loss)},
-            )
+        add(
+            "DuiPilotDuiLoss",
+            f"{_site_mean('dui_latency_loss_ratio', site, 'dui')} > {loss}{unless}",
+            "pilot_dui_loss",
+            {"max": percent(limits.max_loss)},
         )
     if faults:
         marks = []
@@ -347,53 +344,38 @@ def _pilot_site(limits: SiteLimits) -> list[Rule]:
             marks.append(f"loss > {percent(limits.max_loss)}")
         if limits.max_gateway_rtt is not None:
             marks.append(f"RTT > {num(limits.max_gateway_rtt * 1000)} ms")
-        rules.append(
-            Rule(
-                group=group,
-                alert="DuiPilotLocalNetworkFault",
-                expr=" or ".join(faults),
-                severity="ticket",
-                for_="10m",
-                key="pilot_local_fault",
-                params={"limits": ", ".join(marks)},
-            )
+        add(
+            "DuiPilotLocalNetworkFault",
+            " or ".join(faults),
+            "pilot_local_fault",
+            {"limits": ", ".join(marks)},
         )
     if limits.max_dui_rtt is not None and limits.max_gateway_rtt is not None:
         dui_rtt, gw_rtt = num(limits.max_dui_rtt), num(limits.max_gateway_rtt)
         rtt = "dui_latency_rtt_avg_seconds"
-        rules.append(
-            Rule(
-                group=group,
-                alert="DuiPilotLinkSaturated",
-                expr=(
-                    f"{_site_mean(rtt, site, 'dui')} > {dui_rtt}"
-                    f" and on (site) {_site_mean(rtt, site, 'internet')} > {dui_rtt}"
-                    f" and on (site) {_site_mean(rtt, site, 'gateway')} <= {gw_rtt}"
-                ),
-                severity="ticket",
-                for_="10m",
-                key="pilot_link_saturated",
-                params={
-                    "dui_rtt": f"{num(limits.max_dui_rtt * 1000)} ms",
-                    "gateway_rtt": f"{num(limits.max_gateway_rtt * 1000)} ms",
-                },
-            )
+        add(
+            "DuiPilotLinkSaturated",
+            (
+                f"{_site_mean(rtt, site, 'dui')} > {dui_rtt}"
+                f" and on (site) {_site_mean(rtt, site, 'internet')} > {dui_rtt}"
+                f" and on (site) {_site_mean(rtt, site, 'gateway')} <= {gw_rtt}"
+            ),
+            "pilot_link_saturated",
+            {
+                "dui_rtt": f"{num(limits.max_dui_rtt * 1000)} ms",
+                "gateway_rtt": f"{num(limits.max_gateway_rtt * 1000)} ms",
+            },
         )
     if limits.min_download is not None and limits.min_download_per_user is not None:
-        rules.append(
-            Rule(
-                group=group,
-                alert="DuiPilotDownloadPerUserLow",
-                expr=f"{download(site, PILOT_WINDOW)} < {num(limits.min_download)}{unless}",
-                severity="ticket",
-                for_="10m",
-                key="pilot_download_per_user",
-                params={
-                    "min": f"{num(limits.min_download_per_user * 8 / 1e6)} Mbit/s",
-                    "users": str(limits.users),
-                    "link": f"{num(limits.min_download * 8 / 1e6)} Mbit/s",
-                },
-            )
+        add(
+            "DuiPilotDownloadPerUserLow",
+            f"{download(site, PILOT_WINDOW)} < {num(limits.min_download)}{unless}",
+            "pilot_download_per_user",
+            {
+                "min": f"{num(limits.min_download_per_user * 8 / 1e6)} Mbit/s",
+                "users": str(limits.users),
+                "link": f"{num(limits.min_download * 8 / 1e6)} Mbit/s",
+            },
         )
     return rules
 

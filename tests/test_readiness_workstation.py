@@ -13,21 +13,12 @@ from agent.probes import inventory
 from collector.config import ConfigError, WorkstationPrerequisites, parse
 from collector.readiness.workstation import Inventory, check_workstation
 from tests.helpers.inventories import WIN10_PRO, WIN11_ENT
+from tests.helpers.readiness import PREREQUISITES
 
 GIB = 2**30
 D = dt.date.fromisoformat
 PREREQ = parse(
-    {
-        "prerequisites": {
-            "workstation": {
-                "max_age": "5y",
-                "min_ram": "8GB",
-                "os_maintained": True,
-                "browsers": {"edge": 120, "chrome": 120, "firefox": 115},
-            }
-        }
-    },
-    files=False,
+    {"prerequisites": {"workstation": PREREQUISITES["workstation"]}}, files=False
 ).prerequisites.workstation
 # The inventory result of the design's example, as the ledger stores its body.
 BODY = json.dumps(

@@ -32,6 +32,7 @@ PARIS = ZoneInfo("Europe/Paris")
 # stays the same for the 55 s the checks below may take.
 K = int(dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC).timestamp()) // 60
 NOW = K * 60 + 5
+RETENTION = 35 * 86400  # the raw results kept, as the collector's default
 MINUTES = range(K - 10, K)  # the minutes measured, the newest ending 5 s before NOW
 # (site, agent): three workstations at site-a, two at site-b
 AGENTS = [
@@ -251,6 +252,12 @@ def usage_counts(ledger: SqliteLedger) -> tuple[int, int]:
     return sum(r.reporting for r in rows), sum(r.in_use for r in rows)
 
 
+def opened(path) -> tuple[SqliteLedger, Ingest]:
+    """The ledger at `path` and an ingest into it, as the collector opens them at start."""
+    ledger = SqliteLedger(path)
+    return ledger, Ingest(ledger, raw_retention=RETENTION)
+
+
 def settled(path) -> list[int]:
     db = sqlite3.connect(path)
     try:
@@ -261,8 +268,7 @@ def settled(path) -> list[int]:
 
 def test_usage_above_a_gap_counts_once_before_and_after_a_restart(tmp_path) -> None:
     path = tmp_path / "ledger.db"
-    ledger = SqliteLedger(path)
-    ingest = Ingest(ledger, raw_retention=35 * 86400)
+    ledger, ingest = opened(path)
     assert ack(ingest.process([(TOPIC, usage_batch([1, 2, 4, 5]))], now=NOW)) == 2
     assert usage_counts(ledger) == (4, 2) and settled(path) == [4, 5]
     again = ingest.process([(TOPIC, usage_batch([4, 5]))], now=NOW)
@@ -270,8 +276,7 @@ def test_usage_above_a_gap_counts_once_before_and_after_a_restart(tmp_path) -> N
     assert usage_counts(ledger) == (4, 2)
     ledger.close()
 
-    ledger = SqliteLedger(path)  # a restart: the seqs above the gap are known again
-    ingest = Ingest(ledger, raw_retention=35 * 86400)
+    ledger, ingest = opened(path)  # a restart: the seqs above the gap are known again
     again = ingest.process([(TOPIC, usage_batch([1, 2, 4, 5]))], now=NOW)
     assert again.messages == {"duplicate": 1} and ack(again) == 2
     assert usage_counts(ledger) == (4, 2)
@@ -285,8 +290,7 @@ def test_usage_above_a_gap_counts_once_before_and_after_a_restart(tmp_path) -> N
 
 def test_a_group_that_fills_its_own_gap_leaves_no_settled_seq(tmp_path) -> None:
     path = tmp_path / "ledger.db"
-    ledger = SqliteLedger(path)
-    ingest = Ingest(ledger, raw_retention=35 * 86400)
+    ledger, ingest = opened(path)
     out = ingest.process(
         [(TOPIC, usage_batch([2, 3])), (TOPIC, usage_batch([1])), (TOPIC, usage_batch([3]))],
         now=NOW,
@@ -305,8 +309,7 @@ def test_a_workstation_counts_once_per_minute_whatever_it_sends(tmp_path) -> Non
     from a new epoch: one workstation-minute. Another workstation counts beside it; a
     result more than USAGE_MINUTES_KEPT minutes behind is not counted, nor a successful
     one that does not say whether in use. Every seq is settled all the same."""
-    ledger = SqliteLedger(tmp_path / "ledger.db")
-    ingest = Ingest(ledger, raw_retention=35 * 86400)
+    ledger, ingest = opened(tmp_path / "ledger.db")
     m = T - T % 60
     flood = ingest.process([(TOPIC, minute_batch(list(range(1, 501)), [m + 1] * 500))], now=NOW)
     assert ack(flood) == 500 and flood.usage == [("og", "site-a", m // 60, True)]
@@ -345,7 +348,7 @@ def test_a_failed_message_leaves_its_minutes_uncounted_on_the_isolated_path(tmp_
         "CREATE TRIGGER refuse BEFORE INSERT ON usage_minutes WHEN NEW.site = 'site-x'"
         " BEGIN SELECT RAISE(ABORT, 'refused'); END"
     )
-    ingest = Ingest(ledger, raw_retention=35 * 86400)
+    ingest = Ingest(ledger, raw_retention=RETENTION)
     m = T - T % 60
     site_x = results_topic("og", "site-x", "poste-9")
     x_batch = batch_json(
@@ -374,15 +377,14 @@ def test_prune_forgets_the_settled_seqs_of_an_epoch_silent_for_the_retention(tmp
     workstation forever: they go with the retention, and its results sent again then are
     too old to count."""
     path = tmp_path / "ledger.db"
-    ledger = SqliteLedger(path)
-    ingest = Ingest(ledger, raw_retention=35 * 86400)
+    ledger, ingest = opened(path)
     ingest.process([(TOPIC, usage_batch([1, 2, 4, 5]))], now=NOW)
-    ledger.prune(raw_retention=35 * 86400, now=NOW + 34 * 86400)
+    ledger.prune(raw_retention=RETENTION, now=NOW + 34 * 86400)
     assert settled(path) == [4, 5]  # still within the retention: still needed
     later = NOW + 36 * 86400
-    ledger.prune(raw_retention=35 * 86400, now=later)
+    ledger.prune(raw_retention=RETENTION, now=later)
     assert settled(path) == []
-    ingest = Ingest(ledger, raw_retention=35 * 86400)  # a restart, then the seqs again
+    ingest = Ingest(ledger, raw_retention=RETENTION)  # a restart, then the seqs again
     again = ingest.process([(TOPIC, usage_batch([3, 4, 5]))], now=later)
     assert again.usage == [] and again.rejected_results == {"too_old": 3}
     assert usage_counts(ledger) == (4, 2)
@@ -390,8 +392,7 @@ def test_prune_forgets_the_settled_seqs_of_an_epoch_silent_for_the_retention(tmp
 
 
 def test_prune_keeps_the_usage_minutes(tmp_path) -> None:
-    ledger = SqliteLedger(tmp_path / "ledger.db")
-    ingest = Ingest(ledger, raw_retention=35 * 86400)
+    ledger, ingest = opened(tmp_path / "ledger.db")
     ingest.process([(TOPIC, usage_batch([1, 2, 3]))], now=NOW)
     ledger.prune(raw_retention=60, now=NOW + 400 * 86400)
     assert usage_counts(ledger) == (3, 2)
@@ -452,7 +453,7 @@ def test_migration_from_v3_folds_usage_into_site_minutes_and_deletes_it(tmp_path
         UsageMinute(int(T // 60) + 2, "og", "site-a", 2, 0),
     ]
     assert settled(path) == [5]  # poste-1's seq 5 sits above its watermark (3)
-    ingest = Ingest(ledger, raw_retention=35 * 86400)
+    ingest = Ingest(ledger, raw_retention=RETENTION)
     again = ingest.process([(TOPIC, usage_batch([4, 5], first_seq=1))], now=NOW)
     # 4 new (not in use), 5 not again; 6 (an http result) was stored already
     assert ack(again) == 6 and usage_counts(ledger) == (7, 4)

@@ -16,11 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from collector.ingest import Ingest
 from collector.ledger import SqliteLedger
-from tests.helpers.readiness import Sites, usage
+from tests.helpers.readiness import PREREQUISITES, Sites, usage
 
 DAY = 86400
 
@@ -53,27 +55,21 @@ def build(root: Path) -> Path:
             minutes = 60 + 20 * k + 4 * (26 - day)  # adoption grows week by week
             sites.send(pilot, agent, [usage(start + 60 * m + 5, True) for m in range(minutes)])
     ledger.close()
-    today = dt.date.today()
+    go_live = dt.date.today() - dt.timedelta(days=26)
     config = root / "collector.yaml"
-    config.write_text(
-        f"""
-ledger: {{url: "sqlite:///{root}/ledger.db"}}
-sites:
-  ehpad-tilleuls: {{name: "EHPAD Les Tilleuls", users: 10}}
-  foyer-pins: {{name: "Foyer Les Pins", users: 8}}
-  sessad-nord: {{name: "SESSAD Nord", users: 6, pilot: true,
-                go_live: {today - dt.timedelta(days=26)}}}
-prerequisites:
-  workstation: {{max_age: 5y, min_ram: 8GB, os_maintained: true,
-                browsers: {{edge: 120, chrome: 120, firefox: 115}}}}
-  site: {{min_download_per_user: 1Mbit, max_dui_rtt: 100ms, max_loss: 0.01,
-         max_gateway_rtt: 5ms, max_dui_p95: 3s, min_workstations_per_user: 0.5,
-         min_wifi_signal: 40}}
-contracts:
-  - {{id: dui-2026, targets: [dui-login], availability: {{objective: 0.995}}}}
-""",
-        encoding="utf-8",
-    )
+    document = {
+        "ledger": {"url": f"sqlite:///{root}/ledger.db"},
+        "sites": {
+            "ehpad-tilleuls": {"name": "EHPAD Les Tilleuls", "users": 10},
+            "foyer-pins": {"name": "Foyer Les Pins", "users": 8},
+            "sessad-nord": {"name": "SESSAD Nord", "users": 6, "pilot": True, "go_live": go_live},
+        },
+        "prerequisites": PREREQUISITES,  # the readiness tests' own
+        "contracts": [
+            {"id": "dui-2026", "targets": ["dui-login"], "availability": {"objective": 0.995}}
+        ],
+    }
+    config.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return config
 
 
