@@ -258,7 +258,7 @@ def test_a_large_site_names_ten_workstations_per_check(lang: str, more: str) -> 
     )
     table = " (table des postes)" if lang == "fr" else " (workstations table)"
     assert note.count("poste-") == 10 and note.endswith(more + table)
-    expected = {"fr": "2 000 sur 2 000 postes hors seuil", "en": "2,000 of 2,000 workstations"}
+    expected = {"fr": "2 000/2 000 postes hors seuil", "en": "2,000 of 2,000 workstations"}
     assert evidence.startswith(expected[lang])
     page = Page(readiness_html(doc, lang))
     assert len(page.rows("site-0-workstations")) == 2000  # the table still lists them all
