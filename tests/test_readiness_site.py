@@ -310,3 +310,20 @@ def test_pilot_without_contract_has_no_local_fault(ledger, sites) -> None:
     (week,) = one(evaluate(conf, ledger, NOW), "pilote").weeks
     assert week.requests == 4 and week.local_fault_seconds is None
     assert "no_contract" in week.reasons
+
+
+def test_pilot_week_without_sla_data_has_an_unknown_local_fault(ledger, sites) -> None:
+    # an agent there, but no result of the contract's targets: nothing to attribute, so
+    # the local fault is unknown (None), never 0 minutes that would clear the site
+    sites.workstation("pilote", "p1", ago=3600)
+    conf = config(
+        {"pilote": {"pilot": True, "go_live": "2026-11-09", "users": 2}}, contracts=[CONTRACT]
+    )
+    weeks = one(evaluate(conf, ledger, NOW), "pilote").weeks
+    assert [w.local_fault_seconds for w in weeks] == [None, None]
+    assert all("no_sla_data" in w.reasons for w in weeks)
+    # once the site's results of the contract arrive, its week has a figure again
+    sites.http("pilote", "p1", [0.5] * 4, start=86400)
+    first, second = one(evaluate(conf, ledger, NOW), "pilote").weeks
+    assert first.local_fault_seconds is None and second.local_fault_seconds == 0
+    assert "no_sla_data" not in second.reasons

@@ -140,6 +140,9 @@ def with_weeks(
     local: dict[tuple[dt.datetime, dt.datetime], dict[str, int]] = {}  # per week, per site
 
     def local_fault(start: dt.datetime, end: dt.datetime, site: str) -> int | None:
+        """The week's seconds of local fault, None when the SLA period holds nothing of the
+        site to attribute (no contract result there that week): 0 would clear the site
+        and hand the blame to the vendor, and unknown is never a pass."""
         if contract is None:
             return None
         if (start, end) not in local:
@@ -147,8 +150,12 @@ def with_weeks(
             report = read_period(
                 ledger, contract, start, end, now, evaluated_to=upto, names=site_names(config)
             )
-            local[start, end] = {s: f.local_fault_seconds for s, f in report.sites.items()}
-        return local[start, end].get(site, 0)
+            local[start, end] = {
+                s: f.local_fault_seconds
+                for s, f in report.sites.items()
+                if f.results or f.local_fault_seconds
+            }
+        return local[start, end].get(site)
 
     out = []
     for site in sites:
@@ -163,6 +170,7 @@ def with_weeks(
         weeks = []
         for (start, end), (q95, n, errors) in zip(weeks_of, figures, strict=True):
             in_use, minutes = adoption(days, start, end)
+            fault = local_fault(start, end, site.site)
             reasons = []
             if usage is None:
                 reasons.append("usage_unavailable")
@@ -170,6 +178,8 @@ def with_weeks(
                 reasons.append("usage_off")
             if contract is None:
                 reasons.append("no_contract")
+            elif fault is None:
+                reasons.append("no_sla_data")
             if start.timestamp() < retained:
                 reasons.append("beyond_retention")
             weeks.append(
@@ -180,7 +190,7 @@ def with_weeks(
                     requests=n,
                     errors=errors,
                     error_ratio=errors / n if n else None,
-                    local_fault_seconds=local_fault(start, end, site.site),
+                    local_fault_seconds=fault,
                     workstations_in_use_peak=in_use,
                     usage_minutes_per_day=minutes,
                     reasons=tuple(reasons),
