@@ -188,6 +188,25 @@ def test_only_newest_inventory_and_link_count(ledger, sites) -> None:
     assert site.check("max_age").verdict == "pass"
 
 
+def test_a_failed_inventory_or_context_keeps_the_last_good_one(ledger, sites) -> None:
+    sites.workstation("site-a", "p1", link="wired", ago=7200)
+    failed = {"target": "workstation", "role": "workstation", "success": False,
+              "duration_seconds": 60.0, "error": "timeout"}  # fmt: skip
+    sites.send(
+        "site-a",
+        "p1",
+        [{"ts": NOW - 120, "probe": "inventory", **failed},
+         {"ts": NOW - 60, "probe": "context", **failed}],
+    )  # fmt: skip
+    site = one(evaluate(config({"site-a": {"users": 2}}), ledger, NOW, pilot=False), "site-a")
+    (p1,) = site.workstations
+    assert p1.inventory_ts == NOW - 7200 and p1.link == "wired"
+    assert p1.os_maintained is True
+    assert {c.id: c.verdict for c in p1.checks} == dict.fromkeys(
+        ("max_age", "min_ram", "os_maintained", "browsers"), "pass"
+    )
+
+
 def test_results_outside_the_window_are_not_read(ledger, sites) -> None:
     sites.workstation("ancien", "p1")
     sites.latency(

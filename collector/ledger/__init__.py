@@ -109,7 +109,7 @@ class Ledger(Protocol):
 
     # what readiness reads
     def latest(self, probe: str, since: float) -> list[tuple[str, str, str, float, bytes]]:
-        """The newest result of `probe` per agent measured since `since`:
+        """The newest successful result of `probe` per agent measured since `since`:
         (org, site, agent, ts, body)."""
         ...
 

@@ -470,14 +470,15 @@ class SqliteLedger:
         )
 
     def latest(self, probe: str, since: float) -> list[tuple[str, str, str, float, bytes]]:
-        """The newest result of `probe` per agent measured since `since`:
+        """The newest successful result of `probe` per agent measured since `since`:
         (org, site, agent, ts, body)."""
-        # SQLite's bare columns: the body of the row holding MAX(ts)
+        # SQLite's bare columns: the body of the row holding MAX(ts). A failed result (an
+        # inventory that timed out) has no facts: it must not hide the last good one.
         return [
             (o, s, a, float(t), b)
             for o, s, a, t, b in self._all(
                 "SELECT org, site, agent, MAX(ts), body FROM results"
-                " WHERE ts >= ? AND probe = ? GROUP BY org, site, agent",
+                " WHERE ts >= ? AND probe = ? AND success GROUP BY org, site, agent",
                 (since, probe),
             )
         ]
