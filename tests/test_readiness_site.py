@@ -13,7 +13,7 @@ from collector.ingest import Ingest
 from collector.ledger import SqliteLedger
 from collector.readiness.evaluate import CHECK_IDS, evaluate
 from collector.readiness.model import Readiness, SiteReadiness
-from collector.readiness.pilot import week_bounds
+from collector.readiness.pilot import adoption, started_days, week_bounds
 from tests.helpers.readiness import NOW, PREREQUISITES, Sites, usage
 
 ALL_CHECKS = list(CHECK_IDS)
@@ -302,8 +302,8 @@ def test_pilot_weeks_adoption_from_the_site_usage(ledger, sites) -> None:
     first, second = one(evaluate(conf, ledger, NOW), "pilote").weeks
     assert (first.workstations_in_use_peak, first.usage_minutes_per_day) == (1, 1 / 7)
     assert second.workstations_in_use_peak == 3
-    elapsed = (NOW - second.start.timestamp()) / 86400
-    assert second.usage_minutes_per_day == pytest.approx(4 / elapsed)
+    # NOW is Wednesday 18 at 12:06 in Paris: Monday, Tuesday and Wednesday begun
+    assert second.usage_minutes_per_day == 4 / 3
     assert not {"usage_off", "usage_unavailable"} & set(second.reasons)
     assert evaluate(conf, ledger, NOW, pilot=False).sites[0].weeks == []
 
@@ -346,3 +346,22 @@ def test_pilot_week_without_sla_data_has_an_unknown_local_fault(ledger, sites) -
     first, second = one(evaluate(conf, ledger, NOW), "pilote").weeks
     assert first.local_fault_seconds is None and second.local_fault_seconds == 0
     assert "no_sla_data" not in second.reasons
+
+
+def test_adoption_per_started_local_day() -> None:
+    from zoneinfo import ZoneInfo
+
+    from collector.readiness.usage import DayUsage
+
+    zone = ZoneInfo("Europe/Paris")
+    go_live = dt.date(2026, 11, 23)
+    at_0830 = dt.datetime(2026, 11, 23, 8, 30, tzinfo=zone).timestamp()
+    ((start, end),) = week_bounds(go_live, zone, at_0830)
+    # ten workstations used 30 minutes since 08:00 on go-live day: 300 min that day
+    assert adoption([DayUsage(go_live, 300, 10, 10)], start, end) == (10, 300.0)
+    # a whole week across the end of summer time (169 hours) is 7 days, a part of one
+    # the local days begun
+    first, current = week_bounds(
+        dt.date(2026, 10, 19), zone, dt.datetime(2026, 10, 27, 0, 1, tzinfo=zone).timestamp()
+    )
+    assert started_days(*first) == 7 and started_days(*current) == 2

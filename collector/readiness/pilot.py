@@ -89,9 +89,9 @@ def experience(rows: Iterable[Measurement], bounds: Bounds) -> list[tuple[float 
 def adoption(
     days: list[DayUsage], start: dt.datetime, end: dt.datetime
 ) -> tuple[int | None, float | None]:
-    """(peak of workstations in use, workstation-minutes of use per elapsed day) over the
-    local days of [start, end); (None, None) when no workstation of the site sent its usage
-    then. A day without use counts as a day: it is the week's average. Pure."""
+    """(peak of workstations in use, workstation-minutes of use per started local day) over
+    the local days of [start, end); (None, None) when no workstation of the site sent its
+    usage then. A day without use counts as a day: it is the week's average. Pure."""
     zone = start.tzinfo
     inside = [
         d
@@ -100,8 +100,18 @@ def adoption(
     ]
     if not inside:
         return None, None
-    elapsed_days = (end - start).total_seconds() / 86400
-    return max(d.peak_in_use for d in inside), sum(d.minutes for d in inside) / elapsed_days
+    return max(d.peak_in_use for d in inside), sum(d.minutes for d in inside) / started_days(
+        start, end
+    )
+
+
+def started_days(start: dt.datetime, end: dt.datetime) -> int:
+    """Local days of `start`'s zone begun in [start, end), `start` a local midnight: 7 for a
+    whole week (167 or 169 hours across a change of time), 1 at 08:30 on go-live day (a
+    fraction of a day there made 300 minutes by 08:30 read 847 minutes per day). Pure."""
+    last = end.astimezone(start.tzinfo)
+    days = (last.date() - start.date()).days
+    return max(1, days + (last.time() != dt.time()))
 
 
 def _usage(
