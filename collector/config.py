@@ -75,11 +75,16 @@ class HttpConfig(Strict):
             )
 
 
+USAGE_RETENTION = 400 * 86400  # 13 months and a few days: a year's comparison holds
+
+
 class LedgerConfig(Strict):
     url: str = "sqlite:///var/lib/dui-collector/ledger.db"
     raw_retention: Duration = Duration(35 * 86400)
     finalize_after: Duration = Duration(300)
     close_after: Duration = Duration(10 * 86400)
+    # the sites' usage minutes (staff-activity data): the maximum the DPO's register states
+    usage_retention: Duration = Duration(USAGE_RETENTION)
 
     def __post_init__(self) -> None:
         if not (self.url.startswith("sqlite:///") or self.url.startswith("postgresql://")):
@@ -87,6 +92,7 @@ class LedgerConfig(Strict):
         if self.url.startswith("postgresql://"):
             raise ValueError("url: the PostgreSQL ledger is not in this version; use sqlite:///")
         positive(self.raw_retention, "raw_retention")
+        positive(self.usage_retention, "usage_retention")
 
     @property
     def sqlite_path(self) -> Path:

@@ -393,7 +393,7 @@ def test_prune_keeps_the_usage_minutes(tmp_path) -> None:
     ledger = SqliteLedger(tmp_path / "ledger.db")
     ingest = Ingest(ledger, raw_retention=35 * 86400)
     ingest.process([(TOPIC, usage_batch([1, 2, 3]))], now=NOW)
-    ledger.prune(raw_retention=60, now=NOW + 400 * 86400)
+    ledger.prune(raw_retention=60, now=NOW + 399 * 86400)  # within usage_retention
     assert usage_counts(ledger) == (3, 2)
     assert ledger.usage_totals() == {("og", "site-a"): 2}
     ledger.close()

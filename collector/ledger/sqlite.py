@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from collector import evidence
+from collector.config import USAGE_RETENTION
 from collector.ledger.chain import GENESIS, Conflict, Entry, link_hash
 from collector.ledger.sqlite_schema import (
     ROLLUP_BUCKETS,
@@ -307,11 +308,17 @@ class SqliteLedger:
         except sqlite3.Error as exc:
             return str(exc)
 
-    def prune(self, raw_retention: float, now: float) -> int:
-        """Drop raw results older than the retention, and the settled usage seqs of epochs
-        silent as long (rollups and usage minutes stay, like the SLA minute states: at
-        least 13 months)."""
+    def prune(
+        self, raw_retention: float, now: float, usage_retention: float = USAGE_RETENTION
+    ) -> int:
+        """Drop raw results older than the retention, the settled usage seqs of epochs
+        silent as long, and the sites' usage minutes older than `usage_retention` (a
+        maximum the DPO's register states; rollups and the SLA minute states stay)."""
         with self.transaction():
+            self.db.execute(
+                "DELETE FROM usage_minutes WHERE minute < ?",
+                (math.ceil((now - usage_retention) / 60),),
+            )
             # The bare seqs of usage results above a gap that never closed (the agent
             # moved to a new epoch) go once their epoch has been silent for the
             # retention: any of its results sent again is too old to count by then.
