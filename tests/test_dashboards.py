@@ -590,3 +590,40 @@ def test_pilot_error_share_is_zero_before_the_first_failure(tmp_path) -> None:
         [promtool(), "test", "rules", str(path)], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_pilot_gateway_loss_is_the_mean_over_the_sites_agents_like_the_alert(tmp_path) -> None:
+    """promtool: two agents of s1 losing 0 and 4 % to the gateway draw 2 %, the mean the
+    pilot alert compares to max_loss (the line was the worst agent's, 4 %)."""
+    expr = next(
+        t["expr"]
+        for p, t in panel_queries(build_dashboards(config(), "en", TODAY)["dui-pilot.json"])
+        if p["title"] == "Loss to the gateway (local network)"
+    )
+    series = [
+        {"series": f'dui_latency_loss_ratio{{org="o",site="s1",agent="{a}",target="gw",'
+                   f'role="gateway"}}', "values": f"{loss}x10"}
+        for a, loss in (("a1", 0), ("a2", 0.04))
+    ]  # fmt: skip
+    tests = {
+        "rule_files": [],
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "promql_expr_test": [
+                    {
+                        "expr": substituted(expr),
+                        "eval_time": "5m",
+                        "exp_samples": [{"labels": '{site="s1"}', "value": 0.02}],
+                    }
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "t.yml"
+    path.write_text(yaml.safe_dump(tests), encoding="utf-8")
+    proc = subprocess.run(
+        [promtool(), "test", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
