@@ -119,7 +119,8 @@ class SiteConfig(Strict):
     name: str | None = None
     pilot: bool = False
     go_live: dt.date | None = None
-    users: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    # staff using the DUI there; 0 made the per-user checks pass on nothing
+    users: Annotated[int, msgspec.Meta(ge=1)] | None = None
     # overrides prerequisites.site.min_workstations_per_user for this site
     min_workstations_per_user: PerUser | None = None
 
