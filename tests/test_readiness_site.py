@@ -162,6 +162,23 @@ def test_workstations_per_declared_staff(ledger, sites) -> None:
     assert nuit.verdict == "pass" and [c.id for c in nuit.checks] == ["workstations"]
 
 
+def test_one_workstation_per_three_users_as_a_fraction() -> None:
+    from collector.readiness.evaluate import count_check
+
+    third = config({"s": {"users": 100, "min_workstations_per_user": "1/3"}})
+    ratio = third.sites["s"].min_workstations_per_user
+    # 1 per 3 of 100 users is 34; the decimal 0.33 asked for 33, 0.34 for 102 of 300
+    assert count_check(34, 100, ratio).threshold == 34
+    assert count_check(33, 100, ratio).verdict == "fail"
+    assert count_check(100, 300, ratio).threshold == 100
+    assert (
+        config(
+            {}, {"site": {"min_workstations_per_user": "1/2"}}
+        ).prerequisites.site.min_workstations_per_user
+        == 0.5
+    )
+
+
 def test_workstation_checks_fail_at_the_site_with_the_agents_named(ledger, sites) -> None:
     sites.healthy("vieux", ["neuf"])
     sites.workstation("vieux", "ancien", firmware="2014-01-10", ram=4_000_000_000)

@@ -161,7 +161,7 @@ def count_check(stations: int, users: int | None, per_user: float) -> Check:
     """Workstations running dui-agent against ceil(users × per_user)."""
     if users is None:
         return Check("workstations", stations, None, "unknown", NO_USERS, "no_users")
-    # 0.33 × 30 = 9.9 → 10, and 0.5 × 20 = 10 exactly, never 11 by a float's last bit
+    # 1/3 × 30 = 10 and 0.5 × 20 = 10 exactly, never 11 by a float's last bit
     needed = math.ceil(round(users * per_user, 9))
     if stations == 0:  # agents not deployed yet says nothing of the PCs there
         detail = "no workstation runs dui-agent"
