@@ -335,3 +335,20 @@ def test_control_and_bidi_characters_of_an_inventory_are_not_shown() -> None:
     shown = view(doc, "en")["sites"][0]["workstations"][0]
     assert (shown["model"], shown["os"]) == ("exe.txt", "Deb ian [31m")
     assert doc["sites"][0]["workstations"][0]["model"] == "\u202eexe.txt"  # the JSON as sent
+
+
+def test_an_unknown_site_reads_the_ledger_once(setup, monkeypatch, capsys) -> None:
+    """The known sites come from the one evaluation the command makes (a second full
+    evaluation took 11 s at 40 agents); counted on the real ledger's 7-day scan."""
+    import collector.readiness.evaluate as evaluate_module
+    from collector import cli
+
+    scans = []
+    read_window = evaluate_module.read_window
+    monkeypatch.setattr(
+        evaluate_module, "read_window", lambda *a: scans.append(a) or read_window(*a)
+    )
+    with pytest.raises(SystemExit) as exited:
+        cli.readiness.callback(setup, "nowhere", "json", "en", None)
+    assert exited.value.code == 2 and len(scans) == 1
+    assert "known: nord, pins, tilleuls" in capsys.readouterr().err
