@@ -270,8 +270,8 @@ def wifi_checks(
 
 
 def p95_check(durations: Mapping[str, Sequence[float]], wired: set[str], limit: float) -> Check:
-    """Nearest-rank p95 of the DUI's successful HTTP response times, per agent (the wired
-    workstations' when they measured some, as for RTT)."""
+    """Nearest-rank p95 of the DUI's successful HTTP response times pooled over the
+    wired workstations when they measured some, else over every workstation (as for RTT)."""
     from_wired = [d for a, ds in durations.items() if a in wired for d in ds]
     values = from_wired or [d for ds in durations.values() for d in ds]
     value = p95(values)
@@ -294,7 +294,10 @@ def site_checks(
     configured: Mapping[str, Any],
 ) -> list[Check]:
     """The configured checks of one site, in CHECK_IDS order. Pure. The numeric limits
-    are `limits`, the very numbers the pilot dashboard draws and the pilot alerts use."""
+    are `limits`, read like the pilot dashboard's lines and the pilot alerts' (evaluate()
+    drops max_dui_p95 without `prerequisites:`, where those still draw and use the
+    contracts' slow_threshold); the statistics compared to them differ
+    (docs/readiness.md)."""
     users = site.users if site else None
     wired = {w.agent for w in stations if w.link == "wired"}
     per_user = (site.min_workstations_per_user if site else None) or (
