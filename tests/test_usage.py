@@ -442,7 +442,7 @@ def test_migration_from_v3_folds_usage_into_site_minutes_and_deletes_it(tmp_path
     old.close()
     ledger = SqliteLedger(path)
     db = ledger.db
-    assert db.execute("PRAGMA user_version").fetchone()[0] == len(SCHEMA) == 4
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(SCHEMA) == 5
     assert db.execute("SELECT probe FROM results").fetchall() == [("http",)]
     assert db.execute("SELECT COUNT(*) FROM rollups WHERE probe = 'usage'").fetchone()[0] == 0
     # poste-1 and poste-2 in minutes 1 and 2 of T, poste-1 alone in 3 and 5; seq 2 not in use

@@ -21,6 +21,7 @@ from collector import evidence
 from collector.config import USAGE_RETENTION
 from collector.ledger.chain import GENESIS, Conflict, Entry, link_hash
 from collector.ledger.sqlite_schema import (
+    LATEST_PROBES,
     ROLLUP_BUCKETS,
     ROLLUP_SQL,
     SCHEMA,
@@ -479,16 +480,31 @@ class SqliteLedger:
     def latest(self, probe: str, since: float) -> list[tuple[str, str, str, float, bytes]]:
         """The newest successful result of `probe` per agent measured since `since`:
         (org, site, agent, ts, body)."""
-        # SQLite's bare columns: the body of the row holding MAX(ts). A failed result (an
-        # inventory that timed out) has no facts: it must not hide the last good one.
-        return [
-            (o, s, a, float(t), b)
-            for o, s, a, t, b in self._all(
-                "SELECT org, site, agent, MAX(ts), body FROM results"
-                " WHERE ts >= ? AND probe = ? AND success GROUP BY org, site, agent",
-                (since, probe),
+        # A failed result (an inventory that timed out) has no facts: it must not hide the
+        # last good one. The probe is written in the SQL, not bound, so that SQLite can use
+        # its partial index (schema 5): the newest ts per agent from the index alone, then
+        # that row's body through it (0.17 s → 0.01 s for the contexts of 10 agents × 35 d,
+        # docs/readiness.md#cost).
+        if probe not in LATEST_PROBES:
+            raise ValueError(f"latest: {probe!r} is not one of {LATEST_PROBES}")
+        newest = (
+            "SELECT org, site, agent, MAX(ts) AS ts FROM results"
+            f" WHERE ts >= ? AND probe = '{probe}' AND success GROUP BY org, site, agent"
+        )
+        if self.version < 5:  # opened read-only, not upgraded: no index, a scan
+            # SQLite's bare columns: the body of the row holding MAX(ts)
+            sql = newest.replace("MAX(ts) AS ts", "MAX(ts), body")
+        else:
+            sql = (
+                f"SELECT r.org, r.site, r.agent, r.ts, r.body FROM ({newest}) AS m"
+                f" JOIN results AS r INDEXED BY results_{probe} ON r.org = m.org"
+                " AND r.site = m.site AND r.agent = m.agent AND r.ts = m.ts"
+                f" AND r.probe = '{probe}' AND r.success"
             )
-        ]
+        found: dict[tuple[str, str, str], tuple[str, str, str, float, bytes]] = {}
+        for o, s, a, t, b in self._all(sql, (since,)):
+            found.setdefault((o, s, a), (o, s, a, float(t), b))  # one of two at the same ts
+        return sorted(found.values())
 
     def measurements(
         self,
