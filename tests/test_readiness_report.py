@@ -104,10 +104,18 @@ def test_the_json_document(documents) -> None:
         "evidence": 50_000.0,
         "threshold": 125_000,
         "unit": "bytes_per_second",
+        "threshold_unit": "bytes_per_second",
         "verdict": "fail",
         "detail": "median of 3 runs 500000 B/s over 10 users",
         "note": "",
     }
+    # a workstation check counts workstations against the workstation prerequisite
+    units = {c["id"]: (c["unit"], c["threshold_unit"], c["threshold"]) for c in tilleuls["checks"]}
+    assert units["max_age"] == ("workstations", "years", 5.0)
+    assert units["min_ram"] == ("workstations", "bytes", 8_000_000_000)
+    assert units["os_maintained"] == ("workstations", None, None)
+    assert units["browsers"] == ("workstations", "major_versions", {"edge": 120})
+    assert units["dui_rtt"] == ("seconds", "seconds", 0.1)
     assert [c["id"] for c in pins["checks"] if c["verdict"] != "pass"] == ["wifi_loss"]
     assert pins["sentence"].endswith("pertes en Wi-Fi 20,0 % pour 1,0 % attendu.")
     assert pins["wifi_share"] == 0.5 and pins["started"] is True

@@ -47,6 +47,15 @@ UNITS = {
     "dui_p95": "seconds",
 }
 CHECK_IDS = tuple(UNITS)
+# How each check's threshold reads (the JSON's `threshold_unit`): a workstation check's
+# evidence counts workstations, its threshold is the workstation prerequisite.
+THRESHOLD_UNITS: dict[str, str | None] = {
+    **UNITS,
+    "max_age": "years",
+    "min_ram": "bytes",
+    "os_maintained": None,  # each OS has its own end of support
+    "browsers": "major_versions",  # {browser: least major version}
+}
 SiteKey = tuple[str, str]  # org, site
 _NO_PREREQ = Prerequisites()
 NO_USERS = "users not declared for the site"
