@@ -375,7 +375,7 @@ def test_adoption_per_started_local_day() -> None:
     at_0830 = dt.datetime(2026, 11, 23, 8, 30, tzinfo=zone).timestamp()
     ((start, end),) = week_bounds(go_live, zone, at_0830)
     # ten workstations used 30 minutes since 08:00 on go-live day: 300 min that day
-    assert adoption([DayUsage(go_live, 300, 10, 10)], start, end) == (10, 300.0)
+    assert adoption([DayUsage(go_live, 300, 10)], start, end) == (10, 300.0)
     # a whole week across the end of summer time (169 hours) is 7 days, a part of one
     # the local days begun
     first, current = week_bounds(

@@ -519,10 +519,10 @@ def test_usage_days_follow_local_days_dst_included() -> None:
     days = usage_days(rows, PARIS)
     # 23 h, 25 h, 24 h of minutes alternating 1 and 2 workstations in use
     assert days[("og", "site-a")] == [
-        DayUsage(spring, 23 * 60 * 3 // 2, 2, 3),
-        DayUsage(autumn, 25 * 60 * 3 // 2, 2, 3),
+        DayUsage(spring, 23 * 60 * 3 // 2, 2),
+        DayUsage(autumn, 25 * 60 * 3 // 2, 2),
     ]
-    assert days[("og", "site-b")] == [DayUsage(plain, 24 * 60 * 3 // 2, 2, 3)]
+    assert days[("og", "site-b")] == [DayUsage(plain, 24 * 60 * 3 // 2, 2)]
     # 23:30 UTC on the 24th of October is already the 25th in Paris
     late = int(dt.datetime(2026, 10, 24, 23, 30, tzinfo=dt.UTC).timestamp()) // 60
     assert usage_days([UsageMinute(late, "og", "s", 1, 1)], PARIS)[("og", "s")][0].day == autumn

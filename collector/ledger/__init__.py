@@ -114,10 +114,9 @@ class Ledger(Protocol):
         ...
 
     def measurements(
-        self, probes: Iterable[str], since: float, until: float, bodies_of: Iterable[str] = ...
+        self, probes: Iterable[str], since: float, until: float
     ) -> Iterator[Measurement]:
-        """Results of `probes` measured in [since, until) with their agent, streamed; the
-        body only for the probes of `bodies_of`."""
+        """Results of `probes` measured in [since, until) with their agent, streamed."""
         ...
 
     def probe_figures(self, since: float, until: float) -> Iterator[ProbeFigures]:

@@ -507,23 +507,17 @@ class SqliteLedger:
         return sorted(found.values())
 
     def measurements(
-        self,
-        probes: Iterable[str],
-        since: float,
-        until: float,
-        bodies_of: Iterable[str] = (),
+        self, probes: Iterable[str], since: float, until: float
     ) -> Iterator[Measurement]:
-        """Results of `probes` measured in [since, until) with their agent, streamed; the
-        body only for the probes of `bodies_of`."""
-        p, b = list(probes), list(bodies_of)
+        """Results of `probes` measured in [since, until) with their agent, streamed."""
+        p = list(probes)
         sql = (
-            "SELECT org, site, agent, ts, probe, role, success, duration,"
-            f" CASE WHEN probe IN ({_marks(b)}) THEN body END"
+            "SELECT org, site, agent, ts, probe, role, success, duration"
             f" FROM results WHERE ts >= ? AND ts < ? AND probe IN ({_marks(p)})"
         )
         yield from (
-            Measurement(o, s, a, t, pr, r, bool(ok), d, body)
-            for o, s, a, t, pr, r, ok, d, body in self._stream(sql, (*b, since, until, *p))
+            Measurement(o, s, a, t, pr, r, bool(ok), d)
+            for o, s, a, t, pr, r, ok, d in self._stream(sql, (since, until, *p))
         )
 
     def probe_figures(self, since: float, until: float) -> Iterator[ProbeFigures]:

@@ -9,11 +9,10 @@ import bisect
 import dataclasses
 import datetime as dt
 from array import array
-from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
 from collector.config import CollectorConfig
-from collector.ledger import Ledger, LedgerError, Measurement
+from collector.ledger import Ledger, LedgerError
 from collector.periods import last_final, read_period, site_names
 from collector.readiness.model import PilotWeek, SiteReadiness
 from collector.readiness.usage import DayUsage, usage_days
@@ -75,15 +74,6 @@ class Experience:
             (p95(list(d)), n, e)
             for d, n, e in zip(self.durations, self.requests, self.errors, strict=True)
         ]
-
-
-def experience(rows: Iterable[Measurement], bounds: Bounds) -> list[tuple[float | None, int, int]]:
-    """(p95 of successful durations, requests, errors) of HTTP results to the DUI per week.
-    Pure."""
-    found = Experience(bounds)
-    for row in rows:
-        found.add(row.ts, row.success, row.duration)
-    return found.figures()
 
 
 def adoption(
