@@ -26,6 +26,7 @@ from collector.readiness.model import (
     Verdict,
     WorkstationReadiness,
     combine,
+    wifi_links,
 )
 from collector.readiness.pilot import with_weeks
 from collector.readiness.workstation import YEAR_DAYS, Inventory, check_workstation
@@ -235,8 +236,19 @@ def loss_check(check_id: str, runs: list[Runs], limit: float, detail: str, note:
 
 
 def _wifi_share_text(stations: list[WorkstationReadiness]) -> str:
-    links = [w.link for w in stations if w.link in ("wired", "wifi")]
-    return f"{links.count('wifi')} of {len(links)} workstations on Wi-Fi"
+    wifi, known = wifi_links(stations)
+    return f"{wifi} of {known} workstations on Wi-Fi"
+
+
+def _no_wifi(
+    check_id: str, limit: Any, stations: list[WorkstationReadiness], links_known: bool
+) -> Check:
+    """A Wi-Fi check of a site without Wi-Fi workstations: pass when every link is known
+    (nothing Wi-Fi can spoil), unknown when some link is not reported."""
+    verdict: Verdict = "pass" if links_known else "unknown"
+    why = "no workstation on Wi-Fi" if links_known else "link not reported"
+    note = "no_wifi" if links_known else "link_unknown" if stations else "no_agent"
+    return Check(check_id, None, limit, verdict, f"{why} ({_wifi_share_text(stations)})", note)
 
 
 def wifi_checks(
@@ -254,10 +266,7 @@ def wifi_checks(
     if max_loss is not None:
         runs = [r for agent, r in gateway_runs.items() if agent in wifi]
         if not wifi:
-            verdict: Verdict = "pass" if links_known else "unknown"
-            why = "no workstation on Wi-Fi" if links_known else "link not reported"
-            note = "no_wifi" if links_known else "link_unknown" if stations else "no_agent"
-            checks.append(Check("wifi_loss", None, max_loss, verdict, f"{why} ({share})", note))
+            checks.append(_no_wifi("wifi_loss", max_loss, stations, links_known))
         else:
             detail = f"gateway runs of {len(runs)} Wi-Fi workstations ({share})"
             checks.append(loss_check("wifi_loss", runs, max_loss, detail, "wifi"))
@@ -265,10 +274,7 @@ def wifi_checks(
         signals = [w.wifi_signal_percent for w in stations if w.agent in wifi]
         value = median(s for s in signals if s is not None)
         if not wifi:
-            verdict = "pass" if links_known else "unknown"
-            why = "no workstation on Wi-Fi" if links_known else "link not reported"
-            note = "no_wifi" if links_known else "link_unknown" if stations else "no_agent"
-            checks.append(Check("wifi_signal", None, min_signal, verdict, f"{why} ({share})", note))
+            checks.append(_no_wifi("wifi_signal", min_signal, stations, links_known))
         elif value is None:
             detail = f"no Wi-Fi signal reported ({share})"
             checks.append(Check("wifi_signal", None, min_signal, "unknown", detail, "no_data"))
