@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import re
@@ -203,25 +204,25 @@ def readiness(config_path: str, site: str | None, fmt: str, lang: str, output: s
     """The go-live checklist of each site: every prerequisite with its evidence, threshold
     and verdict, and the pilot sites' weeks since go-live (docs/readiness.md)."""
     from collector.readiness.evaluate import evaluate
-    from collector.readiness.pilot import zone_of
+    from collector.readiness.pilot import with_weeks, zone_of
     from collector.render.readiness import readiness_document, readiness_html
 
     config = _load(config_path)
     with _ledger(config, config_path, read_only=True) as ledger:
-        found = evaluate(config, ledger, time.time(), site=site)
-        if site is not None and not found.sites:
-            known = sorted(
-                {
-                    *config.sites,
-                    *(s.site for s in evaluate(config, ledger, time.time(), pilot=False).sites),
-                }
-            )
+        # One evaluation (the scans of every site cost the same with or without --site):
+        # an unknown --site lists the known ones from it, not from a second evaluation.
+        now = time.time()
+        found = evaluate(config, ledger, now, pilot=False)
+        chosen = [s for s in found.sites if site is None or s.site == site]
+        if not chosen and site is not None:
+            known = sorted({*config.sites, *(s.site for s in found.sites)})
             click.echo(
                 f"dui-collector: error: --site {site!r}: no such site in the sites of "
                 f"{config_path} nor in the ledger (known: {', '.join(known) or 'none'})",
                 err=True,
             )
             sys.exit(2)
+        found = dataclasses.replace(found, sites=with_weeks(chosen, config, ledger, now))
     document = readiness_document(found, zone_of(config), lang)
     emit_document(document, fmt, output, partial(readiness_html, lang=lang))
 

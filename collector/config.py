@@ -75,11 +75,16 @@ class HttpConfig(Strict):
             )
 
 
+USAGE_RETENTION = 400 * 86400  # 13 months and a few days: a year's comparison holds
+
+
 class LedgerConfig(Strict):
     url: str = "sqlite:///var/lib/dui-collector/ledger.db"
     raw_retention: Duration = Duration(35 * 86400)
     finalize_after: Duration = Duration(300)
     close_after: Duration = Duration(10 * 86400)
+    # the sites' usage minutes (staff-activity data): the maximum the DPO's register states
+    usage_retention: Duration = Duration(USAGE_RETENTION)
 
     def __post_init__(self) -> None:
         if not (self.url.startswith("sqlite:///") or self.url.startswith("postgresql://")):
@@ -87,6 +92,7 @@ class LedgerConfig(Strict):
         if self.url.startswith("postgresql://"):
             raise ValueError("url: the PostgreSQL ledger is not in this version; use sqlite:///")
         positive(self.raw_retention, "raw_retention")
+        positive(self.usage_retention, "usage_retention")
 
     @property
     def sqlite_path(self) -> Path:
@@ -105,17 +111,39 @@ class SpeedtestConfig(Strict):
     max_bytes: Size = Size(100_000_000)
 
 
-# Workstations needed per declared user: 0.33 (24-hour services), 0.5 (day services), 1 (admin).
-PerUser = Annotated[float, msgspec.Meta(gt=0, le=10)]
+# Workstations needed per declared user: 1/3 (24-hour services), 1/2 (day services), 1 (admin).
+# A fraction is exact: 0.33 × 100 users needed 33 workstations where 1 per 3 is 34.
+PerUser = float | str
+_FRACTION = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*")
+
+
+def per_user(value: float | str | None, what: str) -> float | None:
+    """A number or a fraction `a/b` in (0, 10], as a float."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        found = _FRACTION.fullmatch(value)
+        if found is None or int(found[2]) == 0:
+            raise ValueError(f"{what} {value!r}: write a number (0.5) or a fraction (1/3)")
+        value = int(found[1]) / int(found[2])
+    if not 0 < value <= 10:
+        raise ValueError(f"{what} {value:g}: needs a value above 0 and at most 10")
+    return float(value)
 
 
 class SiteConfig(Strict):
     name: str | None = None
     pilot: bool = False
     go_live: dt.date | None = None
-    users: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    # staff using the DUI there; 0 made the per-user checks pass on nothing
+    users: Annotated[int, msgspec.Meta(ge=1)] | None = None
     # overrides prerequisites.site.min_workstations_per_user for this site
     min_workstations_per_user: PerUser | None = None
+
+    def __post_init__(self) -> None:
+        self.min_workstations_per_user = per_user(
+            self.min_workstations_per_user, "min_workstations_per_user"
+        )
 
 
 class WorkstationPrerequisites(Strict):
@@ -135,6 +163,11 @@ class SitePrerequisites(Strict):
     max_dui_p95: Duration | None = None
     min_workstations_per_user: PerUser | None = None
     min_wifi_signal: Annotated[int, msgspec.Meta(ge=0, le=100)] | None = None  # percent
+
+    def __post_init__(self) -> None:
+        self.min_workstations_per_user = per_user(
+            self.min_workstations_per_user, "min_workstations_per_user"
+        )
 
 
 class Prerequisites(Strict):

@@ -436,7 +436,8 @@ class Ingest:
         if surplus:
             self._warn(
                 "usage:surplus",
-                "usage results beyond one per workstation and minute, not counted",
+                "usage results not counted: a minute the workstation counted in already,"
+                " or one 64 minutes or more behind its newest",
                 agent=f"{org}.{site}.{agent}",
                 count=surplus,
             )

@@ -187,7 +187,10 @@ async def run(
 
         async def prune_round() -> None:
             pruned = await asyncio.to_thread(
-                housekeeping_ledger.prune, config.ledger.raw_retention, clock()
+                housekeeping_ledger.prune,
+                config.ledger.raw_retention,
+                clock(),
+                config.ledger.usage_retention,
             )
             if pruned:
                 log.info("raw results pruned", extra=fields(rows=pruned))

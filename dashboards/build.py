@@ -837,7 +837,8 @@ def pilot(config: CollectorConfig, lang: str) -> tuple[Page, list[Any]]:
             "timeseries",
             (
                 Query(
-                    f'max by (site) (dui_latency_loss_ratio{{{P}, role="gateway"}})',
+                    # the mean over the site's agents, as the pilot alert
+                    f'avg by (site) (dui_latency_loss_ratio{{{P}, role="gateway"}})',
                     "{{site}}",
                 ),
             ),

@@ -409,3 +409,9 @@ def test_every_step_of_a_scenario_sending_the_account_is_https(tmp_path: Path) -
 def test_a_bad_broker_url_with_credentials_is_not_echoed(tmp_path: Path, url: str) -> None:
     message = error_of(tmp_path, {**BASE, "mqtt": {"url": url}})
     assert "must not carry credentials" in message and "s3cr3t" not in message
+
+
+def test_site_users_is_at_least_one(tmp_path: Path) -> None:
+    """0 declared users made `workstations` need 0 and pass, and download per user unknown."""
+    line = collector_error(tmp_path, "sites: {s1: {users: 0}}")
+    assert "collector.yaml: sites[...].users: Expected `int` >= 1" in line

@@ -212,6 +212,19 @@ def substituted(expr: str) -> str:
     return re.sub(r"\$\{?\w+\}?", ".*", expr)
 
 
+def promtool_expects(tmp_path, series: list[dict], expr: str, at: str, samples: list) -> None:
+    """promtool evaluates the panel's `expr` (as Grafana sends it) over `series`, one sample
+    a minute, at `at`, and must find `samples`."""
+    test = {"interval": "1m", "input_series": series, "promql_expr_test": [
+        {"expr": substituted(expr), "eval_time": at, "exp_samples": samples}]}  # fmt: skip
+    path = tmp_path / "t.yml"
+    path.write_text(yaml.safe_dump({"rule_files": [], "tests": [test]}), encoding="utf-8")
+    proc = subprocess.run(
+        [promtool(), "test", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_every_query_parses_with_promtool(tmp_path) -> None:
     exprs = sorted(
         {substituted(t["expr"]) for _, _, d in all_dashboards() for _, t in panel_queries(d)}
@@ -565,28 +578,21 @@ def test_pilot_error_share_is_zero_before_the_first_failure(tmp_path) -> None:
         {"series": f'dui_probe_results_total{{{ids},site="s2",probe="http",result="success"}}',
          "values": "0+4x10"},
     ]  # fmt: skip
-    tests = {
-        "rule_files": [],
-        "tests": [
-            {
-                "interval": "1m",  # the samples a minute apart, as the values say
-                "input_series": series,
-                "promql_expr_test": [
-                    {
-                        "expr": substituted(expr),
-                        "eval_time": "8m",
-                        "exp_samples": [
-                            {"labels": '{site="s1"}', "value": 0.25},
-                            {"labels": '{site="s2"}', "value": 0},
-                        ],
-                    }
-                ],
-            }
-        ],
-    }
-    path = tmp_path / "t.yml"
-    path.write_text(yaml.safe_dump(tests), encoding="utf-8")
-    proc = subprocess.run(
-        [promtool(), "test", "rules", str(path)], capture_output=True, text=True, timeout=60
+    samples = [{"labels": '{site="s1"}', "value": 0.25}, {"labels": '{site="s2"}', "value": 0}]
+    promtool_expects(tmp_path, series, expr, "8m", samples)
+
+
+def test_pilot_gateway_loss_is_the_mean_over_the_sites_agents_like_the_alert(tmp_path) -> None:
+    """promtool: two agents of s1 losing 0 and 4 % to the gateway draw 2 %, the mean the
+    pilot alert compares to max_loss (the line was the worst agent's, 4 %)."""
+    expr = next(
+        t["expr"]
+        for p, t in panel_queries(build_dashboards(config(), "en", TODAY)["dui-pilot.json"])
+        if p["title"] == "Loss to the gateway (local network)"
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    series = [
+        {"series": f'dui_latency_loss_ratio{{org="o",site="s1",agent="{a}",target="gw",'
+                   f'role="gateway"}}', "values": f"{loss}x10"}
+        for a, loss in (("a1", 0), ("a2", 0.04))
+    ]  # fmt: skip
+    promtool_expects(tmp_path, series, expr, "5m", [{"labels": '{site="s1"}', "value": 0.02}])

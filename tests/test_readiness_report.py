@@ -104,10 +104,18 @@ def test_the_json_document(documents) -> None:
         "evidence": 50_000.0,
         "threshold": 125_000,
         "unit": "bytes_per_second",
+        "threshold_unit": "bytes_per_second",
         "verdict": "fail",
         "detail": "median of 3 runs 500000 B/s over 10 users",
         "note": "",
     }
+    # a workstation check counts workstations against the workstation prerequisite
+    units = {c["id"]: (c["unit"], c["threshold_unit"], c["threshold"]) for c in tilleuls["checks"]}
+    assert units["max_age"] == ("workstations", "years", 5.0)
+    assert units["min_ram"] == ("workstations", "bytes", 8_000_000_000)
+    assert units["os_maintained"] == ("workstations", None, None)
+    assert units["browsers"] == ("workstations", "major_versions", {"edge": 120})
+    assert units["dui_rtt"] == ("seconds", "seconds", 0.1)
     assert [c["id"] for c in pins["checks"] if c["verdict"] != "pass"] == ["wifi_loss"]
     assert pins["sentence"].endswith("pertes en Wi-Fi 20,0 % pour 1,0 % attendu.")
     assert pins["wifi_share"] == 0.5 and pins["started"] is True
@@ -335,3 +343,20 @@ def test_control_and_bidi_characters_of_an_inventory_are_not_shown() -> None:
     shown = view(doc, "en")["sites"][0]["workstations"][0]
     assert (shown["model"], shown["os"]) == ("exe.txt", "Deb ian [31m")
     assert doc["sites"][0]["workstations"][0]["model"] == "\u202eexe.txt"  # the JSON as sent
+
+
+def test_an_unknown_site_reads_the_ledger_once(setup, monkeypatch, capsys) -> None:
+    """The known sites come from the one evaluation the command makes (a second full
+    evaluation took 11 s at 40 agents); counted on the real ledger's 7-day scan."""
+    import collector.readiness.evaluate as evaluate_module
+    from collector import cli
+
+    scans = []
+    read_window = evaluate_module.read_window
+    monkeypatch.setattr(
+        evaluate_module, "read_window", lambda *a: scans.append(a) or read_window(*a)
+    )
+    with pytest.raises(SystemExit) as exited:
+        cli.readiness.callback(setup, "nowhere", "json", "en", None)
+    assert exited.value.code == 2 and len(scans) == 1
+    assert "known: nord, pins, tilleuls" in capsys.readouterr().err

@@ -13,7 +13,7 @@ from collector.ingest import Ingest
 from collector.ledger import SqliteLedger
 from collector.readiness.evaluate import CHECK_IDS, evaluate
 from collector.readiness.model import Readiness, SiteReadiness
-from collector.readiness.pilot import week_bounds
+from collector.readiness.pilot import adoption, started_days, week_bounds
 from tests.helpers.readiness import NOW, PREREQUISITES, Sites, usage
 
 ALL_CHECKS = list(CHECK_IDS)
@@ -162,6 +162,23 @@ def test_workstations_per_declared_staff(ledger, sites) -> None:
     assert nuit.verdict == "pass" and [c.id for c in nuit.checks] == ["workstations"]
 
 
+def test_one_workstation_per_three_users_as_a_fraction() -> None:
+    from collector.readiness.evaluate import count_check
+
+    third = config({"s": {"users": 100, "min_workstations_per_user": "1/3"}})
+    ratio = third.sites["s"].min_workstations_per_user
+    # 1 per 3 of 100 users is 34; the decimal 0.33 asked for 33, 0.34 for 102 of 300
+    assert count_check(34, 100, ratio).threshold == 34
+    assert count_check(33, 100, ratio).verdict == "fail"
+    assert count_check(100, 300, ratio).threshold == 100
+    assert (
+        config(
+            {}, {"site": {"min_workstations_per_user": "1/2"}}
+        ).prerequisites.site.min_workstations_per_user
+        == 0.5
+    )
+
+
 def test_workstation_checks_fail_at_the_site_with_the_agents_named(ledger, sites) -> None:
     sites.healthy("vieux", ["neuf"])
     sites.workstation("vieux", "ancien", firmware="2014-01-10", ram=4_000_000_000)
@@ -186,6 +203,25 @@ def test_only_newest_inventory_and_link_count(ledger, sites) -> None:
     (p1,) = site.workstations
     assert p1.link == "wired" and p1.inventory_ts == NOW - 600
     assert site.check("max_age").verdict == "pass"
+
+
+def test_a_failed_inventory_or_context_keeps_the_last_good_one(ledger, sites) -> None:
+    sites.workstation("site-a", "p1", link="wired", ago=7200)
+    failed = {"target": "workstation", "role": "workstation", "success": False,
+              "duration_seconds": 60.0, "error": "timeout"}  # fmt: skip
+    sites.send(
+        "site-a",
+        "p1",
+        [{"ts": NOW - 120, "probe": "inventory", **failed},
+         {"ts": NOW - 60, "probe": "context", **failed}],
+    )  # fmt: skip
+    site = one(evaluate(config({"site-a": {"users": 2}}), ledger, NOW, pilot=False), "site-a")
+    (p1,) = site.workstations
+    assert p1.inventory_ts == NOW - 7200 and p1.link == "wired"
+    assert p1.os_maintained is True
+    assert {c.id: c.verdict for c in p1.checks} == dict.fromkeys(
+        ("max_age", "min_ram", "os_maintained", "browsers"), "pass"
+    )
 
 
 def test_results_outside_the_window_are_not_read(ledger, sites) -> None:
@@ -283,8 +319,8 @@ def test_pilot_weeks_adoption_from_the_site_usage(ledger, sites) -> None:
     first, second = one(evaluate(conf, ledger, NOW), "pilote").weeks
     assert (first.workstations_in_use_peak, first.usage_minutes_per_day) == (1, 1 / 7)
     assert second.workstations_in_use_peak == 3
-    elapsed = (NOW - second.start.timestamp()) / 86400
-    assert second.usage_minutes_per_day == pytest.approx(4 / elapsed)
+    # NOW is Wednesday 18 at 12:06 in Paris: Monday, Tuesday and Wednesday begun
+    assert second.usage_minutes_per_day == 4 / 3
     assert not {"usage_off", "usage_unavailable"} & set(second.reasons)
     assert evaluate(conf, ledger, NOW, pilot=False).sites[0].weeks == []
 
@@ -310,3 +346,39 @@ def test_pilot_without_contract_has_no_local_fault(ledger, sites) -> None:
     (week,) = one(evaluate(conf, ledger, NOW), "pilote").weeks
     assert week.requests == 4 and week.local_fault_seconds is None
     assert "no_contract" in week.reasons
+
+
+def test_pilot_week_without_sla_data_has_an_unknown_local_fault(ledger, sites) -> None:
+    # an agent there, but no result of the contract's targets: nothing to attribute, so
+    # the local fault is unknown (None), never 0 minutes that would clear the site
+    sites.workstation("pilote", "p1", ago=3600)
+    conf = config(
+        {"pilote": {"pilot": True, "go_live": "2026-11-09", "users": 2}}, contracts=[CONTRACT]
+    )
+    weeks = one(evaluate(conf, ledger, NOW), "pilote").weeks
+    assert [w.local_fault_seconds for w in weeks] == [None, None]
+    assert all("no_sla_data" in w.reasons for w in weeks)
+    # once the site's results of the contract arrive, its week has a figure again
+    sites.http("pilote", "p1", [0.5] * 4, start=86400)
+    first, second = one(evaluate(conf, ledger, NOW), "pilote").weeks
+    assert first.local_fault_seconds is None and second.local_fault_seconds == 0
+    assert "no_sla_data" not in second.reasons
+
+
+def test_adoption_per_started_local_day() -> None:
+    from zoneinfo import ZoneInfo
+
+    from collector.readiness.usage import DayUsage
+
+    zone = ZoneInfo("Europe/Paris")
+    go_live = dt.date(2026, 11, 23)
+    at_0830 = dt.datetime(2026, 11, 23, 8, 30, tzinfo=zone).timestamp()
+    ((start, end),) = week_bounds(go_live, zone, at_0830)
+    # ten workstations used 30 minutes since 08:00 on go-live day: 300 min that day
+    assert adoption([DayUsage(go_live, 300, 10)], start, end) == (10, 300.0)
+    # a whole week across the end of summer time (169 hours) is 7 days, a part of one
+    # the local days begun
+    first, current = week_bounds(
+        dt.date(2026, 10, 19), zone, dt.datetime(2026, 10, 27, 0, 1, tzinfo=zone).timestamp()
+    )
+    assert started_days(*first) == 7 and started_days(*current) == 2

@@ -394,7 +394,7 @@ def test_prune_forgets_the_settled_seqs_of_an_epoch_silent_for_the_retention(tmp
 def test_prune_keeps_the_usage_minutes(tmp_path) -> None:
     ledger, ingest = opened(tmp_path / "ledger.db")
     ingest.process([(TOPIC, usage_batch([1, 2, 3]))], now=NOW)
-    ledger.prune(raw_retention=60, now=NOW + 400 * 86400)
+    ledger.prune(raw_retention=60, now=NOW + 399 * 86400)  # within usage_retention
     assert usage_counts(ledger) == (3, 2)
     assert ledger.usage_totals() == {("og", "site-a"): 2}
     ledger.close()
@@ -443,7 +443,7 @@ def test_migration_from_v3_folds_usage_into_site_minutes_and_deletes_it(tmp_path
     old.close()
     ledger = SqliteLedger(path)
     db = ledger.db
-    assert db.execute("PRAGMA user_version").fetchone()[0] == len(SCHEMA) == 4
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(SCHEMA) == 5
     assert db.execute("SELECT probe FROM results").fetchall() == [("http",)]
     assert db.execute("SELECT COUNT(*) FROM rollups WHERE probe = 'usage'").fetchone()[0] == 0
     # poste-1 and poste-2 in minutes 1 and 2 of T, poste-1 alone in 3 and 5; seq 2 not in use
@@ -520,10 +520,10 @@ def test_usage_days_follow_local_days_dst_included() -> None:
     days = usage_days(rows, PARIS)
     # 23 h, 25 h, 24 h of minutes alternating 1 and 2 workstations in use
     assert days[("og", "site-a")] == [
-        DayUsage(spring, 23 * 60 * 3 // 2, 2, 3),
-        DayUsage(autumn, 25 * 60 * 3 // 2, 2, 3),
+        DayUsage(spring, 23 * 60 * 3 // 2, 2),
+        DayUsage(autumn, 25 * 60 * 3 // 2, 2),
     ]
-    assert days[("og", "site-b")] == [DayUsage(plain, 24 * 60 * 3 // 2, 2, 3)]
+    assert days[("og", "site-b")] == [DayUsage(plain, 24 * 60 * 3 // 2, 2)]
     # 23:30 UTC on the 24th of October is already the 25th in Paris
     late = int(dt.datetime(2026, 10, 24, 23, 30, tzinfo=dt.UTC).timestamp()) // 60
     assert usage_days([UsageMinute(late, "og", "s", 1, 1)], PARIS)[("og", "s")][0].day == autumn

@@ -38,8 +38,8 @@ class ResultRow(NamedTuple):
 
 
 class Measurement(NamedTuple):
-    """One stored result with its agent, as readiness reads a window of them; `body` only
-    for the probes asked for (None otherwise: an HTTP result's duration is enough)."""
+    """One stored result with its agent, as the pilot weeks read them (an HTTP result's
+    duration is enough: no body)."""
 
     org: str
     site: str
@@ -49,7 +49,6 @@ class Measurement(NamedTuple):
     role: str
     success: bool
     duration: float | None
-    body: bytes | None
 
 
 class ProbeFigures(NamedTuple):

@@ -9,7 +9,8 @@ from typing import Literal
 TARGET = ("org", "site", "agent", "target", "role")
 SITE = ("org", "site", "target", "role")
 AGENT = ("org", "site", "agent")
-USAGE = ("org", "site")  # usage is staff activity: per site, never per workstation
+# per site only: usage is staff activity, never per workstation; readiness is per site
+SITE_ONLY = ("org", "site")
 SLA = ("contract", "vendor")
 
 # dui_http_response_seconds: a LAN or nearby DUI answers in milliseconds, and a p95 read
@@ -48,7 +49,6 @@ AGENTS = "Agents"
 COLLECTOR = "Collector"
 CONTRACTS = "Contracts (current period unless said)"
 READINESS = "Readiness and use"
-SITE_ONLY = ("org", "site")
 
 # fmt: off
 FAMILIES: tuple[Family, ...] = (
@@ -76,8 +76,8 @@ FAMILIES: tuple[Family, ...] = (
     _f("dui_probe_results_total", "counter", "Distinct results stored, per site", (*SITE, "probe", "result"), "", PER_SITE),
     _f("dui_http_response_seconds", "histogram", "HTTP response time of successful results, per site", SITE, "seconds", PER_SITE, HTTP_RESPONSE_BUCKETS),
     _f("dui_latency_rtt_seconds", "histogram", "Average RTT of each latency run, per site", SITE, "seconds", PER_SITE, LATENCY_BUCKETS),
-    _f("dui_site_workstations_in_use", "gauge", "Workstations that used the DUI in the last complete minute: the newest minute that ended 60 s to 10 min ago and has usage results (0 when none has); opt-in usage probe, per site only", USAGE, "", PER_SITE),
-    _f("dui_site_usage_minutes_total", "counter", "Workstation-minutes of DUI use stored for the site (each usage result saying in use counts one minute); goes on from the ledger across restarts", USAGE, "", PER_SITE),
+    _f("dui_site_workstations_in_use", "gauge", "Workstations that used the DUI in the last complete minute: the newest minute that ended 60 s to 10 min ago and has usage results (0 when none has); opt-in usage probe, per site only", SITE_ONLY, "", PER_SITE),
+    _f("dui_site_usage_minutes_total", "counter", "Workstation-minutes of DUI use stored for the site (each usage result saying in use counts one minute); goes on from the ledger across restarts", SITE_ONLY, "", PER_SITE),
     _f("dui_collector_messages_total", "counter", "Result batches, by outcome", ("outcome",), "", COLLECTOR),
     _f("dui_collector_rejected_messages_total", "counter", "Rejected messages, by reason", ("reason",), "", COLLECTOR),
     _f("dui_collector_rejected_results_total", "counter", "Rejected results, by reason", ("reason",), "", COLLECTOR),

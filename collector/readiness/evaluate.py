@@ -26,6 +26,7 @@ from collector.readiness.model import (
     Verdict,
     WorkstationReadiness,
     combine,
+    wifi_links,
 )
 from collector.readiness.pilot import with_weeks
 from collector.readiness.workstation import YEAR_DAYS, Inventory, check_workstation
@@ -47,6 +48,15 @@ UNITS = {
     "dui_p95": "seconds",
 }
 CHECK_IDS = tuple(UNITS)
+# How each check's threshold reads (the JSON's `threshold_unit`): a workstation check's
+# evidence counts workstations, its threshold is the workstation prerequisite.
+THRESHOLD_UNITS: dict[str, str | None] = {
+    **UNITS,
+    "max_age": "years",
+    "min_ram": "bytes",
+    "os_maintained": None,  # each OS has its own end of support
+    "browsers": "major_versions",  # {browser: least major version}
+}
 SiteKey = tuple[str, str]  # org, site
 _NO_PREREQ = Prerequisites()
 NO_USERS = "users not declared for the site"
@@ -161,7 +171,7 @@ def count_check(stations: int, users: int | None, per_user: float) -> Check:
     """Workstations running dui-agent against ceil(users × per_user)."""
     if users is None:
         return Check("workstations", stations, None, "unknown", NO_USERS, "no_users")
-    # 0.33 × 30 = 9.9 → 10, and 0.5 × 20 = 10 exactly, never 11 by a float's last bit
+    # 1/3 × 30 = 10 and 0.5 × 20 = 10 exactly, never 11 by a float's last bit
     needed = math.ceil(round(users * per_user, 9))
     if stations == 0:  # agents not deployed yet says nothing of the PCs there
         detail = "no workstation runs dui-agent"
@@ -226,8 +236,19 @@ def loss_check(check_id: str, runs: list[Runs], limit: float, detail: str, note:
 
 
 def _wifi_share_text(stations: list[WorkstationReadiness]) -> str:
-    links = [w.link for w in stations if w.link in ("wired", "wifi")]
-    return f"{links.count('wifi')} of {len(links)} workstations on Wi-Fi"
+    wifi, known = wifi_links(stations)
+    return f"{wifi} of {known} workstations on Wi-Fi"
+
+
+def _no_wifi(
+    check_id: str, limit: Any, stations: list[WorkstationReadiness], links_known: bool
+) -> Check:
+    """A Wi-Fi check of a site without Wi-Fi workstations: pass when every link is known
+    (nothing Wi-Fi can spoil), unknown when some link is not reported."""
+    verdict: Verdict = "pass" if links_known else "unknown"
+    why = "no workstation on Wi-Fi" if links_known else "link not reported"
+    note = "no_wifi" if links_known else "link_unknown" if stations else "no_agent"
+    return Check(check_id, None, limit, verdict, f"{why} ({_wifi_share_text(stations)})", note)
 
 
 def wifi_checks(
@@ -245,10 +266,7 @@ def wifi_checks(
     if max_loss is not None:
         runs = [r for agent, r in gateway_runs.items() if agent in wifi]
         if not wifi:
-            verdict: Verdict = "pass" if links_known else "unknown"
-            why = "no workstation on Wi-Fi" if links_known else "link not reported"
-            note = "no_wifi" if links_known else "link_unknown" if stations else "no_agent"
-            checks.append(Check("wifi_loss", None, max_loss, verdict, f"{why} ({share})", note))
+            checks.append(_no_wifi("wifi_loss", max_loss, stations, links_known))
         else:
             detail = f"gateway runs of {len(runs)} Wi-Fi workstations ({share})"
             checks.append(loss_check("wifi_loss", runs, max_loss, detail, "wifi"))
@@ -256,10 +274,7 @@ def wifi_checks(
         signals = [w.wifi_signal_percent for w in stations if w.agent in wifi]
         value = median(s for s in signals if s is not None)
         if not wifi:
-            verdict = "pass" if links_known else "unknown"
-            why = "no workstation on Wi-Fi" if links_known else "link not reported"
-            note = "no_wifi" if links_known else "link_unknown" if stations else "no_agent"
-            checks.append(Check("wifi_signal", None, min_signal, verdict, f"{why} ({share})", note))
+            checks.append(_no_wifi("wifi_signal", min_signal, stations, links_known))
         elif value is None:
             detail = f"no Wi-Fi signal reported ({share})"
             checks.append(Check("wifi_signal", None, min_signal, "unknown", detail, "no_data"))
@@ -270,8 +285,8 @@ def wifi_checks(
 
 
 def p95_check(durations: Mapping[str, Sequence[float]], wired: set[str], limit: float) -> Check:
-    """Nearest-rank p95 of the DUI's successful HTTP response times, per agent (the wired
-    workstations' when they measured some, as for RTT)."""
+    """Nearest-rank p95 of the DUI's successful HTTP response times pooled over the
+    wired workstations when they measured some, else over every workstation (as for RTT)."""
     from_wired = [d for a, ds in durations.items() if a in wired for d in ds]
     values = from_wired or [d for ds in durations.values() for d in ds]
     value = p95(values)
@@ -294,7 +309,10 @@ def site_checks(
     configured: Mapping[str, Any],
 ) -> list[Check]:
     """The configured checks of one site, in CHECK_IDS order. Pure. The numeric limits
-    are `limits`, the very numbers the pilot dashboard draws and the pilot alerts use."""
+    are `limits`, read like the pilot dashboard's lines and the pilot alerts' (evaluate()
+    drops max_dui_p95 without `prerequisites:`, where those still draw and use the
+    contracts' slow_threshold); the statistics compared to them differ
+    (docs/readiness.md)."""
     users = site.users if site else None
     wired = {w.agent for w in stations if w.link == "wired"}
     per_user = (site.min_workstations_per_user if site else None) or (

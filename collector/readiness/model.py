@@ -76,6 +76,12 @@ class PilotWeek:
     reasons: tuple[str, ...] = ()
 
 
+def wifi_links(stations: Iterable[WorkstationReadiness]) -> tuple[int, int]:
+    """(workstations on Wi-Fi, workstations reporting their link)."""
+    links = [w.link for w in stations if w.link in ("wired", "wifi")]
+    return links.count("wifi"), len(links)
+
+
 @dataclass(frozen=True)
 class SiteReadiness:
     org: str
@@ -102,8 +108,8 @@ class SiteReadiness:
     @property
     def wifi_share(self) -> float | None:
         """Share of the workstations on Wi-Fi among those reporting their link."""
-        links = [w.link for w in self.workstations if w.link in ("wired", "wifi")]
-        return links.count("wifi") / len(links) if links else None
+        wifi, known = wifi_links(self.workstations)
+        return wifi / known if known else None
 
 
 @dataclass(frozen=True)

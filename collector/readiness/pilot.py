@@ -9,11 +9,10 @@ import bisect
 import dataclasses
 import datetime as dt
 from array import array
-from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
 from collector.config import CollectorConfig
-from collector.ledger import Ledger, LedgerError, Measurement
+from collector.ledger import Ledger, LedgerError
 from collector.periods import last_final, read_period, site_names
 from collector.readiness.model import PilotWeek, SiteReadiness
 from collector.readiness.usage import DayUsage, usage_days
@@ -77,21 +76,12 @@ class Experience:
         ]
 
 
-def experience(rows: Iterable[Measurement], bounds: Bounds) -> list[tuple[float | None, int, int]]:
-    """(p95 of successful durations, requests, errors) of HTTP results to the DUI per week.
-    Pure."""
-    found = Experience(bounds)
-    for row in rows:
-        found.add(row.ts, row.success, row.duration)
-    return found.figures()
-
-
 def adoption(
     days: list[DayUsage], start: dt.datetime, end: dt.datetime
 ) -> tuple[int | None, float | None]:
-    """(peak of workstations in use, workstation-minutes of use per elapsed day) over the
-    local days of [start, end); (None, None) when no workstation of the site sent its usage
-    then. A day without use counts as a day: it is the week's average. Pure."""
+    """(peak of workstations in use, workstation-minutes of use per started local day) over
+    the local days of [start, end); (None, None) when no workstation of the site sent its
+    usage then. A day without use counts as a day: it is the week's average. Pure."""
     zone = start.tzinfo
     inside = [
         d
@@ -100,8 +90,18 @@ def adoption(
     ]
     if not inside:
         return None, None
-    elapsed_days = (end - start).total_seconds() / 86400
-    return max(d.peak_in_use for d in inside), sum(d.minutes for d in inside) / elapsed_days
+    return max(d.peak_in_use for d in inside), sum(d.minutes for d in inside) / started_days(
+        start, end
+    )
+
+
+def started_days(start: dt.datetime, end: dt.datetime) -> int:
+    """Local days of `start`'s zone begun in [start, end), `start` a local midnight: 7 for a
+    whole week (167 or 169 hours across a change of time), 1 at 08:30 on go-live day (a
+    fraction of a day there made 300 minutes by 08:30 read 847 minutes per day). Pure."""
+    last = end.astimezone(start.tzinfo)
+    days = (last.date() - start.date()).days
+    return max(1, days + (last.time() != dt.time()))
 
 
 def _usage(
@@ -140,6 +140,9 @@ def with_weeks(
     local: dict[tuple[dt.datetime, dt.datetime], dict[str, int]] = {}  # per week, per site
 
     def local_fault(start: dt.datetime, end: dt.datetime, site: str) -> int | None:
+        """The week's seconds of local fault, None when the SLA period holds nothing of the
+        site to attribute (no contract result there that week): 0 would clear the site
+        and hand the blame to the vendor, and unknown is never a pass."""
         if contract is None:
             return None
         if (start, end) not in local:
@@ -147,8 +150,12 @@ def with_weeks(
             report = read_period(
                 ledger, contract, start, end, now, evaluated_to=upto, names=site_names(config)
             )
-            local[start, end] = {s: f.local_fault_seconds for s, f in report.sites.items()}
-        return local[start, end].get(site, 0)
+            local[start, end] = {
+                s: f.local_fault_seconds
+                for s, f in report.sites.items()
+                if f.results or f.local_fault_seconds
+            }
+        return local[start, end].get(site)
 
     out = []
     for site in sites:
@@ -163,6 +170,7 @@ def with_weeks(
         weeks = []
         for (start, end), (q95, n, errors) in zip(weeks_of, figures, strict=True):
             in_use, minutes = adoption(days, start, end)
+            fault = local_fault(start, end, site.site)
             reasons = []
             if usage is None:
                 reasons.append("usage_unavailable")
@@ -170,6 +178,8 @@ def with_weeks(
                 reasons.append("usage_off")
             if contract is None:
                 reasons.append("no_contract")
+            elif fault is None:
+                reasons.append("no_sla_data")
             if start.timestamp() < retained:
                 reasons.append("beyond_retention")
             weeks.append(
@@ -180,7 +190,7 @@ def with_weeks(
                     requests=n,
                     errors=errors,
                     error_ratio=errors / n if n else None,
-                    local_fault_seconds=local_fault(start, end, site.site),
+                    local_fault_seconds=fault,
                     workstations_in_use_peak=in_use,
                     usage_minutes_per_day=minutes,
                     reasons=tuple(reasons),

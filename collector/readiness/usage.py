@@ -1,5 +1,5 @@
 """Usage per site and local day, from the ledger's per-site minutes (`Ledger.usage`):
-minutes of use, peak of workstations in use, peak of workstations reporting. Pure: rows
+minutes of use and peak of workstations in use. Pure: rows
 in, days out; the readiness report and the pilot follow-up read it.
 """
 
@@ -20,7 +20,6 @@ class DayUsage:
     day: dt.date
     minutes: int  # workstation-minutes in use: one per usage result saying in use
     peak_in_use: int  # the most workstations in use in one minute
-    reporting_peak: int  # the most workstations reporting usage in one minute
 
 
 def usage_days(
@@ -31,10 +30,9 @@ def usage_days(
     days: dict[tuple[str, str], dict[dt.date, list[int]]] = {}
     for row in rows:
         day = dt.datetime.fromtimestamp(row.minute * 60, zone).date()
-        totals = days.setdefault((row.org, row.site), {}).setdefault(day, [0, 0, 0])
+        totals = days.setdefault((row.org, row.site), {}).setdefault(day, [0, 0])
         totals[0] += row.in_use
         totals[1] = max(totals[1], row.in_use)
-        totals[2] = max(totals[2], row.reporting)
     return {
         key: [DayUsage(day, *per_day[day]) for day in sorted(per_day)]
         for key, per_day in days.items()

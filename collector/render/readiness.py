@@ -9,7 +9,13 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from collector.readiness.evaluate import UNITS, WINDOW, WORKSTATION_CHECKS, years
+from collector.readiness.evaluate import (
+    THRESHOLD_UNITS,
+    UNITS,
+    WINDOW,
+    WORKSTATION_CHECKS,
+    years,
+)
 from collector.readiness.model import Check, PilotWeek, Readiness, SiteReadiness
 from collector.render import formats
 from collector.render.html import STRINGS, render
@@ -119,6 +125,7 @@ def _check(c: Check, lang: str) -> dict[str, Any]:
         "evidence": c.evidence,
         "threshold": c.threshold,
         "unit": UNITS.get(c.id),
+        "threshold_unit": THRESHOLD_UNITS.get(c.id),
         "verdict": c.verdict,
         "detail": c.detail,
         "note": c.note,
