@@ -194,11 +194,17 @@ async def test_usage_is_counted_per_site_and_never_stored_per_workstation(
     async with collector_in_process(tmp_path, config, replay_clock(NOW)) as collector:
         assert await asyncio.to_thread(site_metrics, collector) == want
         await publish_all(mosquitto.port)
+        # every re-sent batch answered as a duplicate (they arrive after publish returns)
+        duplicate = 'dui_collector_messages_total{outcome="duplicate"}'
+        await await_until(
+            lambda: asyncio.to_thread(collector.metrics),
+            30,
+            "every re-sent batch seen",
+            until=lambda m: m.get(duplicate, 0) >= 2 * len(AGENTS),
+        )
+        metrics = await asyncio.to_thread(collector.metrics)
+        assert metrics[duplicate] == 2 * len(AGENTS)
         assert await asyncio.to_thread(site_metrics, collector) == want
-        duplicates = (await asyncio.to_thread(collector.metrics))[
-            'dui_collector_messages_total{outcome="duplicate"}'
-        ]
-        assert duplicates == 2 * len(AGENTS)
     assert stored_minutes(ledger_path) == expected_minutes()
 
 
