@@ -146,6 +146,12 @@ def read_breakdown(
     return with_breakdown(report, [part], names)
 
 
+def contract_zone(config: CollectorConfig, default: str) -> ZoneInfo:
+    """The zone pages and reports speak in: the first contract's service hours, else
+    `default`."""
+    return ZoneInfo(config.contracts[0].service_hours.timezone if config.contracts else default)
+
+
 def site_names(config: CollectorConfig) -> dict[str, str]:
     """site id → its name in the config (the id when it has none)."""
     return {site: s.name or site for site, s in config.sites.items()}

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from collector.config import CollectorConfig, Contract
-from collector.periods import site_names
+from collector.periods import contract_zone, site_names
 from collector.render.document import live_document
 from collector.render.formats import zone_name
 from collector.render.html import render
@@ -20,12 +19,6 @@ from collector.state import State
 
 REFRESH_SECONDS = 60
 RECENT_INCIDENTS = 5
-
-
-def _zone(config: CollectorConfig) -> ZoneInfo:
-    """The zone the page speaks in: the first contract's, as its report does; else UTC."""
-    name = config.contracts[0].service_hours.timezone if config.contracts else "UTC"
-    return ZoneInfo(name)
 
 
 def _at(ts: float | None) -> dt.datetime | None:
@@ -129,7 +122,7 @@ def _contract(
 
 
 def status_page(state: State, config: CollectorConfig, lang: str, now: float) -> str:
-    zone = _zone(config)
+    zone = contract_zone(config, "UTC")  # the first contract's, as its report
     names = site_names(config)
     agents, sites = [], {}
     for (_org, site, agent), view in sorted(state.agents.items()):

@@ -30,7 +30,7 @@ from collector.readiness.model import (
 )
 from collector.readiness.pilot import with_weeks
 from collector.readiness.workstation import YEAR_DAYS, Inventory, check_workstation
-from collector.sla.sites import p95
+from collector.sla.sites import number, p95
 
 WINDOW = 7 * 86400  # site checks read the last 7 days before `now`
 WORKSTATION_CHECKS = ("max_age", "min_ram", "os_maintained", "browsers")
@@ -64,12 +64,6 @@ NO_USERS = "users not declared for the site"
 _decode = msgspec.json.Decoder(dict).decode
 
 
-def _number(value: object) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
 @dataclass
 class Runs:
     """One agent's latency runs to one role in the window: their mean RTTs, and the probes
@@ -82,12 +76,12 @@ class Runs:
     lost: float = 0.0
 
     def add(self, rtt: object, sent: object, received: object, loss_ratio: object) -> None:
-        value = _number(rtt)
+        value = number(rtt)
         if value is not None:
             self.rtts.append(value)
-        n, got = _number(sent), _number(received)
+        n, got = number(sent), number(received)
         if n is None or got is None:  # no counts: the ratio alone, as one probe
-            loss = _number(loss_ratio)
+            loss = number(loss_ratio)
             n, got = (0.0, 0.0) if loss is None else (1.0, 1.0 - loss)
         self.sent += n
         self.lost += n - got
@@ -119,7 +113,7 @@ def read_window(ledger: Ledger, since: float, until: float) -> dict[SiteKey, Win
                 if durations is None:
                     durations = window.http[agent] = array("d")
                 durations.append(duration)
-        elif ok and (rate := _number(value)) is not None:
+        elif ok and (rate := number(value)) is not None:
             window.download.append(rate)
     return out
 

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from collector.config import CollectorConfig
 from collector.ledger import Ledger, LedgerError
-from collector.periods import last_final, read_period, site_names
+from collector.periods import contract_zone, last_final, read_period, site_names
 from collector.readiness.model import PilotWeek, SiteReadiness
 from collector.readiness.usage import DayUsage, usage_days
 from collector.sla.sites import p95
@@ -24,8 +24,7 @@ DEFAULT_ZONE = "Europe/Paris"
 
 def zone_of(config: CollectorConfig) -> ZoneInfo:
     """The sites' zone: the first contract's service hours, else Europe/Paris."""
-    name = config.contracts[0].service_hours.timezone if config.contracts else DEFAULT_ZONE
-    return ZoneInfo(name)
+    return contract_zone(config, DEFAULT_ZONE)
 
 
 Bounds = list[tuple[dt.datetime, dt.datetime]]

@@ -27,7 +27,8 @@ def p95(values: list[float]) -> float | None:
     return percentile(values, 0.95)
 
 
-def _number(value: object) -> float | None:
+def number(value: object) -> float | None:
+    """A JSON value as a float when it is a number (a bool is not)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     return None
@@ -45,8 +46,8 @@ def latency_runs(
         rtt = data.get("rtt_seconds")
         yield (
             site,
-            _number(rtt.get("avg")) if isinstance(rtt, dict) else None,
-            _number(data.get("loss_ratio")),
+            number(rtt.get("avg")) if isinstance(rtt, dict) else None,
+            number(data.get("loss_ratio")),
         )
 
 
